@@ -1,0 +1,81 @@
+/* cache: the current snapshot, its TTL, single-flight refresh, stale-on-error
+ * with backoff, and the status shown as xattrs.  Knows nothing of FUSE;
+ * time, randomness and fetching come in through cache_ops, so tests drive it
+ * with a fake clock and a fake fetcher. */
+#ifndef OMIKEYFS_CACHE_H
+#define OMIKEYFS_CACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "snapshot.h"
+
+/* Failed refreshes are retried after 1 s, 2 s, 4 s ... up to this, each
+ * with up to half of it taken off at random (jitter). */
+#define CACHE_BACKOFF_FIRST 1.0
+#define CACHE_BACKOFF_CAP 300.0
+
+struct fetch_result {
+	int err;             /* 0, or -errno when the fetch failed */
+	bool not_modified;   /* 304: the list is as it was */
+	char *body;          /* on success: malloc'd, taken over by the cache */
+	size_t len;
+	double retry_after;  /* seconds the API asked us to wait, or -1 */
+	char message[512];   /* on failure: one line, never the token */
+};
+
+struct cache_ops {
+	/* One GET.  Fill *res (already zeroed, retry_after = -1). */
+	void (*fetch)(void *ctx, struct fetch_result *res);
+	/* A new snapshot replaced old (never NULL here).  Called by the
+	 * refreshing thread after the swap, outside the cache's lock; ref
+	 * what you keep. */
+	void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new);
+	double (*monotonic)(void *ctx);          /* seconds, for TTL and backoff */
+	struct timespec (*realtime)(void *ctx);  /* stamps changes, fetched_at */
+	double (*random)(void *ctx);             /* [0, 1), for jitter */
+	void *ctx;
+};
+
+struct cache_status {
+	struct timespec fetched_at; /* last successful fetch (0 before any) */
+	bool stale;                 /* the last attempt failed */
+	char last_error[512];       /* empty when the last attempt succeeded */
+	uint64_t generation;
+	unsigned failures;          /* consecutive failed attempts */
+};
+
+struct cache;
+
+struct cache *cache_new(const struct cache_ops *ops, double ttl);
+void cache_free(struct cache *cache);
+
+/*
+ * The first fetch, made before mounting.  Returns 0, or the fetch's -errno
+ * (-EBADMSG for a body that does not parse) with its message in msg.
+ */
+int cache_prime(struct cache *cache, char *msg, size_t msglen);
+
+/*
+ * The snapshot to answer one operation from, referenced (snapshot_unref it).
+ * Refreshes first when the TTL has run out or a refresh was requested: one
+ * caller fetches, the others wait for that fetch.  While failing, answers
+ * at once from the last good snapshot until the backoff allows the next try.
+ * Never NULL after a successful cache_prime.
+ */
+struct snapshot *cache_get(struct cache *cache);
+
+/* Make the next cache_get refresh, whatever the TTL and backoff say.
+ * Async-signal-safe (SIGHUP). */
+void cache_request_refresh(struct cache *cache);
+
+/* Seconds from now until cache_get would next try to refresh (>= 0): how
+ * long the kernel may keep entries it was told about. */
+double cache_valid_for(struct cache *cache);
+
+void cache_status(struct cache *cache, struct cache_status *out);
+
+#endif

@@ -1,0 +1,84 @@
+/* snapshot: an immutable, reference-counted view of one key list, built from
+ * a keylist and the previous snapshot.  Pure: no FUSE, no HTTP, no clock. */
+#ifndef OMIKEYFS_SNAPSHOT_H
+#define OMIKEYFS_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "keylist.h"
+
+enum node_type { NODE_DIR = 1, NODE_FILE = 2 };
+
+/*
+ * A key directory or one of its files.  Everything but the reference count
+ * and kernel_refs is immutable once built: when a file's bytes or times
+ * change, the new snapshot holds a new node, so a node's size and bytes
+ * always agree and an open file keeps reading the version it opened.  A node
+ * whose attributes are unchanged is shared with the previous snapshot.
+ */
+struct node {
+	atomic_long refs;     /* snapshots holding it, plus holders outside */
+	/* Owned by the fs layer, under its lock: the kernel's lookup count
+	 * and the list of nodes the kernel knows, freed at unmount. */
+	uint64_t kernel_refs;
+	struct node *kernel_prev, *kernel_next;
+	uint64_t ino;         /* st_ino: stable for the same key and field */
+	struct timespec mtime;
+	size_t size;          /* file: bytes; directory: FIELD_COUNT */
+	enum node_type type;
+	enum key_field field; /* files only */
+	const char *name;     /* directory: escaped key name; file: field name */
+	const char *id;       /* directory: raw id (may hold NULs) */
+	size_t id_len;
+	char data[];          /* file: its bytes; directory: name and id */
+};
+
+struct snap_key {
+	struct node *dir;
+	struct node *file[FIELD_COUNT];
+};
+
+struct snapshot {
+	atomic_long refs;
+	uint64_t generation;     /* 1 for the first snapshot, +1 per build */
+	size_t count;
+	struct snap_key *keys;   /* sorted by dir->ino: the readdir order */
+	uint32_t *by_name;       /* indexes into keys, sorted by name */
+	struct timespec mtime;   /* the root's mtime */
+	struct timespec members_changed; /* when a key last appeared or vanished */
+};
+
+/* Inode numbers: the root is 1; a key directory's is a multiple of 8, >= 16;
+ * its files are the directory's + 1 + field. */
+#define SNAPSHOT_ROOT_INO 1
+
+/*
+ * Build the next snapshot.  prev may be NULL (first fetch).  now is the time
+ * a changed file or a changed set of keys is stamped with.  Nodes whose
+ * content and times equal prev's are shared.  Returns NULL only when out of
+ * memory.
+ */
+struct snapshot *snapshot_build(const struct snapshot *prev,
+				 const struct keylist *list,
+				 struct timespec now);
+
+struct snapshot *snapshot_ref(struct snapshot *snap);
+void snapshot_unref(struct snapshot *snap);
+void node_ref(struct node *node);
+void node_unref(struct node *node);
+
+/* The key directory named name, or NULL.  O(log n). */
+const struct snap_key *snapshot_find(const struct snapshot *snap,
+				     const char *name);
+
+/* Index of the first key whose dir->ino is greater than after (readdir
+ * resumes there), or snap->count.  O(log n). */
+size_t snapshot_seek(const struct snapshot *snap, uint64_t after);
+
+/* The field named name, or -1. */
+int field_by_name(const char *name);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * cache: one snapshot answers everything until the TTL runs out; then the
+ * next caller fetches while the others wait for that one fetch.  A failed
+ * fetch never replaces the list: the last good snapshot keeps being served
+ * and the next try waits for an exponential, jittered backoff (or the API's
+ * Retry-After), so an outage costs a handful of requests, not one per
+ * operation.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "keylist.h"
+#include "log.h"
+
+/* Retry-After is honoured up to a day; past that it is taken as a day. */
+#define RETRY_AFTER_MAX 86400.0
+
+struct cache {
+	struct cache_ops ops;
+	double ttl;
+	pthread_mutex_t lock;
+	pthread_cond_t refreshed;
+	struct snapshot *current;
+	bool refreshing;
+	uint64_t refresh_seq;       /* completed refreshes, for waiters */
+	atomic_bool force;          /* SIGHUP: refresh on the next operation */
+	double fetched_mono;        /* monotonic time of the last success */
+	struct timespec fetched_at; /* wall time of the last success */
+	double next_attempt;        /* monotonic; no fetch before this */
+	unsigned failures;
+	char last_error[512];
+	unsigned long long body_hash; /* of the last body parsed */
+	size_t body_len;
+};
+
+struct cache *cache_new(const struct cache_ops *ops, double ttl)
+{
+	struct cache *cache = calloc(1, sizeof(*cache));
+
+	if (!cache)
+		return NULL;
+	cache->ops = *ops;
+	cache->ttl = ttl;
+	pthread_mutex_init(&cache->lock, NULL);
+	pthread_cond_init(&cache->refreshed, NULL);
+	atomic_init(&cache->force, false);
+	return cache;
+}
+
+void cache_free(struct cache *cache)
+{
+	if (!cache)
+		return;
+	snapshot_unref(cache->current);
+	pthread_cond_destroy(&cache->refreshed);
+	pthread_mutex_destroy(&cache->lock);
+	free(cache);
+}
+
+struct parse_ctx {
+	bool quiet; /* the same body as last time: its warnings were logged */
+};
+
+static void parse_warning(void *ctx, const char *message)
+{
+	struct parse_ctx *pc = ctx;
+
+	log_msg(pc->quiet ? LOG_DEBUG : LOG_WARNING, "%s", message);
+}
+
+/* Turn a fetch result into the next snapshot.  Returns 0 with *next set (or
+ * left NULL when the list is unchanged), or -errno with res->message set. */
+static int digest(struct cache *cache, struct fetch_result *res, struct snapshot *prev,
+		  struct snapshot **next)
+{
+	struct keylist list;
+	struct parse_ctx pc;
+	unsigned long long hash;
+	char err[256];
+	int rc;
+
+	*next = NULL;
+	if (res->not_modified) {
+		if (prev)
+			return 0;
+		snprintf(res->message, sizeof(res->message),
+			 "HTTP 304 before any list was fetched");
+		return -EBADMSG;
+	}
+	hash = keylist_hash(res->body, res->len);
+	if (prev && hash == cache->body_hash && res->len == cache->body_len)
+		return 0; /* byte for byte the list we have */
+	pc.quiet = false;
+	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pc, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(res->message, sizeof(res->message), "malformed response: %s", err);
+		return rc;
+	}
+	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
+	keylist_free(&list);
+	if (!*next) {
+		snprintf(res->message, sizeof(res->message), "out of memory building the tree");
+		return -ENOMEM;
+	}
+	cache->body_hash = hash;
+	cache->body_len = res->len;
+	return 0;
+}
+
+static double backoff_delay(struct cache *cache, double retry_after)
+{
+	double delay = CACHE_BACKOFF_FIRST;
+
+	for (unsigned i = 1; i < cache->failures && delay < CACHE_BACKOFF_CAP; i++)
+		delay *= 2;
+	if (delay > CACHE_BACKOFF_CAP)
+		delay = CACHE_BACKOFF_CAP;
+	/* Up to half taken off at random, so many mounts don't retry in step. */
+	delay *= 1.0 - 0.5 * cache->ops.random(cache->ops.ctx);
+	if (retry_after > RETRY_AFTER_MAX)
+		retry_after = RETRY_AFTER_MAX;
+	if (retry_after > delay)
+		delay = retry_after;
+	return delay;
+}
+
+/* Called and returns with the lock held; drops it while fetching. */
+static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
+{
+	struct snapshot *prev = cache->current ? snapshot_ref(cache->current) : NULL;
+	struct fetch_result res;
+	struct snapshot *next = NULL;
+	double now;
+	int rc;
+
+	cache->refreshing = true;
+	atomic_store(&cache->force, false);
+	pthread_mutex_unlock(&cache->lock);
+
+	memset(&res, 0, sizeof(res));
+	res.retry_after = -1;
+	cache->ops.fetch(cache->ops.ctx, &res);
+	rc = res.err;
+	if (rc == 0)
+		rc = digest(cache, &res, prev, &next);
+	free(res.body);
+
+	pthread_mutex_lock(&cache->lock);
+	now = cache->ops.monotonic(cache->ops.ctx);
+	if (rc < 0) {
+		double delay;
+
+		cache->failures++;
+		delay = backoff_delay(cache, res.retry_after);
+		cache->next_attempt = now + delay;
+		/* Logged when a failure starts or changes, not on every retry. */
+		if (strcmp(cache->last_error, res.message) != 0)
+			log_err("fetching the key list failed: %s%s", res.message,
+				prev ? "; serving the last good list" : "");
+		else
+			log_debug("fetching the key list failed again: %s", res.message);
+		if (prev)
+			log_debug("next try in %.1f s", delay);
+		snprintf(cache->last_error, sizeof(cache->last_error), "%s", res.message);
+		if (msg)
+			snprintf(msg, msglen, "%s", res.message);
+	} else {
+		if (cache->failures)
+			log_info("fetching the key list works again after %u failed tries",
+				 cache->failures);
+		cache->failures = 0;
+		cache->last_error[0] = '\0';
+		cache->next_attempt = 0;
+		cache->fetched_mono = now;
+		cache->fetched_at = cache->ops.realtime(cache->ops.ctx);
+		if (next) {
+			struct snapshot *old = cache->current;
+
+			cache->current = next;
+			/* swapped only queues work, so it may run under the lock,
+			 * which keeps the swaps it sees in order. */
+			if (old && cache->ops.swapped)
+				cache->ops.swapped(cache->ops.ctx, old, next);
+			snapshot_unref(old);
+		}
+	}
+	cache->refreshing = false;
+	cache->refresh_seq++;
+	pthread_cond_broadcast(&cache->refreshed);
+	snapshot_unref(prev);
+	return rc;
+}
+
+int cache_prime(struct cache *cache, char *msg, size_t msglen)
+{
+	int rc;
+
+	pthread_mutex_lock(&cache->lock);
+	rc = refresh_locked(cache, msg, msglen);
+	pthread_mutex_unlock(&cache->lock);
+	return rc;
+}
+
+struct snapshot *cache_get(struct cache *cache)
+{
+	struct snapshot *snap = NULL;
+	double now;
+
+	pthread_mutex_lock(&cache->lock);
+	now = cache->ops.monotonic(cache->ops.ctx);
+	if (atomic_load(&cache->force) || now >= cache->fetched_mono + cache->ttl) {
+		if (cache->refreshing) {
+			/* Wait for the fetch under way, not for another one. */
+			uint64_t seq = cache->refresh_seq;
+
+			while (cache->refreshing && seq == cache->refresh_seq)
+				pthread_cond_wait(&cache->refreshed, &cache->lock);
+		} else if (atomic_load(&cache->force) || now >= cache->next_attempt) {
+			refresh_locked(cache, NULL, 0);
+		}
+	}
+	if (cache->current)
+		snap = snapshot_ref(cache->current);
+	pthread_mutex_unlock(&cache->lock);
+	return snap;
+}
+
+void cache_request_refresh(struct cache *cache)
+{
+	atomic_store(&cache->force, true);
+}
+
+double cache_valid_for(struct cache *cache)
+{
+	double until, now;
+
+	if (atomic_load(&cache->force))
+		return 0;
+	pthread_mutex_lock(&cache->lock);
+	now = cache->ops.monotonic(cache->ops.ctx);
+	until = cache->fetched_mono + cache->ttl;
+	if (cache->failures && cache->next_attempt > until)
+		until = cache->next_attempt;
+	pthread_mutex_unlock(&cache->lock);
+	return until > now ? until - now : 0;
+}
+
+void cache_status(struct cache *cache, struct cache_status *out)
+{
+	pthread_mutex_lock(&cache->lock);
+	out->fetched_at = cache->fetched_at;
+	out->stale = cache->failures > 0;
+	snprintf(out->last_error, sizeof(out->last_error), "%s", cache->last_error);
+	out->generation = cache->current ? cache->current->generation : 0;
+	out->failures = cache->failures;
+	pthread_mutex_unlock(&cache->lock);
+}

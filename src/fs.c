@@ -1,0 +1,750 @@
+/*
+ * fs: the FUSE low-level operations of omikeyfs.
+ *
+ *   $ OMI_API_KEY=... omikeyfs /mnt/keys
+ *   $ ls /mnt/keys
+ *   0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70  7d1f0a9e-2c44-4d71-b0a3-5e9c1f2d8b64
+ *   $ cat /mnt/keys/0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70/scopes
+ *   memories:read
+ *   memories:write
+ *
+ * The node ids the kernel holds are pointers to immutable nodes (see
+ * snapshot.h).  A refresh that changes a file makes a new node under the
+ * same name; the kernel's old inode keeps its own bytes and size, so a read
+ * is never torn and a cached size never disagrees with the bytes it covers.
+ * That is what lets the kernel cache everything: files have no open, their
+ * attributes never expire, and entries expire when the TTL runs out, which
+ * is what brings the next walk back here to refresh.  A refresh made before
+ * that (SIGHUP) is pushed to the kernel by a notifier thread: invalidations
+ * must never be sent from inside a request handler, as they can deadlock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+
+/* Nodes never change, so the kernel may keep their attributes for good. */
+#define NODE_ATTR_TIMEOUT 86400.0
+
+#define XATTR_FETCHED_AT "user.omikeyfs.fetched_at"
+#define XATTR_STALE "user.omikeyfs.stale"
+#define XATTR_LAST_ERROR "user.omikeyfs.last_error"
+#define XATTR_PID "user.omikeyfs.pid"
+#define XATTR_ID "user.omikeyfs.id"
+
+static const char root_xattrs[] =
+	XATTR_FETCHED_AT "\0" XATTR_STALE "\0" XATTR_LAST_ERROR "\0" XATTR_PID;
+
+struct swap {
+	struct snapshot *old, *new;
+	struct swap *next;
+};
+
+struct fs {
+	struct cache *cache;
+	uid_t uid;
+	gid_t gid;
+
+	pthread_mutex_t lock; /* kernel_refs and the list of known nodes */
+	struct node *known;
+
+	struct fuse_session *se;
+	pthread_t notifier;
+	bool notifier_running;
+	sem_t wake;              /* posted by swaps, SIGHUP and stop */
+	pthread_mutex_t queue_lock;
+	struct swap *queue, **queue_tail;
+	atomic_bool stopping;
+	atomic_bool hup;
+};
+
+struct fs *fs_new(struct cache *cache)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->cache = cache;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->queue_lock, NULL);
+	sem_init(&fs->wake, 0, 0);
+	fs->queue_tail = &fs->queue;
+	return fs;
+}
+
+static void drain_queue(struct fs *fs)
+{
+	struct swap *swap;
+
+	pthread_mutex_lock(&fs->queue_lock);
+	swap = fs->queue;
+	fs->queue = NULL;
+	fs->queue_tail = &fs->queue;
+	pthread_mutex_unlock(&fs->queue_lock);
+	while (swap) {
+		struct swap *next = swap->next;
+
+		snapshot_unref(swap->old);
+		snapshot_unref(swap->new);
+		free(swap);
+		swap = next;
+	}
+}
+
+void fs_free(struct fs *fs)
+{
+	if (!fs)
+		return;
+	fs_stop_notifier(fs);
+	drain_queue(fs);
+	/* The kernel does not forget every node at unmount. */
+	while (fs->known) {
+		struct node *node = fs->known;
+
+		fs->known = node->kernel_next;
+		node_unref(node);
+	}
+	sem_destroy(&fs->wake);
+	pthread_mutex_destroy(&fs->queue_lock);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
+
+/* ---- nodes the kernel knows ------------------------------------------- */
+
+static void kernel_ref(struct fs *fs, struct node *node)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (node->kernel_refs++ == 0) {
+		node_ref(node);
+		node->kernel_prev = NULL;
+		node->kernel_next = fs->known;
+		if (fs->known)
+			fs->known->kernel_prev = node;
+		fs->known = node;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void kernel_forget(struct fs *fs, struct node *node, uint64_t nlookup)
+{
+	bool gone = false;
+
+	pthread_mutex_lock(&fs->lock);
+	if (node->kernel_refs <= nlookup) {
+		node->kernel_refs = 0;
+		if (node->kernel_prev)
+			node->kernel_prev->kernel_next = node->kernel_next;
+		else
+			fs->known = node->kernel_next;
+		if (node->kernel_next)
+			node->kernel_next->kernel_prev = node->kernel_prev;
+		gone = true;
+	} else {
+		node->kernel_refs -= nlookup;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (gone)
+		node_unref(node);
+}
+
+static inline struct node *node_of(fuse_ino_t ino)
+{
+	return (struct node *)(uintptr_t)ino;
+}
+
+static inline fuse_ino_t ino_of(const struct node *node)
+{
+	return (fuse_ino_t)(uintptr_t)node;
+}
+
+/* ---- attributes -------------------------------------------------------- */
+
+static void node_attr(const struct fs *fs, const struct node *node, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = node->ino;
+	if (node->type == NODE_DIR) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	}
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)node->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((node->size + 511) / 512);
+	st->st_atim = st->st_mtim = st->st_ctim = node->mtime;
+}
+
+static void root_attr(const struct fs *fs, const struct snapshot *snap, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = SNAPSHOT_ROOT_INO;
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = 2 + snap->count;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)snap->count;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = snap->mtime;
+}
+
+static void fill_entry(struct fs *fs, struct fuse_entry_param *e, const struct node *node,
+		       double entry_timeout)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_of(node);
+	e->generation = 1;
+	node_attr(fs, node, &e->attr);
+	e->attr_timeout = NODE_ATTR_TIMEOUT;
+	e->entry_timeout = entry_timeout;
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static void okfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Every file is read whole from memory: no open, no opendir, and
+	 * readdirplus always, so a walk is one round trip per directory. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+}
+
+static void okfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct snapshot *snap = cache_get(fs->cache);
+	const struct snap_key *key;
+	const struct node *dir = parent == FUSE_ROOT_ID ? NULL : node_of(parent);
+	struct node *found = NULL;
+	struct fuse_entry_param e;
+	double valid = cache_valid_for(fs->cache);
+
+	if (!snap) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (!dir) {
+		key = snapshot_find(snap, name);
+		found = key ? key->dir : NULL;
+	} else if (dir->type == NODE_DIR) {
+		int field = field_by_name(name);
+
+		key = snapshot_find(snap, dir->name);
+		found = key && field >= 0 ? key->file[field] : NULL;
+	}
+	if (found) {
+		fill_entry(fs, &e, found, valid);
+		kernel_ref(fs, found);
+		if (fuse_reply_entry(req, &e) != 0)
+			kernel_forget(fs, found, 1);
+	} else if (dir && dir->type != NODE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+	} else {
+		/* A negative entry, cached until the next refresh. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = valid;
+		fuse_reply_entry(req, &e);
+	}
+	snapshot_unref(snap);
+}
+
+static void okfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fuse_req_userdata(req);
+
+	if (ino != FUSE_ROOT_ID)
+		kernel_forget(fs, node_of(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void okfs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fuse_req_userdata(req);
+
+	for (size_t i = 0; i < count; i++)
+		if (forgets[i].ino != FUSE_ROOT_ID)
+			kernel_forget(fs, node_of(forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void okfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct stat st;
+
+	if (ino != FUSE_ROOT_ID) {
+		node_attr(fs, node_of(ino), &st);
+		fuse_reply_attr(req, &st, NODE_ATTR_TIMEOUT);
+		return;
+	}
+	struct snapshot *snap = cache_get(fs->cache);
+
+	if (!snap) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	root_attr(fs, snap, &st);
+	fuse_reply_attr(req, &st, cache_valid_for(fs->cache));
+	snapshot_unref(snap);
+}
+
+/* Adds one entry; returns false when the buffer is full. */
+static bool add_entry(fuse_req_t req, struct fs *fs, char *buf, size_t size, size_t *used,
+		      bool plus, const char *name, const struct node *node,
+		      const struct stat *st, off_t next, double valid)
+{
+	size_t len;
+
+	if (plus) {
+		struct fuse_entry_param e;
+
+		if (node) {
+			fill_entry(fs, &e, node, valid);
+		} else { /* "." and "..": the kernel takes no reference */
+			memset(&e, 0, sizeof(e));
+			e.attr = *st;
+		}
+		len = fuse_add_direntry_plus(req, buf + *used, size - *used, name, &e, next);
+	} else {
+		len = fuse_add_direntry(req, buf + *used, size - *used, name,
+					node ? &(struct stat){ .st_ino = node->ino,
+							      .st_mode = node->type == NODE_DIR ? S_IFDIR : S_IFREG }
+					     : st,
+					next);
+	}
+	if (len > size - *used)
+		return false;
+	if (plus && node)
+		kernel_ref(fs, (struct node *)node);
+	*used += len;
+	return true;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct snapshot *snap = cache_get(fs->cache);
+	const struct node *dir = ino == FUSE_ROOT_ID ? NULL : node_of(ino);
+	struct stat dot = { .st_mode = S_IFDIR }, dotdot = { .st_ino = SNAPSHOT_ROOT_INO, .st_mode = S_IFDIR };
+	size_t used = 0;
+	double valid;
+	char *buf;
+
+	if (!snap) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (dir && dir->type != NODE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		snapshot_unref(snap);
+		return;
+	}
+	if (!(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		snapshot_unref(snap);
+		return;
+	}
+	valid = cache_valid_for(fs->cache);
+	dot.st_ino = dir ? dir->ino : SNAPSHOT_ROOT_INO;
+	/* Offsets: "." 1, ".." 2, then a key directory's inode number (root)
+	 * or 3 + field (key directory), so a listing resumed after a refresh
+	 * neither repeats nor skips a key that is in both lists. */
+	if (off < 1 && !add_entry(req, fs, buf, size, &used, plus, ".", NULL, &dot, 1, valid))
+		goto reply;
+	if (off < 2 && !add_entry(req, fs, buf, size, &used, plus, "..", NULL, &dotdot, 2, valid))
+		goto reply;
+	if (!dir) {
+		for (size_t i = snapshot_seek(snap, (uint64_t)off); i < snap->count; i++) {
+			const struct node *node = snap->keys[i].dir;
+
+			if (!add_entry(req, fs, buf, size, &used, plus, node->name, node, NULL,
+				       (off_t)node->ino, valid))
+				break;
+		}
+	} else {
+		const struct snap_key *key = snapshot_find(snap, dir->name);
+
+		for (int f = off > 2 ? (int)(off - 2) : 0; key && f < FIELD_COUNT; f++) {
+			const struct node *node = key->file[f];
+
+			if (!add_entry(req, fs, buf, size, &used, plus, node->name, node, NULL,
+				       3 + f, valid))
+				break;
+		}
+	}
+reply:
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+	snapshot_unref(snap);
+}
+
+static void okfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, false);
+}
+
+static void okfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			     struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, true);
+}
+
+/* No open and no opendir: the kernel then stops asking (FUSE_CAP_NO_OPEN_
+ * SUPPORT) and keeps pages and listings cached across opens.  Writers never
+ * get here: the mount is read-only. */
+static void okfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		fuse_reply_err(req, EROFS);
+	else if (ino == FUSE_ROOT_ID || node_of(ino)->type == NODE_DIR)
+		fuse_reply_err(req, EISDIR);
+	else
+		fuse_reply_err(req, ENOSYS);
+}
+
+static void okfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino != FUSE_ROOT_ID && node_of(ino)->type != NODE_DIR)
+		fuse_reply_err(req, ENOTDIR);
+	else
+		fuse_reply_err(req, ENOSYS);
+}
+
+static void okfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	const struct node *node = node_of(ino);
+
+	if (ino == FUSE_ROOT_ID || node->type != NODE_FILE) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (off < 0 || (size_t)off >= node->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > node->size - (size_t)off)
+		size = node->size - (size_t)off;
+	fuse_reply_buf(req, node->data + off, size);
+}
+
+static void okfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct snapshot *snap = cache_get(fs->cache);
+	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = KEYNAME_MAX };
+
+	if (snap) {
+		fsblkcnt_t blocks = 0;
+
+		for (size_t i = 0; i < snap->count; i++)
+			for (int f = 0; f < FIELD_COUNT; f++)
+				blocks += (snap->keys[i].file[f]->size + 4095) / 4096;
+		sv.f_blocks = blocks;
+		sv.f_files = 1 + snap->count * (1 + FIELD_COUNT);
+		snapshot_unref(snap);
+	}
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- extended attributes ------------------------------------------------- */
+
+static void reply_xattr_value(fuse_req_t req, const char *value, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+static void okfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char value[600];
+	int len = -1;
+
+	if (ino != FUSE_ROOT_ID) {
+		const struct node *node = node_of(ino);
+
+		if (node->type == NODE_DIR && strcmp(name, XATTR_ID) == 0)
+			reply_xattr_value(req, node->id, node->id_len, size);
+		else
+			fuse_reply_err(req, ENODATA);
+		return;
+	}
+
+	/* Status as of now: an expired list is refreshed (or the backoff
+	 * consulted) first, as any other operation would. */
+	struct snapshot *snap = cache_get(fs->cache);
+	struct cache_status status;
+
+	snapshot_unref(snap);
+	cache_status(fs->cache, &status);
+	if (strcmp(name, XATTR_FETCHED_AT) == 0) {
+		struct tm tm;
+
+		gmtime_r(&status.fetched_at.tv_sec, &tm);
+		len = (int)strftime(value, sizeof(value), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	} else if (strcmp(name, XATTR_STALE) == 0) {
+		len = snprintf(value, sizeof(value), "%d", status.stale ? 1 : 0);
+	} else if (strcmp(name, XATTR_LAST_ERROR) == 0) {
+		len = snprintf(value, sizeof(value), "%s", status.last_error);
+	} else if (strcmp(name, XATTR_PID) == 0) {
+		len = snprintf(value, sizeof(value), "%ld", (long)getpid());
+	}
+	if (len < 0)
+		fuse_reply_err(req, ENODATA);
+	else
+		reply_xattr_value(req, value, (size_t)len, size);
+}
+
+static void okfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (ino == FUSE_ROOT_ID)
+		reply_xattr_value(req, root_xattrs, sizeof(root_xattrs), size);
+	else if (node_of(ino)->type == NODE_DIR)
+		reply_xattr_value(req, XATTR_ID, sizeof(XATTR_ID), size);
+	else
+		reply_xattr_value(req, "", 0, size);
+}
+
+/* ---- everything that would write ------------------------------------------ */
+
+static void okfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			 struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			  size_t size, int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			   off_t length, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+/* removexattr and rmdir share the write-refusing shape of unlink. */
+#define okfs_removexattr okfs_unlink
+#define okfs_rmdir okfs_unlink
+
+static const struct fuse_lowlevel_ops okfs_ops = {
+	.init = okfs_init,
+	.lookup = okfs_lookup,
+	.forget = okfs_forget,
+	.forget_multi = okfs_forget_multi,
+	.getattr = okfs_getattr,
+	.setattr = okfs_setattr,
+	.mknod = okfs_mknod,
+	.mkdir = okfs_mkdir,
+	.unlink = okfs_unlink,
+	.rmdir = okfs_rmdir,
+	.symlink = okfs_symlink,
+	.rename = okfs_rename,
+	.link = okfs_link,
+	.open = okfs_open,
+	.read = okfs_read,
+	.write = okfs_write,
+	.opendir = okfs_opendir,
+	.readdir = okfs_readdir,
+	.readdirplus = okfs_readdirplus,
+	.statfs = okfs_statfs,
+	.setxattr = okfs_setxattr,
+	.getxattr = okfs_getxattr,
+	.listxattr = okfs_listxattr,
+	.removexattr = okfs_removexattr,
+	.create = okfs_create,
+	.fallocate = okfs_fallocate,
+};
+
+const struct fuse_lowlevel_ops *fs_ops(void)
+{
+	return &okfs_ops;
+}
+
+/* ---- telling the kernel what a refresh changed ----------------------------- */
+
+void fs_snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
+{
+	struct fs *fs = ctx;
+	struct swap *swap = malloc(sizeof(*swap));
+
+	if (!swap)
+		return; /* entries still expire with the TTL */
+	swap->old = snapshot_ref(old);
+	swap->new = snapshot_ref(new);
+	swap->next = NULL;
+	pthread_mutex_lock(&fs->queue_lock);
+	*fs->queue_tail = swap;
+	fs->queue_tail = &swap->next;
+	pthread_mutex_unlock(&fs->queue_lock);
+	sem_post(&fs->wake);
+}
+
+static void inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
+{
+	int rc = fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
+
+	if (rc < 0 && rc != -ENOENT)
+		log_debug("invalidating %s: %s", name, strerror(-rc));
+}
+
+static void push_changes(struct fs *fs, const struct snapshot *old, const struct snapshot *new)
+{
+	for (size_t i = 0; i < old->count; i++) {
+		const struct snap_key *was = &old->keys[i];
+		const struct snap_key *now = snapshot_find(new, was->dir->name);
+
+		if (!now || now->dir != was->dir) {
+			inval_entry(fs, FUSE_ROOT_ID, was->dir->name);
+			continue;
+		}
+		for (int f = 0; f < FIELD_COUNT; f++)
+			if (now->file[f] != was->file[f])
+				inval_entry(fs, ino_of(now->dir), key_field_names[f]);
+	}
+	for (size_t i = 0; i < new->count; i++)
+		if (!snapshot_find(old, new->keys[i].dir->name))
+			inval_entry(fs, FUSE_ROOT_ID, new->keys[i].dir->name);
+	if (old->count != new->count || old->mtime.tv_sec != new->mtime.tv_sec ||
+	    old->mtime.tv_nsec != new->mtime.tv_nsec)
+		fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0, 0);
+}
+
+static void *notifier_main(void *arg)
+{
+	struct fs *fs = arg;
+
+	for (;;) {
+		struct swap *swap;
+
+		while (sem_wait(&fs->wake) < 0 && errno == EINTR)
+			;
+		if (atomic_load(&fs->stopping))
+			break;
+		if (atomic_exchange(&fs->hup, false)) {
+			/* SIGHUP: refresh now, so the kernel hears of changes
+			 * without waiting for its entries to expire. */
+			log_info("SIGHUP: refreshing the key list");
+			snapshot_unref(cache_get(fs->cache));
+		}
+		for (;;) {
+			pthread_mutex_lock(&fs->queue_lock);
+			swap = fs->queue;
+			if (swap && !(fs->queue = swap->next))
+				fs->queue_tail = &fs->queue;
+			pthread_mutex_unlock(&fs->queue_lock);
+			if (!swap)
+				break;
+			push_changes(fs, swap->old, swap->new);
+			snapshot_unref(swap->old);
+			snapshot_unref(swap->new);
+			free(swap);
+		}
+	}
+	return NULL;
+}
+
+int fs_start_notifier(struct fs *fs, struct fuse_session *se)
+{
+	int rc;
+
+	fs->se = se;
+	rc = pthread_create(&fs->notifier, NULL, notifier_main, fs);
+	if (rc)
+		return -rc;
+	fs->notifier_running = true;
+	return 0;
+}
+
+void fs_stop_notifier(struct fs *fs)
+{
+	if (!fs->notifier_running)
+		return;
+	atomic_store(&fs->stopping, true);
+	sem_post(&fs->wake);
+	pthread_join(fs->notifier, NULL);
+	fs->notifier_running = false;
+}
+
+void fs_request_refresh(struct fs *fs)
+{
+	cache_request_refresh(fs->cache);
+	atomic_store(&fs->hup, true);
+	sem_post(&fs->wake);
+}

@@ -1,0 +1,276 @@
+/*
+ * snapshot: the key list as immutable nodes.
+ *
+ * Inode numbers come from a hash of the key's id, so the same key gets the
+ * same numbers after a refresh and after a remount.  Two ids whose hashes
+ * collide are told apart deterministically: keys are sorted by (hash, API
+ * position) and each takes the next free multiple of 8, so the numbers
+ * depend only on the data, and hostile ids cannot make the build quadratic.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+
+struct ino_slot {
+	uint64_t ino;
+	size_t index; /* position in the keylist */
+};
+
+static int compare_slots(const void *a, const void *b)
+{
+	const struct ino_slot *x = a, *y = b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int compare_names(const void *a, const void *b, void *ctx)
+{
+	const struct snapshot *snap = ctx;
+
+	return strcmp(snap->keys[*(const uint32_t *)a].dir->name,
+		      snap->keys[*(const uint32_t *)b].dir->name);
+}
+
+static bool time_equal(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool time_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+void node_ref(struct node *node)
+{
+	atomic_fetch_add_explicit(&node->refs, 1, memory_order_relaxed);
+}
+
+void node_unref(struct node *node)
+{
+	if (node && atomic_fetch_sub_explicit(&node->refs, 1, memory_order_acq_rel) == 1)
+		free(node);
+}
+
+static struct node *dir_node_new(const struct parsed_key *key, uint64_t ino)
+{
+	size_t name_len = strlen(key->name);
+	struct node *node = malloc(sizeof(*node) + name_len + 1 + key->id_len + 1);
+
+	if (!node)
+		return NULL;
+	memset(node, 0, sizeof(*node));
+	atomic_init(&node->refs, 1);
+	node->type = NODE_DIR;
+	node->ino = ino;
+	node->mtime = key->created;
+	node->size = FIELD_COUNT;
+	memcpy(node->data, key->name, name_len + 1);
+	memcpy(node->data + name_len + 1, key->id, key->id_len);
+	node->data[name_len + 1 + key->id_len] = '\0';
+	node->name = node->data;
+	node->id = node->data + name_len + 1;
+	node->id_len = key->id_len;
+	return node;
+}
+
+static struct node *file_node_new(const struct key_text *text, enum key_field field,
+				  uint64_t ino, struct timespec mtime)
+{
+	struct node *node = malloc(sizeof(*node) + text->len);
+
+	if (!node)
+		return NULL;
+	memset(node, 0, sizeof(*node));
+	atomic_init(&node->refs, 1);
+	node->type = NODE_FILE;
+	node->field = field;
+	node->ino = ino;
+	node->mtime = mtime;
+	node->size = text->len;
+	node->name = key_field_names[field];
+	if (text->len)
+		memcpy(node->data, text->data, text->len);
+	return node;
+}
+
+static bool same_bytes(const struct node *node, const struct key_text *text)
+{
+	return node->size == text->len &&
+	       (text->len == 0 || memcmp(node->data, text->data, text->len) == 0);
+}
+
+/* The time a file is stamped with: its own value for the two timestamps;
+ * for the others, created_at until omikeyfs sees the bytes change. */
+static struct timespec file_mtime(const struct parsed_key *key, enum key_field field,
+				  const struct snap_key *old, struct timespec now)
+{
+	if (field == FIELD_CREATED_AT)
+		return key->created;
+	if (field == FIELD_LAST_USED_AT)
+		return key->last_used;
+	if (!old)
+		return key->created;
+	if (same_bytes(old->file[field], &key->file[field]))
+		return old->file[field]->mtime;
+	return now;
+}
+
+static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_t ino,
+		     const struct snap_key *old, struct timespec now)
+{
+	if (old && old->dir->ino == ino && time_equal(old->dir->mtime, key->created) &&
+	    old->dir->id_len == key->id_len && memcmp(old->dir->id, key->id, key->id_len) == 0) {
+		node_ref(old->dir);
+		out->dir = old->dir;
+	} else if (!(out->dir = dir_node_new(key, ino))) {
+		return -1;
+	}
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		struct timespec mtime = file_mtime(key, f, old, now);
+		struct node *prev = old ? old->file[f] : NULL;
+
+		if (prev && prev->ino == ino + 1 + f && time_equal(prev->mtime, mtime) &&
+		    same_bytes(prev, &key->file[f])) {
+			node_ref(prev);
+			out->file[f] = prev;
+		} else if (!(out->file[f] = file_node_new(&key->file[f], f, ino + 1 + f, mtime))) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylist *list,
+				struct timespec now)
+{
+	size_t n = list->count, kept = 0;
+	struct ino_slot *slots = NULL;
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+
+	if (!snap)
+		return NULL;
+	atomic_init(&snap->refs, 1);
+	snap->generation = prev ? prev->generation + 1 : 1;
+	if (n) {
+		slots = malloc(n * sizeof(*slots));
+		snap->keys = calloc(n, sizeof(*snap->keys));
+		snap->by_name = malloc(n * sizeof(*snap->by_name));
+		if (!slots || !snap->keys || !snap->by_name)
+			goto fail;
+	}
+
+	/* 59 bits of hash, times 8: room for the five files, and far enough
+	 * below the top of off_t (readdir hands inode numbers out as offsets)
+	 * that collision steps cannot overflow it. */
+	for (size_t i = 0; i < n; i++) {
+		const struct parsed_key *key = &list->keys[i];
+		uint64_t ino = (keylist_hash(key->id, key->id_len) >> 5) << 3;
+
+		slots[i].ino = ino < 16 ? 16 : ino;
+		slots[i].index = i;
+	}
+	if (n)
+		qsort(slots, n, sizeof(*slots), compare_slots);
+	for (size_t i = 1; i < n; i++)
+		if (slots[i].ino <= slots[i - 1].ino)
+			slots[i].ino = slots[i - 1].ino + 8;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct parsed_key *key = &list->keys[slots[i].index];
+		const struct snap_key *old = prev ? snapshot_find(prev, key->name) : NULL;
+
+		if (build_key(&snap->keys[i], key, slots[i].ino, old, now) < 0) {
+			snap->count = i + 1; /* free what was built */
+			goto fail;
+		}
+		snap->count = i + 1;
+		snap->by_name[i] = (uint32_t)i;
+		if (old)
+			kept++;
+		if (time_after(key->created, snap->mtime))
+			snap->mtime = key->created;
+	}
+	if (n) {
+		qsort_r(snap->by_name, n, sizeof(*snap->by_name), compare_names, snap);
+	}
+
+	if (prev && (kept != prev->count || kept != n))
+		snap->members_changed = now;
+	else if (prev)
+		snap->members_changed = prev->members_changed;
+	if (time_after(snap->members_changed, snap->mtime))
+		snap->mtime = snap->members_changed;
+	free(slots);
+	return snap;
+
+fail:
+	free(slots);
+	snapshot_unref(snap);
+	return NULL;
+}
+
+struct snapshot *snapshot_ref(struct snapshot *snap)
+{
+	atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+	return snap;
+}
+
+void snapshot_unref(struct snapshot *snap)
+{
+	if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < snap->count; i++) {
+		node_unref(snap->keys[i].dir);
+		for (int f = 0; f < FIELD_COUNT; f++)
+			node_unref(snap->keys[i].file[f]);
+	}
+	free(snap->keys);
+	free(snap->by_name);
+	free(snap);
+}
+
+const struct snap_key *snapshot_find(const struct snapshot *snap, const char *name)
+{
+	size_t lo = 0, hi = snap->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct snap_key *key = &snap->keys[snap->by_name[mid]];
+		int cmp = strcmp(name, key->dir->name);
+
+		if (cmp == 0)
+			return key;
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+size_t snapshot_seek(const struct snapshot *snap, uint64_t after)
+{
+	size_t lo = 0, hi = snap->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (snap->keys[mid].dir->ino <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int field_by_name(const char *name)
+{
+	for (int f = 0; f < FIELD_COUNT; f++)
+		if (strcmp(name, key_field_names[f]) == 0)
+			return f;
+	return -1;
+}
