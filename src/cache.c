@@ -157,14 +157,14 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		cache->failures++;
 		delay = backoff_delay(cache, res.retry_after);
 		cache->next_attempt = now + delay;
-		/* Logged when a failure starts or changes, not on every retry. */
-		if (strcmp(cache->last_error, res.message) != 0)
-			log_err("fetching the key list failed: %s%s", res.message,
-				prev ? "; serving the last good list" : "");
-		else
-			log_debug("fetching the key list failed again: %s", res.message);
-		if (prev)
-			log_debug("next try in %.1f s", delay);
+		/* Logged when a failure starts or changes, not on every retry;
+		 * the first fetch's failure is the caller's to report. */
+		if (prev && strcmp(cache->last_error, res.message) != 0)
+			log_err("fetching the key list failed: %s; serving the last good list",
+				res.message);
+		else if (prev)
+			log_debug("fetching the key list failed again: %s; next try in %.1f s",
+				  res.message, delay);
 		snprintf(cache->last_error, sizeof(cache->last_error), "%s", res.message);
 		if (msg)
 			snprintf(msg, msglen, "%s", res.message);

@@ -16,6 +16,7 @@
 #include <json-c/json_c_version.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,6 @@ static const struct fuse_opt option_spec[] = {
 	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("rw", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("x-systemd.", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_END
 };
 
@@ -114,6 +114,12 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 		return 0;
 	case KEY_ALLOW_OTHER:
 		opts->allow_other = 1;
+		return 1;
+	case FUSE_OPT_KEY_OPT:
+		/* x-systemd.automount, x-gvfs-show, comment=...: for other
+		 * programs reading fstab, not for us. */
+		if (strncmp(arg, "x-", 2) == 0 || strncmp(arg, "comment=", 8) == 0)
+			return 0;
 		return 1;
 	case FUSE_OPT_KEY_NONOPT:
 		if (opts->npositional < 2)
@@ -288,8 +294,18 @@ out:
 	return token;
 }
 
-/* Takes the token from OMI_API_KEY and scrubs it from the environment, so
- * neither /proc/PID/environ nor any child (fusermount3) sees it. */
+/* Wipes OMI_API_KEY in place and removes it, so neither /proc/PID/environ
+ * nor any child (fusermount3) sees it. */
+static void scrub_env_token(void)
+{
+	char *value = getenv("OMI_API_KEY");
+
+	if (value)
+		explicit_bzero(value, strlen(value));
+	unsetenv("OMI_API_KEY");
+}
+
+/* Takes the token from OMI_API_KEY (and scrubs it). */
 static char *take_env_token(char *err, size_t errlen)
 {
 	char *value = getenv("OMI_API_KEY");
@@ -300,8 +316,7 @@ static char *take_env_token(char *err, size_t errlen)
 		return NULL;
 	}
 	token = strdup(trim(value));
-	explicit_bzero(value, strlen(value));
-	unsetenv("OMI_API_KEY");
+	scrub_env_token();
 	if (!token) {
 		snprintf(err, errlen, "out of memory");
 	} else if (!token_ok(token)) {
@@ -384,6 +399,29 @@ static double random_unit(void *ctx)
 	return r / 4294967296.0;
 }
 
+/* libfuse's own messages, as ours: "omikeyfs: ...", to syslog once detached. */
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	const char *text = line;
+	size_t len;
+
+	if (level == FUSE_LOG_DEBUG) {
+		/* -d: libfuse's request trace goes to stderr as it is. */
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
+	vsnprintf(line, sizeof(line), fmt, ap);
+	len = strlen(line);
+	while (len && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (strncmp(text, "fuse: ", 6) == 0)
+		text += 6;
+	if (*text)
+		log_msg(level <= FUSE_LOG_ERR ? LOG_ERR : level == FUSE_LOG_WARNING ? LOG_WARNING
+						: LOG_INFO, "%s", text);
+}
+
 static void on_sighup(int sig)
 {
 	if (signal_fs)
@@ -438,6 +476,7 @@ int main(int argc, char *argv[])
 	/* The token must not end up in a core dump. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
+	fuse_set_log_func(fuse_log_to_ours);
 
 	if (fuse_opt_parse(&args, &app.opts, option_spec, option_proc) < 0)
 		goto out;
@@ -473,8 +512,19 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "omikeyfs: cafile %s: %s\n", app.opts.cafile, strerror(errno));
 		goto out;
 	}
-	app.token = app.opts.key_file ? read_key_file(app.opts.key_file, err, sizeof(err))
-				      : take_env_token(err, sizeof(err));
+	if (app.opts.key_file) {
+		/* Absolute, so a re-read after the daemon's chdir("/") works. */
+		char *abs = realpath(app.opts.key_file, NULL);
+
+		if (abs) {
+			free(app.opts.key_file);
+			app.opts.key_file = abs;
+		}
+		app.token = read_key_file(app.opts.key_file, err, sizeof(err));
+		scrub_env_token();
+	} else {
+		app.token = take_env_token(err, sizeof(err));
+	}
 	if (!app.token) {
 		fprintf(stderr, "omikeyfs: %s\n", err);
 		goto out;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds omikeyfs and mounts a key list on ./mnt
+# (or on the directory given as $1): your real keys when OMI_API_KEY is set,
+# otherwise the bundled demo list served on loopback by tests/fakeapi.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mnt=${1:-$root/mnt}
+
+bash tests/deps.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+
+mkdir -p "$mnt"
+if mountpoint -q "$mnt"; then
+	fusermount3 -u "$mnt"
+fi
+
+if [ -n "${OMI_API_KEY:-}" ]; then
+	build/omikeyfs "${OMIKEYFS_URL:-https://api.omi.me}" "$mnt"
+	echo "mounted your keys on $mnt"
+else
+	port_file=$(mktemp)
+	rm -f "$port_file"
+	/usr/bin/python3 tests/fakeapi.py --port 0 --port-file "$port_file" \
+		--keys tests/data/demo-keys.json >/dev/null 2>&1 &
+	api_pid=$!
+	for _ in $(seq 100); do
+		[ -s "$port_file" ] && break
+		sleep 0.1
+	done
+	port=$(cat "$port_file")
+	rm -f "$port_file"
+	OMI_API_KEY=omi_dev_demo_token build/omikeyfs "http://127.0.0.1:$port" "$mnt"
+	echo "mounted the demo key list (fake API pid $api_pid on port $port) on $mnt"
+	echo "when done: fusermount3 -u $mnt; kill $api_pid"
+fi
+echo
+ls -l "$mnt" | head -n 8
+echo
+echo "try:  grep -lx memories:write $mnt/*/scopes"
+echo "      find $mnt -name last_used_at -empty"
+echo "      getfattr -d -m - $mnt"
