@@ -61,8 +61,8 @@ void keylist_free(struct keylist *list);
 
 /*
  * The directory name of an id.  An id is used as it stands unless it is
- * empty, ".", "..", longer than KEYNAME_MAX bytes, holds '/' or NUL, or starts
- * with '%'.  Such an id is shown as '%' followed by the id with every '%',
+ * empty, longer than KEYNAME_MAX bytes, holds '/' or NUL, or starts with '.'
+ * (which covers "." and "..", and keeps keys out of hiding) or '%'.  Such an id is shown as '%' followed by the id with every '%',
  * '/' and NUL byte written as %25, %2F, %00.  If that is longer than
  * KEYNAME_MAX, it is cut (never inside a %XX) and ends in "%~" and 16 hex
  * digits of a hash of the whole id.  out must hold KEYNAME_MAX + 1 bytes.

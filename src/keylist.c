@@ -1,0 +1,829 @@
+/*
+ * keylist: the body of GET /v1/dev/keys -> keys with every file rendered.
+ *
+ * Each file's bytes are built once here, so the filesystem answers stat with
+ * an exact size and read with a memcpy.  Nothing in this file keeps state or
+ * reads the clock: it is fed bytes and returns a list, which is what lets the
+ * unit test and the fuzzer drive it alone.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "keylist.h"
+
+const char *const key_field_names[FIELD_COUNT] = {
+	[FIELD_NAME] = "name",
+	[FIELD_KEY_PREFIX] = "key_prefix",
+	[FIELD_CREATED_AT] = "created_at",
+	[FIELD_LAST_USED_AT] = "last_used_at",
+	[FIELD_SCOPES] = "scopes",
+};
+
+/* A cut name ends in "%~" and the id's hash as 16 hex digits. */
+#define HASH_HEX_LEN 16
+#define CUT_SUFFIX_LEN (2 + HASH_HEX_LEN)
+
+/* Ids in warnings: at most this many bytes shown, each up to 4 characters. */
+#define LOG_ID_MAX 64
+#define LOG_ID_BUF (LOG_ID_MAX * 4 + sizeof("..."))
+
+#define WARN_BUF 640
+
+unsigned long long keylist_hash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+/* --- directory names ---------------------------------------------------- */
+
+static bool id_needs_escape(const char *id, size_t len)
+{
+	/* A leading '.' covers "." and "..", and keeps every key visible to
+	 * ls and to globs: `ls | wc -l` counts keys. */
+	if (len == 0 || len > KEYNAME_MAX || id[0] == '%' || id[0] == '.')
+		return true;
+	return memchr(id, '/', len) != NULL || memchr(id, '\0', len) != NULL;
+}
+
+static const char *escape_byte(char c)
+{
+	switch (c) {
+	case '%':
+		return "%25";
+	case '/':
+		return "%2F";
+	case '\0':
+		return "%00";
+	default:
+		return NULL;
+	}
+}
+
+void keyname_escape(const char *id, size_t id_len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 1, keep = 1;
+	unsigned long long h;
+
+	if (!id_needs_escape(id, id_len)) {
+		memcpy(out, id, id_len);
+		out[id_len] = '\0';
+		return;
+	}
+
+	out[0] = '%';
+	for (size_t i = 0; i < id_len; i++) {
+		const char *esc = escape_byte(id[i]);
+		size_t n = esc ? 3 : 1;
+
+		if (o + n > KEYNAME_MAX)
+			goto cut;
+		if (esc)
+			memcpy(out + o, esc, 3);
+		else
+			out[o] = id[i];
+		o += n;
+		/* Only whole escapes are kept, so a cut never splits a %XX. */
+		if (o <= KEYNAME_MAX - CUT_SUFFIX_LEN)
+			keep = o;
+	}
+	out[o] = '\0';
+	return;
+
+cut:
+	/* The hash covers the whole id, so ids sharing a long prefix differ. */
+	h = keylist_hash(id, id_len);
+	out[keep++] = '%';
+	out[keep++] = '~';
+	for (int shift = 60; shift >= 0; shift -= 4)
+		out[keep++] = hex[(h >> shift) & 0xf];
+	out[keep] = '\0';
+}
+
+long keyname_unescape(const char *name, char *out, size_t outlen)
+{
+	char id[KEYNAME_MAX + 1], again[KEYNAME_MAX + 1];
+	size_t nlen = strnlen(name, KEYNAME_MAX + 1);
+	size_t len = 0;
+
+	if (nlen > KEYNAME_MAX)
+		return -1;
+	if (name[0] != '%') {
+		memcpy(id, name, nlen);
+		len = nlen;
+	} else {
+		for (size_t i = 1; i < nlen; i++) {
+			if (name[i] != '%') {
+				id[len++] = name[i];
+				continue;
+			}
+			/* Also refuses "%~": a cut name lost part of its id. */
+			if (nlen - i < 3)
+				return -1;
+			if (name[i + 1] == '2' && name[i + 2] == '5')
+				id[len++] = '%';
+			else if (name[i + 1] == '2' && name[i + 2] == 'F')
+				id[len++] = '/';
+			else if (name[i + 1] == '0' && name[i + 2] == '0')
+				id[len++] = '\0';
+			else
+				return -1;
+			i += 2;
+		}
+	}
+
+	/* Only the spelling keyname_escape gives names an id: "." or "%2f"
+	 * name nothing, and every id has exactly one name. */
+	keyname_escape(id, len, again);
+	if (strcmp(again, name) != 0)
+		return -1;
+	if (len > outlen)
+		return -1;
+	memcpy(out, id, len);
+	if (len < outlen)
+		out[len] = '\0';
+	return (long)len;
+}
+
+/* --- timestamps --------------------------------------------------------- */
+
+static bool parse_digits(const char *s, size_t n, int *value)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*value = v;
+	return true;
+}
+
+static bool is_leap(int y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/*
+ * Days since 0000-03-01 in a calendar shifted to start in March, plus 400
+ * years so that January 0000 stays positive: the leap day then ends a year
+ * and month lengths follow the (153 * m + 2) / 5 pattern.  Pure arithmetic,
+ * unlike timegm(), which may consult the environment.
+ */
+static long long civil_days(int y, int m, int d)
+{
+	long long yy = (long long)y - (m <= 2) + 400;
+	int mp = (m + 9) % 12;
+	long long yday = (153 * mp + 2) / 5 + d - 1;
+
+	return yy * 365 + yy / 4 - yy / 100 + yy / 400 + yday;
+}
+
+bool timestamp_parse(const char *s, size_t len, struct timespec *out)
+{
+	int year, mon, day, hour, min, sec;
+	long nsec = 0, offset = 0;
+	size_t i = 19;
+
+	if (len < 19)
+		return false;
+	if (!parse_digits(s, 4, &year) || s[4] != '-' ||
+	    !parse_digits(s + 5, 2, &mon) || s[7] != '-' ||
+	    !parse_digits(s + 8, 2, &day) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    !parse_digits(s + 11, 2, &hour) || s[13] != ':' ||
+	    !parse_digits(s + 14, 2, &min) || s[16] != ':' ||
+	    !parse_digits(s + 17, 2, &sec))
+		return false;
+	/* Second 60 is a leap second: it counts as the next minute's first,
+	 * as timegm() would have it. */
+	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
+	    hour > 23 || min > 59 || sec > 60)
+		return false;
+
+	if (i < len && s[i] == '.') {
+		size_t start = ++i;
+		long scale = 100000000;
+
+		/* Digits past nanoseconds still have to be digits; their
+		 * value is dropped (scale has reached 0). */
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+			nsec += (s[i] - '0') * scale;
+			scale /= 10;
+		}
+		if (i == start)
+			return false;
+	}
+
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
+		int sign = s[i] == '-' ? -1 : 1, oh, om;
+		size_t rest = len - i - 1;
+
+		if (rest == 5 && s[i + 3] == ':') {
+			if (!parse_digits(s + i + 1, 2, &oh) ||
+			    !parse_digits(s + i + 4, 2, &om))
+				return false;
+		} else if (rest == 4) {
+			if (!parse_digits(s + i + 1, 2, &oh) ||
+			    !parse_digits(s + i + 3, 2, &om))
+				return false;
+		} else {
+			return false;
+		}
+		if (oh > 23 || om > 59)
+			return false;
+		offset = sign * (oh * 3600L + om * 60L);
+		i = len;
+	}
+	if (i != len)
+		return false;
+
+	out->tv_sec = (time_t)((civil_days(year, mon, day) - civil_days(1970, 1, 1)) * 86400 +
+			       hour * 3600L + min * 60L + sec - offset);
+	out->tv_nsec = nsec;
+	return true;
+}
+
+/* --- parsing ------------------------------------------------------------ */
+
+struct parser {
+	keylist_warn_fn warn;
+	void *ctx;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void warnf(const struct parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void warnf(const struct parser *p, const char *fmt, ...)
+{
+	char msg[WARN_BUF];
+	va_list ap;
+
+	if (!p->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->warn(p->ctx, msg);
+}
+
+/* An id as a log can show it: one line, printable ASCII, bounded. */
+static const char *log_id(const char *id, size_t len, char buf[LOG_ID_BUF])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = len < LOG_ID_MAX ? len : LOG_ID_MAX, o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)id[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		}
+	}
+	if (n < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *type_desc(enum json_type type)
+{
+	switch (type) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_double:
+	case json_type_int:
+		return "a number";
+	case json_type_object:
+		return "an object";
+	case json_type_array:
+		return "an array";
+	case json_type_string:
+		return "a string";
+	}
+	return "of unknown type";
+}
+
+static bool is_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * Why value (field f of a key, NULL when null or missing) has the wrong
+ * type, written to why; false when it is fine.
+ */
+static bool field_is_bad(enum key_field f, struct json_object *value,
+			 char *why, size_t whylen)
+{
+	size_t n;
+
+	if (!value)
+		return false;
+	if (f != FIELD_SCOPES) {
+		if (json_object_is_type(value, json_type_string))
+			return false;
+		snprintf(why, whylen, "\"%s\" is %s, not a string",
+			 key_field_names[f], type_desc(json_object_get_type(value)));
+		return true;
+	}
+	if (!json_object_is_type(value, json_type_array)) {
+		snprintf(why, whylen, "\"scopes\" is %s, not an array",
+			 type_desc(json_object_get_type(value)));
+		return true;
+	}
+	n = json_object_array_length(value);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(value, i);
+
+		if (!json_object_is_type(s, json_type_string)) {
+			snprintf(why, whylen, "\"scopes\"[%zu] is %s, not a string",
+				 i, type_desc(json_object_get_type(s)));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The value's bytes and one newline; nothing for null. */
+static int render_string(struct json_object *value, struct key_text *text)
+{
+	size_t n;
+
+	if (!value)
+		return 0;
+	n = (size_t)json_object_get_string_len(value);
+	text->data = malloc(n + 1);
+	if (!text->data)
+		return -ENOMEM;
+	memcpy(text->data, json_object_get_string(value), n);
+	text->data[n] = '\n';
+	text->len = n + 1;
+	return 0;
+}
+
+/* One scope a line; nothing for null or []. */
+static int render_scopes(struct json_object *value, struct key_text *text)
+{
+	size_t n, total = 0, o = 0;
+
+	if (!value)
+		return 0;
+	n = json_object_array_length(value);
+	for (size_t i = 0; i < n; i++)
+		total += (size_t)json_object_get_string_len(json_object_array_get_idx(value, i)) + 1;
+	if (total == 0)
+		return 0;
+	text->data = malloc(total);
+	if (!text->data)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(value, i);
+		size_t len = (size_t)json_object_get_string_len(s);
+
+		memcpy(text->data + o, json_object_get_string(s), len);
+		o += len;
+		text->data[o++] = '\n';
+	}
+	text->len = total;
+	return 0;
+}
+
+static void key_free(struct parsed_key *key)
+{
+	free(key->id);
+	for (int f = 0; f < FIELD_COUNT; f++)
+		free(key->file[f].data);
+	memset(key, 0, sizeof(*key));
+}
+
+/*
+ * Append entry number index to list, whose keys[] has room for one more.
+ * Returns 1 when taken, 0 when skipped with a warning, or -ENOMEM.
+ */
+static int take_key(const struct parser *p, size_t index,
+		    struct json_object *entry, struct keylist *list)
+{
+	struct json_object *value[FIELD_COUNT], *idv = NULL;
+	char why[160], idbuf[LOG_ID_BUF];
+	struct parsed_key *key;
+	const char *id;
+	size_t id_len;
+	int r = 0;
+
+	if (!json_object_is_type(entry, json_type_object)) {
+		warnf(p, "skipping key #%zu: it is %s, not an object", index,
+		      type_desc(json_object_get_type(entry)));
+		return 0;
+	}
+	if (!json_object_object_get_ex(entry, "id", &idv)) {
+		warnf(p, "skipping key #%zu: it has no \"id\"", index);
+		return 0;
+	}
+	if (!json_object_is_type(idv, json_type_string)) {
+		warnf(p, "skipping key #%zu: \"id\" is %s, not a string", index,
+		      type_desc(json_object_get_type(idv)));
+		return 0;
+	}
+	id = json_object_get_string(idv);
+	id_len = (size_t)json_object_get_string_len(idv);
+
+	/* Check every field before allocating, so a skip frees nothing. */
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		value[f] = NULL;
+		json_object_object_get_ex(entry, key_field_names[f], &value[f]);
+		if (field_is_bad((enum key_field)f, value[f], why, sizeof(why))) {
+			warnf(p, "skipping key #%zu (id \"%s\"): %s", index,
+			      log_id(id, id_len, idbuf), why);
+			return 0;
+		}
+	}
+
+	/* Zeroed one at a time: the table only grows as far as it is used. */
+	key = &list->keys[list->count];
+	memset(key, 0, sizeof(*key));
+	key->id = malloc(id_len + 1);
+	if (!key->id)
+		return -ENOMEM;
+	memcpy(key->id, id, id_len);
+	key->id[id_len] = '\0';
+	key->id_len = id_len;
+	keyname_escape(id, id_len, key->name);
+
+	for (int f = 0; f < FIELD_COUNT && r == 0; f++)
+		r = f == FIELD_SCOPES ? render_scopes(value[f], &key->file[f])
+				      : render_string(value[f], &key->file[f]);
+	if (r < 0) {
+		key_free(key);
+		return r;
+	}
+
+	if (value[FIELD_CREATED_AT])
+		timestamp_parse(json_object_get_string(value[FIELD_CREATED_AT]),
+				(size_t)json_object_get_string_len(value[FIELD_CREATED_AT]),
+				&key->created);
+	if (!value[FIELD_LAST_USED_AT] ||
+	    !timestamp_parse(json_object_get_string(value[FIELD_LAST_USED_AT]),
+			     (size_t)json_object_get_string_len(value[FIELD_LAST_USED_AT]),
+			     &key->last_used))
+		key->last_used = key->created;
+	list->count++;
+	return 1;
+}
+
+struct name_ref {
+	uint64_t hash;
+	size_t pos; /* in keys[], which is in API order */
+	const char *name;
+};
+
+/* What drop_duplicates learns of keys[pos]. */
+struct dup_info {
+	size_t first; /* position of the key that owns the name */
+	bool same_id; /* the owner has the very same id (not just the name) */
+};
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int c;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * Drop keys whose name an earlier key already has.  Sorting by (hash, name,
+ * position) puts each name's first holder at the head of its run: O(n log n)
+ * whatever the input, where a hash set could be driven quadratic.
+ */
+static int drop_duplicates(const struct parser *p, struct keylist *list,
+			   const size_t *api_index)
+{
+	char idbuf[LOG_ID_BUF];
+	struct name_ref *refs;
+	struct dup_info *dup;
+	size_t n = list->count, w = 0;
+
+	if (n < 2)
+		return 0;
+	refs = malloc(n * sizeof(*refs));
+	dup = malloc(n * sizeof(*dup));
+	if (!refs || !dup) {
+		free(refs);
+		free(dup);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = list->keys[i].name;
+
+		refs[i].hash = keylist_hash(name, strlen(name));
+		refs[i].pos = i;
+		refs[i].name = name;
+		dup[i].first = i;
+		dup[i].same_id = false;
+	}
+	qsort(refs, n, sizeof(*refs), name_ref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const struct name_ref *a = &refs[i - 1], *b = &refs[i];
+		const struct parsed_key *owner, *key = &list->keys[b->pos];
+
+		if (a->hash != b->hash || strcmp(a->name, b->name) != 0)
+			continue;
+		dup[b->pos].first = dup[a->pos].first;
+		owner = &list->keys[dup[b->pos].first];
+		dup[b->pos].same_id = owner->id_len == key->id_len &&
+				      memcmp(owner->id, key->id, key->id_len) == 0;
+	}
+	free(refs);
+
+	/* Warn and compact in API order. */
+	for (size_t i = 0; i < n; i++) {
+		struct parsed_key *key = &list->keys[i];
+
+		if (dup[i].first == i) {
+			if (w != i)
+				list->keys[w] = *key;
+			w++;
+			continue;
+		}
+		warnf(p, "skipping key #%zu (id \"%s\"): %s key #%zu",
+		      api_index[i], log_id(key->id, key->id_len, idbuf),
+		      dup[i].same_id ? "duplicate id, first seen as"
+				     : "its directory name is already that of",
+		      api_index[dup[i].first]);
+		key_free(key);
+		list->skipped++;
+	}
+	list->count = w;
+	free(dup);
+	return 0;
+}
+
+/*
+ * Why a body that does not start with '[' is refused: parsed whole, it is
+ * either not JSON at all or JSON of another type.
+ */
+static void explain_not_array(const char *body, size_t len, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH);
+	if (!tok) {
+		set_err(err, errlen, "response is not a JSON array");
+		return;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	obj = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A NUL is json-c's end of input: it ends a bare number. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	json_tokener_free(tok);
+
+	while (end < len && is_json_space(body[end]))
+		end++;
+	if (jerr == json_tokener_error_depth)
+		set_err(err, errlen, "response is nested deeper than %d levels",
+			KEYLIST_MAX_DEPTH);
+	else if (jerr != json_tokener_success)
+		set_err(err, errlen, "response is not valid JSON: %s at byte %zu",
+			json_tokener_error_desc(jerr), end);
+	else if (end < len)
+		set_err(err, errlen,
+			"response is not valid JSON: unexpected data at byte %zu", end);
+	else
+		set_err(err, errlen, "response is not a JSON array (it is %s)",
+			type_desc(json_object_get_type(obj)));
+	json_object_put(obj);
+}
+
+static size_t skip_space(const char *body, size_t i, size_t len)
+{
+	while (i < len && is_json_space(body[i]))
+		i++;
+	return i;
+}
+
+/* Make room for one more key. */
+static int grow(struct keylist *list, size_t **api_index, size_t *cap)
+{
+	struct parsed_key *keys;
+	size_t *index, n;
+
+	if (list->count < *cap)
+		return 0;
+	n = *cap ? *cap * 2 : 64;
+	keys = realloc(list->keys, n * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	list->keys = keys;
+	index = realloc(*api_index, n * sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	*api_index = index;
+	*cap = n;
+	return 0;
+}
+
+/*
+ * Walk the top-level array here and hand each element to json-c alone.  A
+ * whole-body tree of 100 000 keys costs more in malloc and free than the
+ * parsing itself; one element's tree is freed while still in cache.  json-c
+ * gets the depth left under the array, so a flood of '[' stops at 16.
+ */
+static int parse_elements(const struct parser *p, const char *body, size_t len,
+			  size_t open, struct keylist *list, size_t **api_index,
+			  char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	size_t i, cap = 0;
+	int r = 0;
+
+	tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH - 1);
+	if (!tok) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+
+	i = skip_space(body, open + 1, len);
+	if (i < len && body[i] == ']')
+		goto end;
+	for (size_t index = 0;; index++) {
+		struct json_object *entry;
+		enum json_tokener_error jerr;
+
+		json_tokener_reset(tok);
+		entry = json_tokener_parse_ex(tok, body + i, (int)(len - i));
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_error_depth) {
+			set_err(err, errlen, "response is nested deeper than %d levels",
+				KEYLIST_MAX_DEPTH);
+			r = -EBADMSG;
+			break;
+		}
+		if (jerr != json_tokener_success) {
+			/* continue: the body ended inside this element. */
+			set_err(err, errlen, "response is not valid JSON: %s at byte %zu",
+				jerr == json_tokener_continue
+					? "unexpected end of data"
+					: json_tokener_error_desc(jerr),
+				jerr == json_tokener_continue
+					? len : i + json_tokener_get_parse_end(tok));
+			r = -EBADMSG;
+			break;
+		}
+		i += json_tokener_get_parse_end(tok);
+
+		r = grow(list, api_index, &cap);
+		if (r == 0)
+			r = take_key(p, index, entry, list);
+		json_object_put(entry);
+		if (r < 0) {
+			set_err(err, errlen, "out of memory");
+			break;
+		}
+		if (r == 0)
+			list->skipped++;
+		else
+			(*api_index)[list->count - 1] = index;
+		r = 0;
+
+		i = skip_space(body, i, len);
+		if (i < len && body[i] == ',') {
+			i = skip_space(body, i + 1, len);
+			continue;
+		}
+		if (i < len && body[i] == ']')
+			goto end;
+		if (i == len)
+			set_err(err, errlen,
+				"response is not valid JSON: unexpected end of data at byte %zu", i);
+		else
+			set_err(err, errlen,
+				"response is not valid JSON: unexpected character at byte %zu", i);
+		r = -EBADMSG;
+		break;
+	}
+	json_tokener_free(tok);
+	return r;
+
+end:
+	json_tokener_free(tok);
+	/* Whitespace may follow the array; a NUL or anything else may not. */
+	i = skip_space(body, i + 1, len);
+	if (i < len) {
+		set_err(err, errlen,
+			"response is not valid JSON: unexpected data at byte %zu after the array", i);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int keylist_parse(const char *body, size_t len, struct keylist *out,
+		  keylist_warn_fn warn, void *ctx, char *err, size_t errlen)
+{
+	const struct parser p = {.warn = warn, .ctx = ctx};
+	struct keylist list = {0};
+	size_t *api_index = NULL, start;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = '\0';
+
+	start = len ? skip_space(body, 0, len) : 0;
+	if (start == len) {
+		set_err(err, errlen, "response is empty");
+		return -EBADMSG;
+	}
+	if (len > INT_MAX) {
+		set_err(err, errlen, "response is too large (%zu bytes)", len);
+		return -EBADMSG;
+	}
+	if (body[start] != '[') {
+		explain_not_array(body, len, err, errlen);
+		return -EBADMSG;
+	}
+
+	r = parse_elements(&p, body, len, start, &list, &api_index, err, errlen);
+	if (r == 0) {
+		r = drop_duplicates(&p, &list, api_index);
+		if (r < 0)
+			set_err(err, errlen, "out of memory");
+	}
+	free(api_index);
+	if (r < 0) {
+		keylist_free(&list);
+		return r;
+	}
+	*out = list;
+	return 0;
+}
+
+void keylist_free(struct keylist *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		key_free(&list->keys[i]);
+	free(list->keys);
+	memset(list, 0, sizeof(*list));
+}
