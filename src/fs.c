@@ -44,9 +44,13 @@
 static const char root_xattrs[] =
 	XATTR_FETCHED_AT "\0" XATTR_STALE "\0" XATTR_LAST_ERROR "\0" XATTR_PID;
 
-struct swap {
-	struct snapshot *old, *new;
-	struct swap *next;
+/* Work for the notifier thread: what a refresh changed (old -> new), or the
+ * files of a key directory just listed, whose bytes it pushes into the
+ * kernel's page cache so that reading them costs no round trip. */
+struct job {
+	struct snapshot *old, *new;  /* a swap, or NULL */
+	struct node *files[FIELD_COUNT]; /* to store, referenced, or NULL */
+	struct job *next;
 };
 
 struct fs {
@@ -62,10 +66,14 @@ struct fs {
 	bool notifier_running;
 	sem_t wake;              /* posted by swaps, SIGHUP and stop */
 	pthread_mutex_t queue_lock;
-	struct swap *queue, **queue_tail;
+	struct job *queue, **queue_tail;
+	atomic_int pending_stores; /* a bound: stores are only a shortcut */
 	atomic_bool stopping;
 	atomic_bool hup;
 };
+
+/* Past this many queued store jobs, listings stop queueing more. */
+#define MAX_PENDING_STORES 4096
 
 struct fs *fs_new(struct cache *cache)
 {
@@ -83,23 +91,43 @@ struct fs *fs_new(struct cache *cache)
 	return fs;
 }
 
-static void drain_queue(struct fs *fs)
+static void job_free(struct job *job)
 {
-	struct swap *swap;
+	snapshot_unref(job->old);
+	snapshot_unref(job->new);
+	for (int f = 0; f < FIELD_COUNT; f++)
+		node_unref(job->files[f]);
+	free(job);
+}
+
+static void queue_job(struct fs *fs, struct job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&fs->queue_lock);
+	*fs->queue_tail = job;
+	fs->queue_tail = &job->next;
+	pthread_mutex_unlock(&fs->queue_lock);
+	sem_post(&fs->wake);
+}
+
+static struct job *next_job(struct fs *fs)
+{
+	struct job *job;
 
 	pthread_mutex_lock(&fs->queue_lock);
-	swap = fs->queue;
-	fs->queue = NULL;
-	fs->queue_tail = &fs->queue;
+	job = fs->queue;
+	if (job && !(fs->queue = job->next))
+		fs->queue_tail = &fs->queue;
 	pthread_mutex_unlock(&fs->queue_lock);
-	while (swap) {
-		struct swap *next = swap->next;
+	return job;
+}
 
-		snapshot_unref(swap->old);
-		snapshot_unref(swap->new);
-		free(swap);
-		swap = next;
-	}
+static void drain_queue(struct fs *fs)
+{
+	struct job *job;
+
+	while ((job = next_job(fs)))
+		job_free(job);
 }
 
 void fs_free(struct fs *fs)
@@ -344,6 +372,25 @@ static bool add_entry(fuse_req_t req, struct fs *fs, char *buf, size_t size, siz
 	return true;
 }
 
+/* Have the notifier push a key's file bytes into the page cache, so that
+ * reading them after a listing costs no round trip. */
+static void queue_store(struct fs *fs, const struct snap_key *key)
+{
+	struct job *job;
+
+	if (!fs->se || atomic_load(&fs->pending_stores) >= MAX_PENDING_STORES ||
+	    !(job = calloc(1, sizeof(*job))))
+		return;
+	atomic_fetch_add(&fs->pending_stores, 1);
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		if (key->file[f]->size) {
+			node_ref(key->file[f]);
+			job->files[f] = key->file[f];
+		}
+	}
+	queue_job(fs, job);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -395,6 +442,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 				       3 + f, valid))
 				break;
 		}
+		/* The call that finds the end comes after the kernel took in
+		 * the entries, so it knows the inodes the files' bytes go to. */
+		if (plus && key && off >= 2 + FIELD_COUNT)
+			queue_store(fs, key);
 	}
 reply:
 	fuse_reply_buf(req, buf, used);
@@ -642,18 +693,26 @@ const struct fuse_lowlevel_ops *fs_ops(void)
 void fs_snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
 {
 	struct fs *fs = ctx;
-	struct swap *swap = malloc(sizeof(*swap));
+	struct job *job = calloc(1, sizeof(*job));
 
-	if (!swap)
+	if (!job)
 		return; /* entries still expire with the TTL */
-	swap->old = snapshot_ref(old);
-	swap->new = snapshot_ref(new);
-	swap->next = NULL;
-	pthread_mutex_lock(&fs->queue_lock);
-	*fs->queue_tail = swap;
-	fs->queue_tail = &swap->next;
-	pthread_mutex_unlock(&fs->queue_lock);
-	sem_post(&fs->wake);
+	job->old = snapshot_ref(old);
+	job->new = snapshot_ref(new);
+	queue_job(fs, job);
+}
+
+/* The node is referenced by the job, so its address cannot have been
+ * reused for another inode: at worst the kernel forgot it (-ENOENT). */
+static void store_pages(struct fs *fs, const struct node *node)
+{
+	struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(node->size);
+	int rc;
+
+	bufv.buf[0].mem = (void *)node->data;
+	rc = fuse_lowlevel_notify_store(fs->se, ino_of(node), 0, &bufv, 0);
+	if (rc < 0 && rc != -ENOENT)
+		log_debug("storing %s: %s", node->name, strerror(-rc));
 }
 
 static void inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
@@ -691,7 +750,7 @@ static void *notifier_main(void *arg)
 	struct fs *fs = arg;
 
 	for (;;) {
-		struct swap *swap;
+		struct job *job;
 
 		while (sem_wait(&fs->wake) < 0 && errno == EINTR)
 			;
@@ -703,18 +762,16 @@ static void *notifier_main(void *arg)
 			log_info("SIGHUP: refreshing the key list");
 			snapshot_unref(cache_get(fs->cache));
 		}
-		for (;;) {
-			pthread_mutex_lock(&fs->queue_lock);
-			swap = fs->queue;
-			if (swap && !(fs->queue = swap->next))
-				fs->queue_tail = &fs->queue;
-			pthread_mutex_unlock(&fs->queue_lock);
-			if (!swap)
-				break;
-			push_changes(fs, swap->old, swap->new);
-			snapshot_unref(swap->old);
-			snapshot_unref(swap->new);
-			free(swap);
+		while ((job = next_job(fs))) {
+			if (job->old) {
+				push_changes(fs, job->old, job->new);
+			} else {
+				for (int f = 0; f < FIELD_COUNT; f++)
+					if (job->files[f])
+						store_pages(fs, job->files[f]);
+				atomic_fetch_sub(&fs->pending_stores, 1);
+			}
+			job_free(job);
 		}
 	}
 	return NULL;

@@ -29,7 +29,7 @@ echo "== build (werror)"
 setup build -Dwerror=true
 meson compile -C build
 echo "== tests"
-meson test -C build --print-errorlogs || status=1
+OMIKEYFS_TEST_DIST=1 meson test -C build --print-errorlogs || status=1
 
 if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
 	echo "== build with ASan+UBSan"
