@@ -399,20 +399,28 @@ static double random_unit(void *ctx)
 	return r / 4294967296.0;
 }
 
-/* libfuse's own messages, as ours: "omikeyfs: ...", to syslog once detached. */
+/* libfuse's own messages, as ours: "omikeyfs: ...", to syslog once detached.
+ * libfuse builds some lines in several calls, so pieces are gathered until
+ * the newline. */
 static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	static __thread char line[512];
+	static __thread size_t len;
 	const char *text = line;
-	size_t len;
 
 	if (level == FUSE_LOG_DEBUG) {
 		/* -d: libfuse's request trace goes to stderr as it is. */
 		vfprintf(stderr, fmt, ap);
 		return;
 	}
-	vsnprintf(line, sizeof(line), fmt, ap);
-	len = strlen(line);
+	if (len < sizeof(line) - 1) {
+		int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+
+		if (n > 0)
+			len = len + (size_t)n < sizeof(line) ? len + (size_t)n : sizeof(line) - 1;
+	}
+	if (len == 0 || (line[len - 1] != '\n' && len < sizeof(line) - 1))
+		return;
 	while (len && line[len - 1] == '\n')
 		line[--len] = '\0';
 	if (strncmp(text, "fuse: ", 6) == 0)
@@ -420,6 +428,7 @@ static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list
 	if (*text)
 		log_msg(level <= FUSE_LOG_ERR ? LOG_ERR : level == FUSE_LOG_WARNING ? LOG_WARNING
 						: LOG_INFO, "%s", text);
+	len = 0;
 }
 
 static void on_sighup(int sig)
