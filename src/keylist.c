@@ -690,6 +690,39 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
  * parsing itself; one element's tree is freed while still in cache.  json-c
  * gets the depth left under the array, so a flood of '[' stops at 16.
  */
+/*
+ * json-c keeps field names as C strings, so "id\u0000" would read as "id"
+ * and, coming later, replace the real id.  Such an entry is refused: this
+ * looks at the element's own bytes for a field name holding \u0000.
+ */
+static bool has_nul_field_name(const char *s, size_t n)
+{
+	if (!memmem(s, n, "\\u0000", 6))
+		return false; /* the common case: nothing to look for */
+	for (size_t i = 0; i < n; i++) {
+		bool nul = false;
+
+		if (s[i] != '"')
+			continue;
+		for (i++; i < n && s[i] != '"'; i++) {
+			if (s[i] != '\\')
+				continue;
+			if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0)
+				nul = true;
+			i++; /* the escaped character */
+		}
+		if (nul) {
+			size_t j = i + 1;
+
+			while (j < n && is_json_space(s[j]))
+				j++;
+			if (j < n && s[j] == ':')
+				return true;
+		}
+	}
+	return false;
+}
+
 static int parse_elements(const struct parser *p, const char *body, size_t len,
 			  size_t open, struct keylist *list, size_t **api_index,
 			  char *err, size_t errlen)
@@ -732,11 +765,12 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 			r = -EBADMSG;
 			break;
 		}
-		i += json_tokener_get_parse_end(tok);
-
 		r = grow(list, api_index, &cap);
-		if (r == 0)
+		if (r == 0 && has_nul_field_name(body + i, json_tokener_get_parse_end(tok)))
+			warnf(p, "skipping key #%zu: a field name holds a NUL byte", index);
+		else if (r == 0)
 			r = take_key(p, index, entry, list);
+		i += json_tokener_get_parse_end(tok);
 		json_object_put(entry);
 		if (r < 0) {
 			set_err(err, errlen, "out of memory");

@@ -397,6 +397,23 @@ static void test_bad_entries(void)
 	check_skipped("{\"id\":4.2}", "\"id\"");
 	check_skipped("{\"id\":[\"k\"]}", "\"id\"");
 	check_skipped("{\"id\":{\"v\":\"k\"}}", "\"id\"");
+	/* json-c cuts field names at NUL: "id\u0000" must not pass for "id". */
+	check_skipped("{\"id\":\"k\",\"id\\u0000\":\"forged\"}", "NUL");
+	check_skipped("{\"id\":\"k\",\"name\\u0000x\" : \"forged\"}", "NUL");
+}
+
+/* \u0000 in values, or escaped quotes before it, is no field name. */
+static void test_nul_in_values(void)
+{
+	static const char body[] =
+		"[{\"id\":\"a\\u0000b\",\"name\":\"x\\\"\\u0000\\\":\",\"extra\":[\"\\u0000\"]}]";
+	struct warnings w;
+	struct keylist list;
+
+	parse_ok(body, sizeof(body) - 1, &list, &w);
+	test_assert(list.count == 1 && list.skipped == 0 && w.count == 0);
+	test_assert(list.keys[0].id_len == 3 && memcmp(list.keys[0].id, "a\0b", 3) == 0);
+	keylist_free(&list);
 }
 
 /* Several bad entries at once; unknown fields never matter. */
@@ -769,6 +786,7 @@ int main(void)
 	test_run(test_hash);
 	test_run(test_wrong_types);
 	test_run(test_bad_entries);
+	test_run(test_nul_in_values);
 	test_run(test_mixed_entries);
 	test_run(test_warning_ids);
 	test_run(test_duplicates);
