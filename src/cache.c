@@ -61,15 +61,11 @@ void cache_free(struct cache *cache)
 	free(cache);
 }
 
-struct parse_ctx {
-	bool quiet; /* the same body as last time: its warnings were logged */
-};
-
+/* Only a body that differs from the last one is parsed, so each skipped
+ * entry is logged once per change of the list, not once per TTL. */
 static void parse_warning(void *ctx, const char *message)
 {
-	struct parse_ctx *pc = ctx;
-
-	log_msg(pc->quiet ? LOG_DEBUG : LOG_WARNING, "%s", message);
+	log_warn("%s", message);
 }
 
 /* Turn a fetch result into the next snapshot.  Returns 0 with *next set (or
@@ -78,7 +74,6 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		  struct snapshot **next)
 {
 	struct keylist list;
-	struct parse_ctx pc;
 	unsigned long long hash;
 	char err[256];
 	int rc;
@@ -94,11 +89,20 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	hash = keylist_hash(res->body, res->len);
 	if (prev && hash == cache->body_hash && res->len == cache->body_len)
 		return 0; /* byte for byte the list we have */
-	pc.quiet = false;
-	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pc, err, sizeof(err));
+	rc = keylist_parse(res->body, res->len, &list, parse_warning, NULL, err, sizeof(err));
 	if (rc < 0) {
 		snprintf(res->message, sizeof(res->message), "malformed response: %s", err);
 		return rc;
+	}
+	/* Entries there, none usable: a changed or broken API, not a list
+	 * that is really empty (that is "[]").  Emptying the tree would let
+	 * rsync --delete wipe backups. */
+	if (list.count == 0 && list.skipped > 0) {
+		snprintf(res->message, sizeof(res->message),
+			 "malformed response: none of its %zu entries is a usable key",
+			 list.skipped);
+		keylist_free(&list);
+		return -EBADMSG;
 	}
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);

@@ -173,6 +173,19 @@ static void test_prime_failure(void)
 	test_assert(strncmp(msg, "malformed response", 18) == 0);
 	cache_free(c);
 
+	/* Entries, none usable: never an empty tree. */
+	c = new_cache(&f, 60);
+	f.body = "[1, \"two\", null, {\"name\": \"no id\"}]";
+	test_assert(cache_prime(c, msg, sizeof(msg)) == -EBADMSG);
+	test_assert(strstr(msg, "none of its 4 entries") != NULL);
+	cache_free(c);
+
+	/* A list that is really empty is fine. */
+	c = new_cache(&f, 60);
+	f.body = "[]";
+	test_assert(cache_prime(c, msg, sizeof(msg)) == 0 && count_of(c) == 0);
+	cache_free(c);
+
 	c = new_cache(&f, 60);
 	f.not_modified = true;
 	test_assert(cache_prime(c, msg, sizeof(msg)) == -EBADMSG);

@@ -1,0 +1,506 @@
+"""omikeyfs when the API misbehaves: the tree stays up and truthful.
+
+Every test mounts for real against the fake API and injects faults through
+its /_control/ endpoints (fault, raw, token, etag).  The rules checked here
+come from the contract and the man page (CACHE AND FAILURES, STATUS,
+LOGGING): a failed refresh keeps serving the last good list byte for byte,
+the status xattrs say why, retries back off (Retry-After honoured), a
+recovered API is picked up on the next try, a rotated key file is read
+again after a 401, SIGHUP refreshes at once, and no reader ever sees a torn
+or padded file.
+"""
+import json
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import TOKEN, expected_files, make_keys, run, tree, wait_for
+
+FILES = ("name", "key_prefix", "created_at", "last_used_at", "scopes")
+
+
+# ---- helpers -----------------------------------------------------------------
+
+def expected_tree(keys):
+    """What tree(mnt) must return for a list of well-formed keys."""
+    return {k["id"]: expected_files(k) for k in keys}
+
+
+def changed(keys):
+    """The same list with one key gone, one renamed and one new key."""
+    out = [dict(k) for k in keys[1:]]
+    out[0]["name"] = out[0]["name"] + " (renamed)"
+    out.append(make_keys(1, seed=999)[0])
+    return out
+
+
+def ls_count(mnt):
+    """`ls MNT | wc -l`, as a user counts keys."""
+    res = run("sh", "-c", 'ls "$1" | wc -l', "sh", mnt)
+    assert res.returncode == 0, res.stderr
+    return int(res.stdout)
+
+
+def status(m):
+    """(stale, last_error) of a mount, as getfattr shows them."""
+    return m.xattr("stale"), m.xattr("last_error")
+
+
+def expire(ttl):
+    """Sleep past the TTL so that the next operation reaches omikeyfs."""
+    time.sleep(ttl + 0.2)
+
+
+def poke(mnt):
+    """Operations that reach omikeyfs once the list has expired."""
+    os.stat(mnt)
+    return os.listdir(mnt)
+
+
+def timed(fn, *args):
+    t0 = time.monotonic()
+    value = fn(*args)
+    return value, time.monotonic() - t0
+
+
+def wait_fresh(m, keys, timeout=8):
+    """Wait until the mount serves exactly keys and reports no error."""
+    want = expected_tree(keys)
+    wait_for(lambda: status(m) == ("0", "") and tree(m.mnt) == want,
+             timeout=timeout, what="the new list and a clear status")
+
+
+def read_in_chunks(path, rng):
+    """Read a file through one fd, 3 to 7 bytes at a time, until EOF.
+    Returns (bytes read, st_size from fstat on that fd)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        data = b""
+        while True:
+            chunk = os.read(fd, rng.randint(3, 7))
+            if not chunk:
+                return data, size
+            data += chunk
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def etag(api):
+    """The fake API sends ETags and answers If-None-Match with 304."""
+    api.control("etag", {"enabled": True})
+    yield
+    api.control("etag", {"enabled": False})
+
+
+# ---- 1. stale on error -------------------------------------------------------
+
+KEYS = make_keys(6, seed=11)
+GOOD_BODY = json.dumps(KEYS)
+
+FAULTS = [
+    ("reset", dict(reset=True), ["reset"]),
+    ("http-500", dict(status=500, body={"detail": "Internal failure in keys store"}),
+     ["HTTP 500", "Internal failure in keys store"]),
+    ("http-502-detail-list", dict(status=502, body={"detail": [{"msg": "upstream gone"}]}),
+     ["HTTP 502", "upstream gone"]),
+    ("http-503", dict(status=503, body={"detail": "Firestore unavailable"}),
+     ["HTTP 503", "Firestore unavailable"]),
+    ("http-429", dict(status=429, body={"detail": "Too many requests"},
+                      headers={"Retry-After": "1"}),
+     ["HTTP 429", "Too many requests", "retry after 1 s"]),
+    ("http-401", dict(status=401, body={"detail": "Invalid authentication credentials"}),
+     ["HTTP 401", "Invalid authentication credentials"]),
+    ("http-403", dict(status=403, body={"detail": "Not authenticated"}),
+     ["HTTP 403", "Not authenticated"]),
+    ("timeout", dict(delay=3), ["timed out"]),
+    ("html", dict(status=200, body="<html><body>502 Bad Gateway</body></html>",
+                  content_type="text/html"), ["malformed response"]),
+    ("truncated-json", dict(status=200, body=GOOD_BODY[:len(GOOD_BODY) // 2]),
+     ["malformed response"]),
+    ("truncated-transfer", dict(truncate=len(GOOD_BODY) // 2), ["transfer"]),
+    ("empty", dict(status=200, body=""), ["malformed response"]),
+    ("json-object", dict(status=200, body={"keys": KEYS}), ["malformed response"]),
+    # Not one usable key: a broken response, not an empty account (that is
+    # "[]"); taking it would empty the tree and let rsync --delete wipe backups.
+    ("array-of-non-objects", dict(status=200, body=[1, "two", None]),
+     ["malformed response"]),
+]
+
+
+@pytest.mark.parametrize("fault,causes", [f[1:] for f in FAULTS], ids=[f[0] for f in FAULTS])
+def test_failed_refresh_serves_last_good_list(api, mount, fault, causes):
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    before = tree(m.mnt)
+    assert before == expected_tree(KEYS)
+    count = ls_count(m.mnt)
+    assert count == len(KEYS)
+    assert status(m) == ("0", "")
+    fetched_at = m.xattr("fetched_at")
+
+    api.fault(**fault)
+    # The server's list changes too: only a successful fetch may show it.
+    new_keys = changed(KEYS)
+    api.set_keys(new_keys)
+    expire(0.5)
+    assert tree(m.mnt) == before
+    assert ls_count(m.mnt) == count
+    assert api.requests() >= 2
+    stale, error = status(m)
+    assert stale == "1"
+    for cause in causes:
+        assert cause in error, (cause, error)
+    assert TOKEN not in error
+    assert m.xattr("fetched_at") == fetched_at
+
+    api.clear()
+    wait_fresh(m, new_keys)
+    assert ls_count(m.mnt) == len(new_keys)
+
+
+# ---- 2. bounded waits --------------------------------------------------------
+
+def test_hung_api_costs_one_timeout_then_answers_at_once(api, mount):
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    before = tree(m.mnt)
+    key = KEYS[0]["id"]
+    api.fault(delay=10)
+    expire(0.5)
+
+    st, took = timed(os.stat, os.path.join(m.mnt, key))
+    assert took < 5, "stat hung for %.1f s with timeout=1" % took
+    assert st.st_ino % 8 == 0
+    # Until the next try is due, operations are answered from the last list.
+    path = os.path.join(m.mnt, key, "name")
+    for op, arg in ((os.listdir, m.mnt), (os.stat, m.mnt), (os.stat, path),
+                    (os.listdir, os.path.join(m.mnt, key))):
+        _, took = timed(op, arg)
+        assert took < 1, "%s(%s) took %.1f s during the outage" % (op.__name__, arg, took)
+    with open(path, "rb") as f:
+        assert f.read() == before[key]["name"]
+    assert api.requests() == 2  # the mount's fetch and one timed-out try
+    stale, error = status(m)
+    assert stale == "1"
+    assert "timed out" in error
+    assert tree(m.mnt) == before
+
+
+# ---- 3. backoff --------------------------------------------------------------
+
+def test_outage_costs_a_handful_of_requests(api, mount):
+    m = mount(KEYS, ttl=1, timeout=1)
+    before = tree(m.mnt)
+    key_dir = os.path.join(m.mnt, KEYS[0]["id"])
+    api.fault(status=503, body={"detail": "Firestore unavailable"})
+    api.control("reset", {})
+    end = time.monotonic() + 10
+    ops = 0
+    while time.monotonic() < end:
+        poke(m.mnt)
+        os.stat(key_dir)
+        with open(os.path.join(key_dir, "scopes"), "rb") as f:
+            assert f.read() == before[KEYS[0]["id"]]["scopes"]
+        ops += 1
+        time.sleep(0.05)
+    n = api.requests()
+    print("backoff: %d requests during 10 s of constant access (%d rounds)" % (n, ops))
+    assert ops > 50
+    assert 2 <= n <= 8, "%d requests in 10 s of outage" % n
+    assert status(m)[0] == "1"
+    assert tree(m.mnt) == before
+
+
+# ---- 4. Retry-After ----------------------------------------------------------
+
+@pytest.mark.parametrize("code", [503, 429])
+def test_retry_after_is_honoured(api, mount, code):
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    api.fault(status=code, body={"detail": "slow down"}, headers={"Retry-After": "4"})
+    api.control("reset", {})
+    expire(0.5)
+    poke(m.mnt)
+    failed_at = time.monotonic()
+    assert api.requests() == 1
+    assert "retry after 4 s" in m.xattr("last_error")
+
+    # Constant access for 3.5 s: still no second request.
+    while time.monotonic() < failed_at + 3.5:
+        poke(m.mnt)
+        assert m.xattr("stale") == "1"
+        assert api.requests() == 1, "retried %.1f s after Retry-After: 4" % (
+            time.monotonic() - failed_at)
+        time.sleep(0.05)
+    # Then a request comes once Retry-After has passed.
+    api.clear()
+    wait_for(lambda: poke(m.mnt) and api.requests() >= 2, timeout=5,
+             what="a request after Retry-After")
+    assert time.monotonic() - failed_at > 3.5
+    wait_fresh(m, KEYS)
+
+
+# ---- 5. recovery -------------------------------------------------------------
+
+def test_recovery_after_several_failures(api, mount):
+    m = mount(KEYS, ttl=1, timeout=1)
+    api.fault(status=503, body={"detail": "Firestore unavailable"})
+    api.control("reset", {})
+    end = time.monotonic() + 3.5
+    while time.monotonic() < end:
+        poke(m.mnt)
+        time.sleep(0.05)
+    failures = api.requests()
+    assert failures >= 2
+    assert m.xattr("stale") == "1"
+
+    new_keys = changed(KEYS)
+    api.set_keys(new_keys)
+    api.clear()
+    # The next backoff try (at most 4 s after the third failure) succeeds.
+    wait_fresh(m, new_keys, timeout=8)
+    assert api.requests() in (failures + 1, failures + 2)
+    assert api.stats()["last_status"] == 200
+
+
+# ---- 6. token rotation -------------------------------------------------------
+
+NEW_TOKEN = "omi_dev_rotated_token_93e0d4c7"
+
+
+def write_key_file(path, token):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def mount_with_key_file(mount, tmp_path):
+    key_file = str(tmp_path / "token")
+    write_key_file(key_file, TOKEN)
+    m = mount(KEYS, ttl=0.5, timeout=1, opts=["key_file=" + key_file], token=None)
+    return m, key_file
+
+
+def test_rotated_key_file_is_used_without_remount(api, mount, tmp_path):
+    m, key_file = mount_with_key_file(mount, tmp_path)
+    assert tree(m.mnt) == expected_tree(KEYS)
+    new_keys = changed(KEYS)
+    api.set_keys(new_keys)
+    api.control("token", {"token": NEW_TOKEN})
+    write_key_file(key_file, NEW_TOKEN)
+    expire(0.5)
+
+    wait_fresh(m, new_keys, timeout=5)
+    assert api.stats()["last_headers"]["authorization"] == "Bearer " + NEW_TOKEN
+    assert m.xattr("pid") == str(m.pid)  # the same daemon: no remount
+    assert NEW_TOKEN not in m.stderr()
+
+
+def test_token_refused_keeps_tree_until_key_file_updated(api, mount, tmp_path):
+    m, key_file = mount_with_key_file(mount, tmp_path)
+    before = tree(m.mnt)
+    api.control("token", {"token": NEW_TOKEN})
+    expire(0.5)
+
+    assert tree(m.mnt) == before
+    stale, error = status(m)
+    assert stale == "1"
+    assert "HTTP 401" in error and "Invalid authentication credentials" in error
+
+    # The user puts the new token in the file: the next try picks it up.
+    new_keys = changed(KEYS)
+    api.set_keys(new_keys)
+    write_key_file(key_file, NEW_TOKEN)
+    wait_fresh(m, new_keys, timeout=8)
+    assert api.stats()["last_headers"]["authorization"] == "Bearer " + NEW_TOKEN
+    assert NEW_TOKEN not in m.stderr()
+
+
+# ---- 7. SIGHUP ---------------------------------------------------------------
+
+def test_sighup_refreshes_at_once(api, mount):
+    keys = make_keys(4, seed=21)
+    m = mount(keys, ttl=3600)
+    assert tree(m.mnt) == expected_tree(keys)
+    assert api.requests() == 1
+
+    gone, renamed = keys[0], dict(keys[1])
+    renamed["name"] = "a longer name than before, for the new size"
+    added = make_keys(1, seed=22)[0]
+    new_keys = [renamed] + keys[2:] + [added]
+    api.set_keys(new_keys)
+    # Within the TTL the kernel answers from its caches: nothing changes.
+    assert tree(m.mnt) == expected_tree(keys)
+    assert api.requests() == 1
+
+    os.kill(m.pid, signal.SIGHUP)
+    want = expected_tree(new_keys)
+    wait_for(lambda: tree(m.mnt) == want, timeout=5, what="the list after SIGHUP")
+    assert not os.path.exists(os.path.join(m.mnt, gone["id"]))
+    assert sorted(os.listdir(m.mnt)) == sorted(want)
+    name = os.path.join(m.mnt, renamed["id"], "name")
+    assert os.stat(name).st_size == len(want[renamed["id"]]["name"])
+    assert run("cat", name).stdout.encode() == want[renamed["id"]]["name"]
+    for f in FILES:
+        assert os.stat(os.path.join(m.mnt, added["id"], f)).st_size == len(want[added["id"]][f])
+    assert api.requests() == 2
+    assert status(m) == ("0", "")
+
+
+# ---- 8. coherence ------------------------------------------------------------
+
+def test_changed_files_always_read_whole(api, mount):
+    base = make_keys(3, seed=31)
+    key = base[0]["id"]
+    versions = [
+        dict(name="k", scopes=[], last_used_at=None),
+        dict(name="a much longer name for the same key, to grow the file",
+             scopes=["conversations:read", "memories:read", "memories:write"],
+             last_used_at="2025-06-01T08:00:00.250000Z"),
+        dict(name="mid-sized name", scopes=None, last_used_at="2025-06-02T08:00:00Z"),
+        dict(name="x" * 200, scopes=["goals:write"], last_used_at=None),
+        dict(name="k", scopes=[], last_used_at=None),
+    ]
+    m = mount(base, ttl=0.5, timeout=1)
+    old = expected_files(base[0])
+    for fields in versions:
+        keys = [dict(base[0], **fields)] + base[1:]
+        new = expected_files(keys[0])
+        api.set_keys(keys)
+
+        def caught_up():
+            seen = {}
+            for f in FILES:
+                data, size = read_in_chunks(os.path.join(m.mnt, key, f), random)
+                assert data in (old[f], new[f]), (f, data)
+                assert size == len(data), (f, size, data)
+                seen[f] = data
+            return seen == new
+        wait_for(caught_up, timeout=5, what="the changed key")
+        for f in FILES:
+            path = os.path.join(m.mnt, key, f)
+            assert run("cat", path).stdout.encode() == new[f]
+            assert int(run("stat", "-c", "%s", path).stdout) == len(new[f])
+        old = new
+    assert status(m) == ("0", "")
+
+
+# ---- 9. ETag / 304 -----------------------------------------------------------
+
+def test_not_modified_keeps_tree(api, mount, etag):
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    before = tree(m.mnt)
+    assert before == expected_tree(KEYS)
+    api.control("reset", {})
+    for _ in range(3):
+        expire(0.5)
+        assert tree(m.mnt) == before
+        assert status(m) == ("0", "")
+    stats = api.stats()
+    assert stats["requests"] >= 3
+    assert stats["last_status"] == 304
+    assert stats["last_headers"].get("if-none-match", "").startswith('"')
+
+    new_keys = changed(KEYS)
+    api.set_keys(new_keys)
+    wait_fresh(m, new_keys, timeout=5)
+    assert api.stats()["last_status"] == 200
+
+
+# ---- 10. logging -------------------------------------------------------------
+
+def test_outage_logged_once_and_recovery_once(api, mount):
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    api.fault(status=503, body={"detail": "Firestore unavailable"})
+    api.control("reset", {})
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        poke(m.mnt)
+        m.xattr("stale")
+        time.sleep(0.05)
+    failures = api.requests()
+    assert failures >= 3, "the outage should span several retries"
+    api.clear()
+    wait_fresh(m, KEYS)
+
+    lines = m.stderr().splitlines()
+    failed = [l for l in lines if "fail" in l and "works again" not in l]
+    again = [l for l in lines if "works again" in l]
+    assert len(failed) == 1, lines
+    assert "HTTP 503" in failed[0] and "Firestore unavailable" in failed[0]
+    assert len(again) == 1, lines
+    assert "Bearer" not in m.stderr()
+
+
+# ---- 11. soak ----------------------------------------------------------------
+
+def soak_versions():
+    """Two versions of the same keys: other name lengths, other scopes."""
+    v1 = make_keys(6, seed=41)
+    v2 = []
+    for i, k in enumerate(v1):
+        k2 = dict(k, name=k["name"] + " v2" + "!" * i,
+                  scopes=[s for s in ["memories:read", "goals:write"][: i % 3]],
+                  last_used_at=None if k["last_used_at"] else "2026-01-02T03:04:05Z")
+        v2.append(k2)
+    return v1, v2
+
+
+def test_soak_flipping_list_reads_never_torn(api, mount):
+    v1, v2 = soak_versions()
+    want = [expected_tree(v1), expected_tree(v2)]
+    ids = sorted(want[0])
+    m = mount(v1, ttl=0.2, timeout=2)
+    stop = threading.Event()
+    errors = []
+    reads = [0]
+    flips = [0]
+    seen = set()  # versions told apart by the bytes read
+
+    def flipper():
+        try:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                api.set_keys(v2 if i % 2 else v1)
+                flips[0] += 1
+                stop.wait(0.3)
+        except Exception as e:  # reported below
+            errors.append("flipper: %r" % e)
+
+    def reader(seed):
+        rng = random.Random(seed)
+        try:
+            while not stop.is_set():
+                kid, f = rng.choice(ids), rng.choice(FILES)
+                data, size = read_in_chunks(os.path.join(m.mnt, kid, f), rng)
+                if data not in (want[0][kid][f], want[1][kid][f]):
+                    errors.append("%s/%s read %r" % (kid, f, data))
+                elif want[0][kid][f] != want[1][kid][f]:
+                    seen.add(0 if data == want[0][kid][f] else 1)
+                if size != len(data):
+                    errors.append("%s/%s fstat size %d, read %d bytes" % (kid, f, size, len(data)))
+                if rng.random() < 0.1 and sorted(os.listdir(m.mnt)) != ids:
+                    errors.append("root listed %r" % os.listdir(m.mnt))
+                reads[0] += 1
+        except Exception as e:  # reported below
+            errors.append("reader: %r" % e)
+
+    threads = [threading.Thread(target=flipper)] + [
+        threading.Thread(target=reader, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(6)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:10]
+    assert flips[0] >= 10 and reads[0] > 100, (flips[0], reads[0])
+    assert seen == {0, 1}, "the readers never saw the list change"
+    last = v2 if flips[0] % 2 else v1
+    wait_fresh(m, last, timeout=5)
