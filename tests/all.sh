@@ -24,12 +24,46 @@ setup() { # dir, extra meson args...
 }
 
 status=0
+passed=0
+failed=0
+
+# Adds one meson test run to the totals: a unit test binary counts as one
+# test, the integration suite as the tests pytest ran.
+count() { # build dir
+	local line
+	line=$(/usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, re, sys
+passed = failed = 0
+for raw in open(sys.argv[1]):
+    t = json.loads(raw)
+    if t["name"] == "integration":
+        out = t.get("stdout", "")
+        m = re.findall(r"(\d+) (passed|failed|error)", out.splitlines()[-1] if out.strip() else "")
+        for n, kind in m:
+            if kind == "passed":
+                passed += int(n)
+            else:
+                failed += int(n)
+        if not m:
+            failed += 1
+        print(out.strip().splitlines()[-1] if out.strip() else "integration: no output", file=sys.stderr)
+    elif t["result"] == "OK":
+        passed += 1
+    else:
+        failed += 1
+print(passed, failed)
+PY
+)
+	passed=$((passed + ${line% *}))
+	failed=$((failed + ${line#* }))
+}
 
 echo "== build (werror)"
 setup build -Dwerror=true
 meson compile -C build
 echo "== tests"
 OMIKEYFS_TEST_DIST=1 meson test -C build --print-errorlogs || status=1
+count build
 
 if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
 	echo "== build with ASan+UBSan"
@@ -39,6 +73,7 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs || status=1
+	count build-asan
 fi
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
@@ -48,18 +83,17 @@ if [ "$fuzz_seconds" != 0 ]; then
 	meson compile -C build-fuzz fuzz_keylist
 	corpus=$(mktemp -d)
 	cp "$root"/tests/fuzz/corpus/* "$corpus"/
-	if ! build-fuzz/tests/fuzz/fuzz_keylist -max_total_time="$fuzz_seconds" -max_len=65536 \
+	if build-fuzz/tests/fuzz/fuzz_keylist -max_total_time="$fuzz_seconds" -max_len=65536 \
 		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>build-fuzz/fuzz.log; then
+		passed=$((passed + 1))
+	else
 		tail -n 40 build-fuzz/fuzz.log
+		failed=$((failed + 1))
 		status=1
 	fi
 	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' build-fuzz/fuzz.log || true
 	rm -rf "$corpus"
 fi
 
-if [ $status -eq 0 ]; then
-	echo "all tests passed"
-else
-	echo "some tests failed"
-fi
+echo "omikeyfs: $passed passed, $failed failed"
 exit $status
