@@ -617,10 +617,9 @@ static void setup_handle(struct http_client *c, struct transfer *t,
 	curl_easy_setopt(h, CURLOPT_FAILONERROR, 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	/* Note: CURLOPT_CAINFO replaces the default CA bundle rather than
-	 * adding to it, so with cafile= only that bundle is trusted.  That is
-	 * what a private or test CA needs; a user who wants both can pass a
-	 * file holding both. */
+	/* CURLOPT_CAINFO replaces the default bundle file, but libcurl keeps
+	 * its default CA directory (/etc/ssl/certs on Debian), so cafile=
+	 * adds a CA to the system's rather than replacing them. */
 	if (c->cafile)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
 	/* A plain http:// URL is loopback only (http_check_url); its token

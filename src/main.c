@@ -146,7 +146,7 @@ static void print_usage(const char *progname)
 	       "    -o ttl=SECONDS         how long a fetched list is served (default 60)\n"
 	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
 	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
-	       "    -o cafile=PATH         CA bundle to verify the API's certificate with\n"
+	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
 	       "    -h, --help             print this help and exit\n"
 	       "    -V, --version          print versions and exit\n"
 	       "    _netdev,noauto,nofail,user,... (fstab words) are accepted and ignored\n\n"

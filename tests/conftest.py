@@ -299,10 +299,15 @@ def tree(mnt):
     return out
 
 
-def wait_for(predicate, timeout=10, interval=0.05, what="condition"):
+def wait_for(predicate, timeout=10, interval=0.05, what="condition", ignore=()):
+    """Poll predicate until true; exceptions in `ignore` count as false
+    (a walk racing a refresh may meet a key that just vanished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except ignore:
+            value = None
         if value:
             return value
         time.sleep(interval)

@@ -10,9 +10,13 @@ read what was received.  Standard library only (Python 3.11).
     python3 tests/fakeapi.py [--port 0] [--host 127.0.0.1] [--token TOKEN]
                              [--keys FILE | --generate N [--seed S]]
                              [--port-file PATH] [--verbose]
+                             [--tls-cert PATH --tls-key PATH]
 
 It listens on loopback only and prints "listening on http://127.0.0.1:PORT".
-Request headers (which hold the token) are never printed.
+With --tls-cert and --tls-key it speaks TLS 1.2+ only, the control API
+included, and prints "listening on https://127.0.0.1:PORT"; the port file
+holds just the port number either way.  Request headers (which hold the
+token) are never printed.
 """
 
 import argparse
@@ -28,6 +32,7 @@ import random
 import signal
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -270,6 +275,13 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120  # an idle keep-alive connection is dropped after this
 
     def setup(self):
+        # With TLS the handshake happens here, in the connection's own
+        # thread, so a slow or failing client never stalls accept().  A
+        # failed handshake ends the connection before any request is read
+        # (handle_error stays quiet about it).
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
         super().setup()
         self.counted_connection = False
 
@@ -348,8 +360,10 @@ class Handler(BaseHTTPRequestHandler):
                                extra={"Allow": "GET"})
         elif path == KEYS_PATH + "/":
             # Starlette's redirect_slashes
-            location = "http://%s%s" % (self.headers.get("Host", ""),
-                                        KEYS_PATH)
+            scheme = "https" if isinstance(self.connection, ssl.SSLSocket) \
+                else "http"
+            location = "%s://%s%s" % (scheme, self.headers.get("Host", ""),
+                                      KEYS_PATH)
             self.send_json(307, None, extra={"Location": location})
         else:
             self.send_json(404, {"detail": "Not Found"})
@@ -733,8 +747,24 @@ def main(argv=None):
                    help="write the chosen port here (atomically)")
     p.add_argument("--verbose", action="store_true",
                    help="log method, path and status of each request to stderr")
+    p.add_argument("--tls-cert", metavar="PATH",
+                   help="serve https (TLS 1.2+) with this PEM certificate chain")
+    p.add_argument("--tls-key", metavar="PATH",
+                   help="the PEM private key for --tls-cert")
     args = p.parse_args(argv)
     VERBOSE = args.verbose
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            sys.stderr.write("fakeapi: cannot load TLS certificate: %s\n" % e)
+            return 2
 
     if args.host not in ("127.0.0.1", "::1", "localhost") and \
             not args.host.startswith("127."):
@@ -759,6 +789,9 @@ def main(argv=None):
                          % (args.host, args.port, e.strerror or e))
         return 1
     port = server.server_address[1]
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -771,7 +804,8 @@ def main(argv=None):
     if args.port_file:
         write_port_file(args.port_file, port)
     host = "[%s]" % args.host if ":" in args.host else args.host
-    sys.stdout.write("listening on http://%s:%d\n" % (host, port))
+    sys.stdout.write("listening on %s://%s:%d\n"
+                     % ("https" if tls else "http", host, port))
     sys.stdout.flush()
     try:
         server.serve_forever(poll_interval=0.2)
