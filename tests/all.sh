@@ -36,7 +36,7 @@ import json, re, sys
 passed = failed = 0
 for raw in open(sys.argv[1]):
     t = json.loads(raw)
-    if t["name"] == "integration":
+    if t["name"].endswith("integration"):
         out = t.get("stdout", "")
         m = re.findall(r"(\d+) (passed|failed|error)", out.splitlines()[-1] if out.strip() else "")
         for n, kind in m:
