@@ -268,6 +268,11 @@ def mount(api, tmp_path):
         return m
 
     yield start
+    unmount_all(mounts)
+
+
+def unmount_all(mounts):
+    """Unmount each (checking its exit), then raise the first failure."""
     failed = []
     for m in mounts:
         try:

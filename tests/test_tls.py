@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import (FAKEAPI, PYTHON, TOKEN, FakeAPI, Mount, expected_files, make_keys,
+from conftest import (unmount_all, FAKEAPI, PYTHON, TOKEN, FakeAPI, Mount, expected_files, make_keys,
                       run, tree, wait_for)
 
 KEYS_PATH = "/v1/dev/keys"
@@ -140,15 +140,7 @@ def mounts(tmp_path):
         return m
 
     yield start
-    failed = []
-    for m in made:
-        try:
-            m.unmount()
-        except Exception as e:  # report after cleaning up every mount
-            failed.append(e)
-            m.kill()
-    if failed:
-        raise failed[0]
+    unmount_all(made)
 
 
 def attempt(tmp_path, url, opts=()):
