@@ -541,6 +541,13 @@ static void okfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size
 	char value[600];
 	int len = -1;
 
+	/* Only user.* attributes exist here.  ENOTSUP for the rest (SELinux
+	 * labels, POSIX ACLs) lets ls -l note that this filesystem has none,
+	 * instead of asking twice for every file it lists. */
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
 	if (ino != FUSE_ROOT_ID) {
 		const struct node *node = node_of(ino);
 

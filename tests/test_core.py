@@ -582,3 +582,22 @@ def test_status_xattrs_are_not_files(mount):
     out = run("getfattr", "-n", "user.omikeyfs.id", "--only-values",
               os.path.join(m.mnt, key["id"]))
     assert (out.returncode, out.stdout) == (0, key["id"])
+
+
+def test_ls_l_probes_xattrs_once_not_per_file(mount):
+    """SELinux labels and POSIX ACLs do not exist here: they are refused with
+    ENOTSUP, which ls -l remembers for the whole filesystem instead of asking
+    for each file (two requests per file, each a round trip)."""
+    keys = make_keys(20, seed=77)
+    m = mount(keys, opts=["debug"])
+    listing = run("ls", "-lR", m.mnt)
+    assert listing.returncode == 0
+    assert listing.stdout.count("-r--r--r--") == 5 * len(keys)
+    probes = re.findall(r"opcode: GETXATTR", m.stderr())
+    assert 1 <= len(probes) <= 4, "%d GETXATTR requests for one ls -lR" % len(probes)
+    with pytest.raises(OSError) as e:
+        os.getxattr(os.path.join(m.mnt, keys[0]["id"], "name"), "security.selinux")
+    assert e.value.errno == errno.ENOTSUP
+    with pytest.raises(OSError) as e:
+        os.getxattr(os.path.join(m.mnt, keys[0]["id"], "name"), "user.other")
+    assert e.value.errno == errno.ENODATA
