@@ -41,12 +41,19 @@ struct snap_key {
 	struct node *file[FIELD_COUNT];
 };
 
+/* The name index: the first 8 bytes of a name, big-endian, settle most
+ * comparisons without leaving the array. */
+struct name_ref {
+	uint64_t prefix;
+	uint32_t index; /* into keys */
+};
+
 struct snapshot {
 	atomic_long refs;
 	uint64_t generation;     /* 1 for the first snapshot, +1 per build */
 	size_t count;
 	struct snap_key *keys;   /* sorted by dir->ino: the readdir order */
-	uint32_t *by_name;       /* indexes into keys, sorted by name */
+	struct name_ref *by_name; /* sorted by name */
 	struct timespec mtime;   /* the root's mtime */
 	struct timespec members_changed; /* when a key last appeared or vanished */
 };

@@ -26,12 +26,33 @@ static int compare_slots(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+static uint64_t name_prefix(const char *name)
+{
+	uint64_t prefix = 0;
+
+	for (int i = 0; i < 8; i++) {
+		prefix = prefix << 8 | (unsigned char)*name;
+		if (*name)
+			name++;
+	}
+	return prefix;
+}
+
+/* Orders as strcmp does: a prefix is the name's first bytes, unsigned. */
+static int compare_refs(const struct snapshot *snap, const struct name_ref *a,
+			uint64_t b_prefix, const char *b_name)
+{
+	if (a->prefix != b_prefix)
+		return a->prefix < b_prefix ? -1 : 1;
+	return strcmp(snap->keys[a->index].dir->name, b_name);
+}
+
 static int compare_names(const void *a, const void *b, void *ctx)
 {
 	const struct snapshot *snap = ctx;
+	const struct name_ref *y = b;
 
-	return strcmp(snap->keys[*(const uint32_t *)a].dir->name,
-		      snap->keys[*(const uint32_t *)b].dir->name);
+	return compare_refs(snap, a, y->prefix, snap->keys[y->index].dir->name);
 }
 
 static bool time_equal(struct timespec a, struct timespec b)
@@ -179,16 +200,30 @@ struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylis
 		if (slots[i].ino <= slots[i - 1].ino)
 			slots[i].ino = slots[i - 1].ino + 8;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, j = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[slots[i].index];
-		const struct snap_key *old = prev ? snapshot_find(prev, key->name) : NULL;
+		const struct snap_key *old = NULL;
+
+		/* Both lists are in inode order and a key keeps its number, so
+		 * a merge finds the previous version; a search covers a number
+		 * that moved (a hash collision that came or went). */
+		if (prev) {
+			while (j < prev->count && prev->keys[j].dir->ino < slots[i].ino)
+				j++;
+			if (j < prev->count && prev->keys[j].dir->ino == slots[i].ino &&
+			    strcmp(prev->keys[j].dir->name, key->name) == 0)
+				old = &prev->keys[j];
+			else
+				old = snapshot_find(prev, key->name);
+		}
 
 		if (build_key(&snap->keys[i], key, slots[i].ino, old, now) < 0) {
 			snap->count = i + 1; /* free what was built */
 			goto fail;
 		}
 		snap->count = i + 1;
-		snap->by_name[i] = (uint32_t)i;
+		snap->by_name[i].index = (uint32_t)i;
+		snap->by_name[i].prefix = name_prefix(key->name);
 		if (old)
 			kept++;
 		if (time_after(key->created, snap->mtime))
@@ -236,15 +271,15 @@ void snapshot_unref(struct snapshot *snap)
 const struct snap_key *snapshot_find(const struct snapshot *snap, const char *name)
 {
 	size_t lo = 0, hi = snap->count;
+	uint64_t prefix = name_prefix(name);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct snap_key *key = &snap->keys[snap->by_name[mid]];
-		int cmp = strcmp(name, key->dir->name);
+		int cmp = compare_refs(snap, &snap->by_name[mid], prefix, name);
 
 		if (cmp == 0)
-			return key;
-		if (cmp < 0)
+			return &snap->keys[snap->by_name[mid].index];
+		if (cmp > 0)
 			hi = mid;
 		else
 			lo = mid + 1;
