@@ -15,8 +15,9 @@ void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_ops(void);
 
 /* Start the thread that tells the kernel what a refresh changed; call once
- * the session is mounted (and after daemonizing). */
-int fs_start_notifier(struct fs *fs, struct fuse_session *se);
+ * the session is mounted (and after daemonizing).  workers: the most
+ * worker threads the session loop runs (1 when single-threaded). */
+int fs_start_notifier(struct fs *fs, struct fuse_session *se, unsigned int workers);
 void fs_stop_notifier(struct fs *fs);
 
 /* SIGHUP: refresh now and push the changes to the kernel.

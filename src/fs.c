@@ -68,12 +68,16 @@ struct fs {
 	pthread_mutex_t queue_lock;
 	struct job *queue, **queue_tail;
 	atomic_int pending_stores; /* a bound: stores are only a shortcut */
+	atomic_int store_slots;    /* workers that may store at once */
+	atomic_llong last_read;    /* coarse monotonic ns of the last READ */
 	atomic_bool stopping;
 	atomic_bool hup;
 };
 
 /* Past this many queued store jobs, listings stop queueing more. */
 #define MAX_PENDING_STORES 4096
+/* Listings push file bytes for this long after the last READ. */
+#define STORE_AFTER_READ_NS 1000000000LL
 
 struct fs *fs_new(struct cache *cache)
 {
@@ -391,6 +395,39 @@ static void queue_store(struct fs *fs, const struct snap_key *key)
 	queue_job(fs, job);
 }
 
+static void store_pages(struct fs *fs, const struct node *node);
+
+static long long coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Stores a key's file bytes before the listing ends, so a reader that
+ * goes on to read them finds them cached.  A store waits for any page a
+ * pending READ has locked, and only another worker can answer that READ:
+ * so at most store_slots workers store at once (none when single-
+ * threaded), and the others hand the store to the notifier thread.
+ */
+static void store_key(struct fs *fs, const struct snap_key *key)
+{
+	/* Only while something reads files (grep -r, tar, rsync): a walk that
+	 * only lists (find, ls -lR) would fill the page cache for nothing. */
+	if (coarse_ns() - atomic_load(&fs->last_read) > STORE_AFTER_READ_NS)
+		return;
+	if (atomic_fetch_sub(&fs->store_slots, 1) > 0) {
+		for (int f = 0; f < FIELD_COUNT; f++)
+			if (key->file[f]->size)
+				store_pages(fs, key->file[f]);
+	} else {
+		queue_store(fs, key);
+	}
+	atomic_fetch_add(&fs->store_slots, 1);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -445,7 +482,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		/* The call that finds the end comes after the kernel took in
 		 * the entries, so it knows the inodes the files' bytes go to. */
 		if (plus && key && off >= 2 + FIELD_COUNT)
-			queue_store(fs, key);
+			store_key(fs, key);
 	}
 reply:
 	fuse_reply_buf(req, buf, used);
@@ -489,8 +526,10 @@ static void okfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 static void okfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	const struct node *node = node_of(ino);
 
+	atomic_store(&fs->last_read, coarse_ns());
 	if (ino == FUSE_ROOT_ID || node->type != NODE_FILE) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -730,23 +769,37 @@ static void inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
 		log_debug("invalidating %s: %s", name, strerror(-rc));
 }
 
+/* Both snapshots are in inode order, so one merge pairs each key with its
+ * previous version.  A key on one side only (or whose number moved) has
+ * its root entry dropped: a vanished one goes, a new one loses any cached
+ * "no such entry", a moved one is looked up again. */
 static void push_changes(struct fs *fs, const struct snapshot *old, const struct snapshot *new)
 {
-	for (size_t i = 0; i < old->count; i++) {
-		const struct snap_key *was = &old->keys[i];
-		const struct snap_key *now = snapshot_find(new, was->dir->name);
+	size_t i = 0, j = 0;
 
-		if (!now || now->dir != was->dir) {
+	while (i < old->count || j < new->count) {
+		const struct snap_key *was = i < old->count ? &old->keys[i] : NULL;
+		const struct snap_key *now = j < new->count ? &new->keys[j] : NULL;
+
+		if (was && now && was->dir->ino == now->dir->ino &&
+		    strcmp(was->dir->name, now->dir->name) == 0) {
+			if (now->dir != was->dir) {
+				inval_entry(fs, FUSE_ROOT_ID, now->dir->name);
+			} else {
+				for (int f = 0; f < FIELD_COUNT; f++)
+					if (now->file[f] != was->file[f])
+						inval_entry(fs, ino_of(now->dir), key_field_names[f]);
+			}
+			i++;
+			j++;
+		} else if (was && (!now || was->dir->ino <= now->dir->ino)) {
 			inval_entry(fs, FUSE_ROOT_ID, was->dir->name);
-			continue;
+			i++;
+		} else {
+			inval_entry(fs, FUSE_ROOT_ID, now->dir->name);
+			j++;
 		}
-		for (int f = 0; f < FIELD_COUNT; f++)
-			if (now->file[f] != was->file[f])
-				inval_entry(fs, ino_of(now->dir), key_field_names[f]);
 	}
-	for (size_t i = 0; i < new->count; i++)
-		if (!snapshot_find(old, new->keys[i].dir->name))
-			inval_entry(fs, FUSE_ROOT_ID, new->keys[i].dir->name);
 	if (old->count != new->count || old->mtime.tv_sec != new->mtime.tv_sec ||
 	    old->mtime.tv_nsec != new->mtime.tv_nsec)
 		fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0, 0);
@@ -784,11 +837,12 @@ static void *notifier_main(void *arg)
 	return NULL;
 }
 
-int fs_start_notifier(struct fs *fs, struct fuse_session *se)
+int fs_start_notifier(struct fs *fs, struct fuse_session *se, unsigned int workers)
 {
 	int rc;
 
 	fs->se = se;
+	atomic_store(&fs->store_slots, workers > 2 ? (int)workers - 2 : 0);
 	rc = pthread_create(&fs->notifier, NULL, notifier_main, fs);
 	if (rc)
 		return -rc;

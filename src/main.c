@@ -605,7 +605,7 @@ int main(int argc, char *argv[])
 	}
 	if (!cmd.foreground)
 		log_to_syslog();
-	if (fs_start_notifier(app.fs, se) < 0) {
+	if (fs_start_notifier(app.fs, se, cmd.singlethread ? 1 : cmd.max_threads) < 0) {
 		log_err("cannot start the notifier thread");
 		status = EXIT_MOUNT;
 		goto out_unmount;
