@@ -153,7 +153,8 @@ static void print_usage(const char *progname)
 	       "The mount is always ro,noatime; allow_other implies default_permissions.\n"
 	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
-	       "user.omikeyfs.id.  SIGHUP refreshes the list now.\n"
+	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
+	       "unmount.  Environment: OMI_API_KEY, the token when no key_file is given.\n"
 	       "Exit status: 0 ok, 1 usage or credentials, 2 token refused by the API,\n"
 	       "3 first fetch failed, 4 mount failed.\n\n");
 }
