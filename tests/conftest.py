@@ -8,6 +8,7 @@ sanitizer report, and unmounting must end the daemon with status 0.
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,14 +94,18 @@ def expected_files(key):
 
 
 class FakeAPI:
-    """tests/fakeapi.py in a child process, driven through /_control/."""
+    """tests/fakeapi.py in a child process, driven through /_control/.
 
-    def __init__(self, token=TOKEN):
+    extra: more command-line arguments; scheme: "https" when they give it
+    a certificate; ssl_context: how the control channel verifies it."""
+
+    def __init__(self, token=TOKEN, port=0, extra=(), scheme="http", ssl_context=None):
         self.dir = tempfile.mkdtemp(prefix="omikeyfs-api-")
         port_file = os.path.join(self.dir, "port")
         self.proc = subprocess.Popen(
-            [PYTHON, FAKEAPI, "--port", "0", "--port-file", port_file, "--token", token],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [PYTHON, FAKEAPI, "--port", str(port), "--port-file", port_file,
+             "--token", token] + list(extra),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
         while not os.path.exists(port_file):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -108,13 +113,16 @@ class FakeAPI:
             time.sleep(0.02)
         with open(port_file) as f:
             self.port = int(f.read().strip())
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
+        self.banner = self.proc.stdout.readline().decode().strip()
+        self.proc.stdout.close()
+        self.ssl_context = ssl_context
 
     def control(self, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + "/_control/" + path, data=data,
                                      method="GET" if body is None else "POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as resp:
             out = resp.read()
         return json.loads(out) if out else None
 
@@ -149,6 +157,7 @@ class FakeAPI:
             self.proc.kill()
             self.proc.wait()
         self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Mount:

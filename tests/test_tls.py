@@ -9,18 +9,15 @@ private or test API gets: a mount when the chain and the name verify, and
 otherwise exit 3 with one clear line, nothing mounted, and no request (so no
 token) ever sent to the server that failed verification.
 """
-import json
 import os
 import signal
 import ssl
-import subprocess
 import time
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import (unmount_all, FAKEAPI, PYTHON, TOKEN, FakeAPI, Mount, expected_files, make_keys,
+from conftest import (TOKEN, FakeAPI, Mount, expected_files, make_keys, unmount_all,
                       run, tree, wait_for)
 
 KEYS_PATH = "/v1/dev/keys"
@@ -78,35 +75,12 @@ class TLSFakeAPI(FakeAPI):
     included.  Host names are what omikeyfs is tested on, not the harness."""
 
     def __init__(self, pki, cert, port=0):
-        self.dir = os.path.join(pki.dir, "api-%s-%d" % (cert, time.monotonic_ns()))
-        os.mkdir(self.dir)
-        port_file = os.path.join(self.dir, "port")
-        self.proc = subprocess.Popen(
-            [PYTHON, FAKEAPI, "--port", str(port), "--port-file", port_file, "--token", TOKEN,
-             "--tls-cert", os.path.join(pki.dir, cert + ".pem"),
-             "--tls-key", os.path.join(pki.dir, cert + ".key")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("fake API did not start: %s" % self.proc.stderr.read())
-            time.sleep(0.02)
-        with open(port_file) as f:
-            self.port = int(f.read().strip())
-        self.url = "https://127.0.0.1:%d" % self.port
-        self.banner = self.proc.stdout.readline().decode().strip()
-        self.proc.stdout.close()
-        self.ctx = ssl.create_default_context(cafile=pki.ca)
-        self.ctx.load_verify_locations(pki.self_signed)
-        self.ctx.check_hostname = False
-
-    def control(self, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + "/_control/" + path, data=data,
-                                     method="GET" if body is None else "POST")
-        with urllib.request.urlopen(req, timeout=10, context=self.ctx) as resp:
-            out = resp.read()
-        return json.loads(out) if out else None
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        ctx.load_verify_locations(pki.self_signed)
+        ctx.check_hostname = False
+        super().__init__(port=port, scheme="https", ssl_context=ctx, extra=[
+            "--tls-cert", os.path.join(pki.dir, cert + ".pem"),
+            "--tls-key", os.path.join(pki.dir, cert + ".key")])
 
 
 @pytest.fixture(scope="module")
