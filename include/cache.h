@@ -34,6 +34,10 @@ struct cache_ops {
 	 * refreshing thread after the swap, outside the cache's lock; ref
 	 * what you keep. */
 	void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new);
+	/* A fetched body was not accepted (malformed): whatever the fetcher
+	 * remembers of it (validators for a conditional request) must go.
+	 * May be NULL. */
+	void (*rejected)(void *ctx);
 	double (*monotonic)(void *ctx);          /* seconds, for TTL and backoff */
 	struct timespec (*realtime)(void *ctx);  /* stamps changes, fetched_at */
 	double (*random)(void *ctx);             /* [0, 1), for jitter */

@@ -51,6 +51,10 @@ int http_get(struct http_client *client, const char *token,
 	     struct http_response *out);
 void http_response_free(struct http_response *resp);
 
+/* Forget the ETag and Last-Modified of the last 200: its body was not
+ * accepted, so a 304 to them must not read as "the list is unchanged". */
+void http_forget_validators(struct http_client *client);
+
 /*
  * The one place HTTP and transport failures become an errno and a human
  * line: 0 for 2xx and 304, otherwise -errno (401/403 -EACCES, 404 -ENOENT,

@@ -149,8 +149,11 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 	res.retry_after = -1;
 	cache->ops.fetch(cache->ops.ctx, &res);
 	rc = res.err;
-	if (rc == 0)
+	if (rc == 0) {
 		rc = digest(cache, &res, prev, &next);
+		if (rc < 0 && cache->ops.rejected)
+			cache->ops.rejected(cache->ops.ctx);
+	}
 	free(res.body);
 
 	pthread_mutex_lock(&cache->lock);

@@ -337,6 +337,12 @@ void http_free(struct http_client *client)
 	free(client);
 }
 
+void http_forget_validators(struct http_client *client)
+{
+	set_str(&client->etag, NULL);
+	set_str(&client->last_modified, NULL);
+}
+
 void http_response_free(struct http_response *resp)
 {
 	if (!resp)

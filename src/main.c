@@ -375,6 +375,13 @@ static void snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *n
 	fs_snapshot_swapped(app->fs, old, new);
 }
 
+static void body_rejected(void *ctx)
+{
+	struct app *app = ctx;
+
+	http_forget_validators(app->http);
+}
+
 static double clock_monotonic(void *ctx)
 {
 	struct timespec ts;
@@ -471,6 +478,7 @@ int main(int argc, char *argv[])
 	struct cache_ops ops = {
 		.fetch = fetch_keys,
 		.swapped = snapshot_swapped,
+		.rejected = body_rejected,
 		.monotonic = clock_monotonic,
 		.realtime = clock_realtime,
 		.random = random_unit,

@@ -413,6 +413,27 @@ def test_not_modified_keeps_tree(api, mount, etag):
     assert api.stats()["last_status"] == 200
 
 
+def test_rejected_body_is_not_confirmed_by_a_304(api, mount, etag):
+    """A malformed 200 that carried an ETag must not come back as "unchanged"
+    on the next try: its validators are forgotten, so the mount keeps saying
+    it is stale for as long as the API keeps sending that body."""
+    m = mount(KEYS, ttl=0.5, timeout=1)
+    before = tree(m.mnt)
+    api.raw("<html>maintenance</html>", content_type="text/html")
+    api.control("reset", {})
+    expire(0.5)
+    wait_for(lambda: status(m)[0] == "1", timeout=5, what="the malformed body to be seen")
+    # Two more tries (the backoff starts at up to 1 s, then up to 2 s).
+    wait_for(lambda: (poke(m.mnt), api.requests())[1] >= 3, timeout=10,
+             what="two more tries")
+    stats = api.stats()
+    assert "if-none-match" not in stats["last_headers"]
+    assert stats["last_status"] == 200
+    assert status(m)[0] == "1"
+    assert status(m)[1].startswith("malformed response")
+    assert tree(m.mnt) == before
+
+
 # ---- 10. logging -------------------------------------------------------------
 
 def test_outage_logged_once_and_recovery_once(api, mount):

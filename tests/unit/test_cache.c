@@ -24,6 +24,7 @@ struct fake {
 	double rnd;
 	int fetches;
 	int swaps;
+	int rejected;
 	/* what the next fetch answers */
 	int err;
 	const char *body;
@@ -69,6 +70,11 @@ static void fake_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
 	f->swaps++;
 }
 
+static void fake_rejected(void *ctx)
+{
+	((struct fake *)ctx)->rejected++;
+}
+
 static double fake_monotonic(void *ctx)
 {
 	return ((struct fake *)ctx)->now;
@@ -89,6 +95,7 @@ static struct cache *new_cache(struct fake *f, double ttl)
 	struct cache_ops ops = {
 		.fetch = fake_fetch,
 		.swapped = fake_swapped,
+		.rejected = fake_rejected,
 		.monotonic = fake_monotonic,
 		.realtime = fake_realtime,
 		.random = fake_random,
@@ -167,10 +174,13 @@ static void test_prime_failure(void)
 	test_assert(cache_get(c) == NULL); /* nothing to serve yet */
 	cache_free(c);
 
+	/* A transport failure rejects no body; a malformed one is rejected. */
+	test_assert(f.rejected == 0);
 	c = new_cache(&f, 60);
 	f.body = "<html>oops</html>";
 	test_assert(cache_prime(c, msg, sizeof(msg)) == -EBADMSG);
 	test_assert(strncmp(msg, "malformed response", 18) == 0);
+	test_assert(f.rejected == 1);
 	cache_free(c);
 
 	/* Entries, none usable: never an empty tree. */
