@@ -68,13 +68,17 @@ int cache_prime(struct cache *cache, char *msg, size_t msglen);
  * Refreshes first when the TTL has run out or a refresh was requested: one
  * caller fetches, the others wait for that fetch.  While failing, answers
  * at once from the last good snapshot until the backoff allows the next try.
- * Never NULL after a successful cache_prime.
+ * Never NULL after a successful cache_prime.  valid_for (may be NULL) gets
+ * cache_valid_for() as of the same moment as the snapshot.
  */
-struct snapshot *cache_get(struct cache *cache);
+struct snapshot *cache_get(struct cache *cache, double *valid_for);
 
 /* Make the next cache_get refresh, whatever the TTL and backoff say.
  * Async-signal-safe (SIGHUP). */
 void cache_request_refresh(struct cache *cache);
+
+/* Whether a requested refresh has not started yet. */
+bool cache_refresh_requested(struct cache *cache);
 
 /* Seconds from now until cache_get would next try to refresh (>= 0): how
  * long the kernel may keep entries it was told about. */

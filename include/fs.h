@@ -15,10 +15,12 @@ void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_ops(void);
 
 /* Start the thread that tells the kernel what a refresh changed; call once
- * the session is mounted (and after daemonizing).  workers: the most
- * worker threads the session loop runs (1 when single-threaded). */
-int fs_start_notifier(struct fs *fs, struct fuse_session *se, unsigned int workers);
+ * the session is mounted (and after daemonizing). */
+int fs_start_notifier(struct fs *fs, struct fuse_session *se);
 void fs_stop_notifier(struct fs *fs);
+/* The first half of stopping: no more notifications from here on (the
+ * session's fd is about to close), without waiting for the thread. */
+void fs_notifier_stopping(struct fs *fs);
 
 /* SIGHUP: refresh now and push the changes to the kernel.
  * Async-signal-safe. */

@@ -61,11 +61,19 @@ void cache_free(struct cache *cache)
 	free(cache);
 }
 
-/* Only a body that differs from the last one is parsed, so each skipped
- * entry is logged once per change of the list, not once per TTL. */
+/* Skipped entries are logged one by one up to this many per parse, then
+ * counted: a broken list must not flood the log on every retry. */
+#define PARSE_WARNINGS_MAX 10
+
+struct parse_log {
+	size_t warnings;
+};
+
 static void parse_warning(void *ctx, const char *message)
 {
-	log_warn("%s", message);
+	struct parse_log *pl = ctx;
+
+	log_msg(pl->warnings++ < PARSE_WARNINGS_MAX ? LOG_WARNING : LOG_DEBUG, "%s", message);
 }
 
 /* Turn a fetch result into the next snapshot.  Returns 0 with *next set (or
@@ -74,6 +82,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		  struct snapshot **next)
 {
 	struct keylist list;
+	struct parse_log pl = { 0 };
 	unsigned long long hash;
 	char err[256];
 	int rc;
@@ -89,7 +98,10 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	hash = keylist_hash(res->body, res->len);
 	if (prev && hash == cache->body_hash && res->len == cache->body_len)
 		return 0; /* byte for byte the list we have */
-	rc = keylist_parse(res->body, res->len, &list, parse_warning, NULL, err, sizeof(err));
+	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pl, err, sizeof(err));
+	if (pl.warnings > PARSE_WARNINGS_MAX)
+		log_warn("... and %zu more entries skipped (-d shows them)",
+			 pl.warnings - PARSE_WARNINGS_MAX);
 	if (rc < 0) {
 		snprintf(res->message, sizeof(res->message), "malformed response: %s", err);
 		return rc;
@@ -212,7 +224,19 @@ int cache_prime(struct cache *cache, char *msg, size_t msglen)
 	return rc;
 }
 
-struct snapshot *cache_get(struct cache *cache)
+/* Seconds until the next refresh may be tried; called with the lock held. */
+static double valid_for_locked(struct cache *cache, double now)
+{
+	double until = cache->fetched_mono + cache->ttl;
+
+	if (atomic_load(&cache->force))
+		return 0;
+	if (cache->failures && cache->next_attempt > until)
+		until = cache->next_attempt;
+	return until > now ? until - now : 0;
+}
+
+struct snapshot *cache_get(struct cache *cache, double *valid_for)
 {
 	struct snapshot *snap = NULL;
 	double now;
@@ -229,9 +253,14 @@ struct snapshot *cache_get(struct cache *cache)
 		} else if (atomic_load(&cache->force) || now >= cache->next_attempt) {
 			refresh_locked(cache, NULL, 0);
 		}
+		now = cache->ops.monotonic(cache->ops.ctx);
 	}
 	if (cache->current)
 		snap = snapshot_ref(cache->current);
+	/* Under the same lock as the snapshot: what the kernel is told about
+	 * this snapshot never outlives it. */
+	if (valid_for)
+		*valid_for = valid_for_locked(cache, now);
 	pthread_mutex_unlock(&cache->lock);
 	return snap;
 }
@@ -241,19 +270,19 @@ void cache_request_refresh(struct cache *cache)
 	atomic_store(&cache->force, true);
 }
 
+bool cache_refresh_requested(struct cache *cache)
+{
+	return atomic_load(&cache->force);
+}
+
 double cache_valid_for(struct cache *cache)
 {
-	double until, now;
+	double valid;
 
-	if (atomic_load(&cache->force))
-		return 0;
 	pthread_mutex_lock(&cache->lock);
-	now = cache->ops.monotonic(cache->ops.ctx);
-	until = cache->fetched_mono + cache->ttl;
-	if (cache->failures && cache->next_attempt > until)
-		until = cache->next_attempt;
+	valid = valid_for_locked(cache, cache->ops.monotonic(cache->ops.ctx));
 	pthread_mutex_unlock(&cache->lock);
-	return until > now ? until - now : 0;
+	return valid;
 }
 
 void cache_status(struct cache *cache, struct cache_status *out)

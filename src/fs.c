@@ -68,7 +68,6 @@ struct fs {
 	pthread_mutex_t queue_lock;
 	struct job *queue, **queue_tail;
 	atomic_int pending_stores; /* a bound: stores are only a shortcut */
-	atomic_int store_slots;    /* workers that may store at once */
 	atomic_llong last_read;    /* coarse monotonic ns of the last READ */
 	atomic_bool stopping;
 	atomic_bool hup;
@@ -268,12 +267,12 @@ static void okfs_init(void *userdata, struct fuse_conn_info *conn)
 static void okfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	struct snapshot *snap = cache_get(fs->cache);
+	double valid;
+	struct snapshot *snap = cache_get(fs->cache, &valid);
 	const struct snap_key *key;
 	const struct node *dir = parent == FUSE_ROOT_ID ? NULL : node_of(parent);
 	struct node *found = NULL;
 	struct fuse_entry_param e;
-	double valid = cache_valid_for(fs->cache);
 
 	if (!snap) {
 		fuse_reply_err(req, EIO);
@@ -333,23 +332,33 @@ static void okfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		fuse_reply_attr(req, &st, NODE_ATTR_TIMEOUT);
 		return;
 	}
-	struct snapshot *snap = cache_get(fs->cache);
+	double valid;
+	struct snapshot *snap = cache_get(fs->cache, &valid);
 
 	if (!snap) {
 		fuse_reply_err(req, EIO);
 		return;
 	}
 	root_attr(fs, snap, &st);
-	fuse_reply_attr(req, &st, cache_valid_for(fs->cache));
+	fuse_reply_attr(req, &st, valid);
 	snapshot_unref(snap);
 }
 
+/* A directory listing being built, and the nodes it gives the kernel. */
+struct listing {
+	char *buf;
+	size_t size, used;
+	struct node **refs;
+	size_t nrefs;
+};
+
 /* Adds one entry; returns false when the buffer is full. */
-static bool add_entry(fuse_req_t req, struct fs *fs, char *buf, size_t size, size_t *used,
-		      bool plus, const char *name, const struct node *node,
-		      const struct stat *st, off_t next, double valid)
+static bool add_entry(fuse_req_t req, struct fs *fs, struct listing *out, bool plus,
+		      const char *name, const struct node *node, const struct stat *st,
+		      off_t next, double valid)
 {
-	size_t len;
+	char *at = out->buf + out->used;
+	size_t room = out->size - out->used, len;
 
 	if (plus) {
 		struct fuse_entry_param e;
@@ -360,19 +369,24 @@ static bool add_entry(fuse_req_t req, struct fs *fs, char *buf, size_t size, siz
 			memset(&e, 0, sizeof(e));
 			e.attr = *st;
 		}
-		len = fuse_add_direntry_plus(req, buf + *used, size - *used, name, &e, next);
+		len = fuse_add_direntry_plus(req, at, room, name, &e, next);
 	} else {
-		len = fuse_add_direntry(req, buf + *used, size - *used, name,
-					node ? &(struct stat){ .st_ino = node->ino,
-							      .st_mode = node->type == NODE_DIR ? S_IFDIR : S_IFREG }
-					     : st,
-					next);
+		struct stat only = { 0 };
+
+		if (node) {
+			only.st_ino = node->ino;
+			only.st_mode = node->type == NODE_DIR ? S_IFDIR : S_IFREG;
+			st = &only;
+		}
+		len = fuse_add_direntry(req, at, room, name, st, next);
 	}
-	if (len > size - *used)
+	if (len > room)
 		return false;
-	if (plus && node)
+	if (plus && node) {
 		kernel_ref(fs, (struct node *)node);
-	*used += len;
+		out->refs[out->nrefs++] = (struct node *)node;
+	}
+	out->used += len;
 	return true;
 }
 
@@ -395,8 +409,6 @@ static void queue_store(struct fs *fs, const struct snap_key *key)
 	queue_job(fs, job);
 }
 
-static void store_pages(struct fs *fs, const struct node *node);
-
 static long long coarse_ns(void)
 {
 	struct timespec ts;
@@ -406,37 +418,28 @@ static long long coarse_ns(void)
 }
 
 /*
- * Stores a key's file bytes before the listing ends, so a reader that
- * goes on to read them finds them cached.  A store waits for any page a
- * pending READ has locked, and only another worker can answer that READ:
- * so at most store_slots workers store at once (none when single-
- * threaded), and the others hand the store to the notifier thread.
+ * Has the notifier push a key's file bytes into the page cache, so that a
+ * reader going on to read them finds them cached.  Never from a request
+ * handler: a store waits for any page a pending READ has locked, which
+ * only a worker can release, and at exit libfuse joins its workers before
+ * the connection closes.  Only while something reads files (grep -r, tar,
+ * rsync): a walk that only lists (find, ls -lR) would fill the page cache
+ * for nothing.
  */
 static void store_key(struct fs *fs, const struct snap_key *key)
 {
-	/* Only while something reads files (grep -r, tar, rsync): a walk that
-	 * only lists (find, ls -lR) would fill the page cache for nothing. */
-	if (coarse_ns() - atomic_load(&fs->last_read) > STORE_AFTER_READ_NS)
-		return;
-	if (atomic_fetch_sub(&fs->store_slots, 1) > 0) {
-		for (int f = 0; f < FIELD_COUNT; f++)
-			if (key->file[f]->size)
-				store_pages(fs, key->file[f]);
-	} else {
+	if (coarse_ns() - atomic_load(&fs->last_read) <= STORE_AFTER_READ_NS)
 		queue_store(fs, key);
-	}
-	atomic_fetch_add(&fs->store_slots, 1);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	struct snapshot *snap = cache_get(fs->cache);
+	double valid;
+	struct snapshot *snap = cache_get(fs->cache, &valid);
 	const struct node *dir = ino == FUSE_ROOT_ID ? NULL : node_of(ino);
 	struct stat dot = { .st_mode = S_IFDIR }, dotdot = { .st_ino = SNAPSHOT_ROOT_INO, .st_mode = S_IFDIR };
-	size_t used = 0;
-	double valid;
-	char *buf;
+	struct listing out = { .size = size };
 
 	if (!snap) {
 		fuse_reply_err(req, EIO);
@@ -447,46 +450,57 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		snapshot_unref(snap);
 		return;
 	}
-	if (!(buf = malloc(size))) {
+	/* A readdirplus entry is at least this big, which bounds how many
+	 * nodes one reply can hand the kernel. */
+	out.buf = malloc(size);
+	out.refs = plus ? malloc((size / 64 + 1) * sizeof(*out.refs)) : NULL;
+	if (!out.buf || (plus && !out.refs)) {
 		fuse_reply_err(req, ENOMEM);
-		snapshot_unref(snap);
-		return;
+		goto out;
 	}
-	valid = cache_valid_for(fs->cache);
 	dot.st_ino = dir ? dir->ino : SNAPSHOT_ROOT_INO;
 	/* Offsets: "." 1, ".." 2, then a key directory's inode number (root)
 	 * or 3 + field (key directory), so a listing resumed after a refresh
-	 * neither repeats nor skips a key that is in both lists. */
-	if (off < 1 && !add_entry(req, fs, buf, size, &used, plus, ".", NULL, &dot, 1, valid))
+	 * neither repeats nor skips a key that is in both lists.  Any other
+	 * offset (lseek can ask for anything) resumes at the next of these. */
+	if (off < 1 && !add_entry(req, fs, &out, plus, ".", NULL, &dot, 1, valid))
 		goto reply;
-	if (off < 2 && !add_entry(req, fs, buf, size, &used, plus, "..", NULL, &dotdot, 2, valid))
+	if (off < 2 && !add_entry(req, fs, &out, plus, "..", NULL, &dotdot, 2, valid))
 		goto reply;
 	if (!dir) {
-		for (size_t i = snapshot_seek(snap, (uint64_t)off); i < snap->count; i++) {
+		for (size_t i = snapshot_seek(snap, off < 0 ? 0 : (uint64_t)off); i < snap->count; i++) {
 			const struct node *node = snap->keys[i].dir;
 
-			if (!add_entry(req, fs, buf, size, &used, plus, node->name, node, NULL,
+			if (!add_entry(req, fs, &out, plus, node->name, node, NULL,
 				       (off_t)node->ino, valid))
 				break;
 		}
 	} else {
 		const struct snap_key *key = snapshot_find(snap, dir->name);
+		size_t first = off <= 2 ? 0
+			       : (uint64_t)off - 2 >= FIELD_COUNT ? FIELD_COUNT
+								   : (size_t)(off - 2);
 
-		for (int f = off > 2 ? (int)(off - 2) : 0; key && f < FIELD_COUNT; f++) {
+		for (size_t f = first; key && f < FIELD_COUNT; f++) {
 			const struct node *node = key->file[f];
 
-			if (!add_entry(req, fs, buf, size, &used, plus, node->name, node, NULL,
-				       3 + f, valid))
+			if (!add_entry(req, fs, &out, plus, node->name, node, NULL,
+				       (off_t)(3 + f), valid))
 				break;
 		}
 		/* The call that finds the end comes after the kernel took in
 		 * the entries, so it knows the inodes the files' bytes go to. */
-		if (plus && key && off >= 2 + FIELD_COUNT)
+		if (plus && key && first == FIELD_COUNT)
 			store_key(fs, key);
 	}
 reply:
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	/* A reply that never reached the kernel gave it no references. */
+	if (fuse_reply_buf(req, out.buf, out.used) != 0)
+		for (size_t i = 0; i < out.nrefs; i++)
+			kernel_forget(fs, out.refs[i], 1);
+out:
+	free(out.buf);
+	free(out.refs);
 	snapshot_unref(snap);
 }
 
@@ -546,7 +560,7 @@ static void okfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void okfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	struct snapshot *snap = cache_get(fs->cache);
+	struct snapshot *snap = cache_get(fs->cache, NULL);
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = KEYNAME_MAX };
 
 	if (snap) {
@@ -599,7 +613,7 @@ static void okfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size
 
 	/* Status as of now: an expired list is refreshed (or the backoff
 	 * consulted) first, as any other operation would. */
-	struct snapshot *snap = cache_get(fs->cache);
+	struct snapshot *snap = cache_get(fs->cache, NULL);
 	struct cache_status status;
 
 	snapshot_unref(snap);
@@ -818,11 +832,19 @@ static void *notifier_main(void *arg)
 			break;
 		if (atomic_exchange(&fs->hup, false)) {
 			/* SIGHUP: refresh now, so the kernel hears of changes
-			 * without waiting for its entries to expire. */
+			 * without waiting for its entries to expire.  A fetch
+			 * already under way when the signal came may have
+			 * started before the change: then fetch again. */
 			log_info("SIGHUP: refreshing the key list");
-			snapshot_unref(cache_get(fs->cache));
+			for (int i = 0; i < 3; i++) {
+				snapshot_unref(cache_get(fs->cache, NULL));
+				if (!cache_refresh_requested(fs->cache))
+					break;
+			}
 		}
-		while ((job = next_job(fs))) {
+		/* Once stopping, the session's fd may be closed: no more
+		 * notifications, only the references to drop. */
+		while ((job = next_job(fs)) && !atomic_load(&fs->stopping)) {
 			if (job->old) {
 				push_changes(fs, job->old, job->new);
 			} else {
@@ -833,16 +855,17 @@ static void *notifier_main(void *arg)
 			}
 			job_free(job);
 		}
+		if (job)
+			job_free(job);
 	}
 	return NULL;
 }
 
-int fs_start_notifier(struct fs *fs, struct fuse_session *se, unsigned int workers)
+int fs_start_notifier(struct fs *fs, struct fuse_session *se)
 {
 	int rc;
 
 	fs->se = se;
-	atomic_store(&fs->store_slots, workers > 2 ? (int)workers - 2 : 0);
 	rc = pthread_create(&fs->notifier, NULL, notifier_main, fs);
 	if (rc)
 		return -rc;
@@ -852,12 +875,18 @@ int fs_start_notifier(struct fs *fs, struct fuse_session *se, unsigned int worke
 
 void fs_stop_notifier(struct fs *fs)
 {
+	atomic_store(&fs->stopping, true);
 	if (!fs->notifier_running)
 		return;
-	atomic_store(&fs->stopping, true);
 	sem_post(&fs->wake);
 	pthread_join(fs->notifier, NULL);
 	fs->notifier_running = false;
+}
+
+void fs_notifier_stopping(struct fs *fs)
+{
+	atomic_store(&fs->stopping, true);
+	sem_post(&fs->wake);
 }
 
 void fs_request_refresh(struct fs *fs)

@@ -206,12 +206,12 @@ static int parse_size(const char *text, size_t *out)
 		v <<= 20, end++;
 	else if (*end == 'g' || *end == 'G')
 		v <<= 30, end++;
-	if (*end || v < 1024 || v > (1ULL << 32))
+	if (*end || v < 1024 || v > (1ULL << 31) - 1)
 		goto bad;
 	*out = (size_t)v;
 	return 0;
 bad:
-	fprintf(stderr, "omikeyfs: invalid max_size=%s (expected bytes from 1024 to 4G, "
+	fprintf(stderr, "omikeyfs: invalid max_size=%s (expected bytes from 1024 to under 2G, "
 		"with an optional K, M or G)\n", text);
 	return -1;
 }
@@ -526,9 +526,18 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "omikeyfs: %s\n", err);
 		goto out;
 	}
-	if (app.opts.cafile && access(app.opts.cafile, R_OK) < 0) {
-		fprintf(stderr, "omikeyfs: cafile %s: %s\n", app.opts.cafile, strerror(errno));
-		goto out;
+	if (app.opts.cafile) {
+		/* Absolute: libcurl may load it again after chdir("/"). */
+		char *abs = realpath(app.opts.cafile, NULL);
+
+		if (!abs || access(abs, R_OK) < 0) {
+			fprintf(stderr, "omikeyfs: cafile %s: %s\n", app.opts.cafile,
+				strerror(errno));
+			free(abs);
+			goto out;
+		}
+		free(app.opts.cafile);
+		app.opts.cafile = abs;
 	}
 	if (app.opts.key_file) {
 		/* Absolute, so a re-read after the daemon's chdir("/") works. */
@@ -547,9 +556,12 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "omikeyfs: %s\n", err);
 		goto out;
 	}
-	if (stat(mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "omikeyfs: mountpoint %s: %s\n", mountpoint,
-			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (stat(mountpoint, &st) < 0) {
+		fprintf(stderr, "omikeyfs: mountpoint %s: %s\n", mountpoint, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "omikeyfs: mountpoint %s: not a directory\n", mountpoint);
 		goto out;
 	}
 
@@ -614,7 +626,7 @@ int main(int argc, char *argv[])
 	}
 	if (!cmd.foreground)
 		log_to_syslog();
-	if (fs_start_notifier(app.fs, se, cmd.singlethread ? 1 : cmd.max_threads) < 0) {
+	if (fs_start_notifier(app.fs, se) < 0) {
 		log_err("cannot start the notifier thread");
 		status = EXIT_MOUNT;
 		goto out_unmount;
@@ -632,9 +644,12 @@ int main(int argc, char *argv[])
 	}
 	/* A positive result is the signal that ended the loop: a clean exit. */
 	status = rc < 0 ? EXIT_MOUNT : EXIT_OK;
-	fs_stop_notifier(app.fs);
 out_unmount:
+	/* Unmounting closes the session's fd, which aborts whatever the
+	 * notifier may still be waiting on in the kernel; only then join it. */
+	fs_notifier_stopping(app.fs);
 	fuse_session_unmount(se);
+	fs_stop_notifier(app.fs);
 out_signals:
 	signal(SIGHUP, SIG_DFL);
 	signal_fs = NULL;

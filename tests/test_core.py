@@ -601,3 +601,42 @@ def test_ls_l_probes_xattrs_once_not_per_file(mount):
     with pytest.raises(OSError) as e:
         os.getxattr(os.path.join(m.mnt, keys[0]["id"], "name"), "user.other")
     assert e.value.errno == errno.ENODATA
+
+
+def getdents_names(fd):
+    """The names one getdents64 call returns from fd's current offset."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(8192)
+    n = libc.syscall(217, fd, buf, len(buf))  # SYS_getdents64 on x86_64
+    assert n >= 0, os.strerror(ctypes.get_errno())
+    names, pos = [], 0
+    while pos < n:
+        reclen = struct.unpack_from("<H", buf.raw, pos + 16)[0]
+        names.append(buf.raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
+        pos += reclen
+    return names
+
+
+@pytest.mark.parametrize("offset", [3, 6, 7, 8, 2**31 + 4, 2**32 + 3, 2**62, 2**63 - 1])
+def test_any_directory_offset_is_safe(mount, offset):
+    """lseek can hand readdir any offset: beyond the last entry it lists
+    nothing, inside it resumes at the next entry, and never crashes."""
+    keys = make_keys(3, seed=5)
+    m = mount(keys)
+    fields = FIELDS  # readdir order: name, key_prefix, created_at, ...
+    for d in (os.path.join(m.mnt, keys[0]["id"]), m.mnt):
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+            names = getdents_names(fd)
+        finally:
+            os.close(fd)
+        if d == m.mnt:
+            assert set(names) <= {k["id"] for k in keys}
+        elif offset <= 7:
+            assert names == fields[offset - 2:]
+        else:
+            assert names == []
+    assert sorted(os.listdir(m.mnt)) == sorted(k["id"] for k in keys)

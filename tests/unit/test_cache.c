@@ -113,7 +113,7 @@ static struct cache *new_cache(struct fake *f, double ttl)
 
 static size_t count_of(struct cache *c)
 {
-	struct snapshot *s = cache_get(c);
+	struct snapshot *s = cache_get(c, NULL);
 	size_t n = s->count;
 
 	snapshot_unref(s);
@@ -138,6 +138,14 @@ static void test_ttl(void)
 	test_assert(cache_valid_for(c) == 0);
 	test_assert(count_of(c) == 2 && f.fetches == 2 && f.swaps == 1);
 	test_assert(cache_valid_for(c) == 60);
+	double valid = -1;
+	struct snapshot *s = cache_get(c, &valid);
+	test_assert(s && valid == 60);
+	snapshot_unref(s);
+	f.now += 60; /* expired: the refresh happens first, then 60 again */
+	s = cache_get(c, &valid);
+	test_assert(f.fetches == 3 && valid == 60);
+	snapshot_unref(s);
 	cache_free(c);
 }
 
@@ -148,14 +156,14 @@ static void test_unchanged_body_keeps_snapshot(void)
 	struct snapshot *a, *b;
 
 	test_assert(cache_prime(c, NULL, 0) == 0);
-	a = cache_get(c);
+	a = cache_get(c, NULL);
 	f.now += 11;
-	b = cache_get(c); /* the same bytes again */
+	b = cache_get(c, NULL); /* the same bytes again */
 	test_assert(f.fetches == 2 && a == b && f.swaps == 0);
 	snapshot_unref(b);
 	f.now += 11;
 	f.not_modified = true;
-	b = cache_get(c);
+	b = cache_get(c, NULL);
 	test_assert(f.fetches == 3 && a == b && f.swaps == 0);
 	snapshot_unref(a);
 	snapshot_unref(b);
@@ -171,7 +179,7 @@ static void test_prime_failure(void)
 	f.err = -EACCES;
 	test_assert(cache_prime(c, msg, sizeof(msg)) == -EACCES);
 	test_assert(strstr(msg, "HTTP 503") != NULL);
-	test_assert(cache_get(c) == NULL); /* nothing to serve yet */
+	test_assert(cache_get(c, NULL) == NULL); /* nothing to serve yet */
 	cache_free(c);
 
 	/* A transport failure rejects no body; a malformed one is rejected. */
@@ -300,8 +308,10 @@ static void test_forced_refresh(void)
 	f.body = list_b;
 	test_assert(count_of(c) == 1 && f.fetches == 1);
 	cache_request_refresh(c);
+	test_assert(cache_refresh_requested(c));
 	test_assert(cache_valid_for(c) == 0);
 	test_assert(count_of(c) == 2 && f.fetches == 2);
+	test_assert(!cache_refresh_requested(c));
 	test_assert(count_of(c) == 2 && f.fetches == 2);
 	/* Forced even inside a backoff. */
 	f.err = -EIO;
