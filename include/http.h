@@ -9,7 +9,7 @@ struct http_config {
 	const char *url;       /* full URL of the list: base + "/v1/dev/keys" */
 	long timeout;          /* seconds for the whole request */
 	long connect_timeout;  /* seconds to connect (<= timeout) */
-	size_t max_size;       /* a larger body is an error, never buffered */
+	size_t max_size;       /* a larger 2xx body is an error, never buffered */
 	const char *cafile;    /* extra CA bundle, or NULL */
 };
 
@@ -19,8 +19,9 @@ struct http_response {
 	char curl_error[256];  /* curl's own words for curl_code */
 	char *body;            /* malloc'd, NUL-terminated (not counted in len) */
 	size_t len;
-	bool too_large;        /* the body passed max_size */
-	double retry_after;    /* seconds from now (Retry-After), or -1 */
+	bool too_large;        /* a 2xx body passed max_size */
+	bool conditional;      /* If-None-Match / If-Modified-Since was sent */
+	double retry_after;    /* Retry-After in seconds (<= 86400), or -1 */
 	char *detail;          /* the API's "detail" rendered as text, or NULL */
 };
 
@@ -44,8 +45,11 @@ void http_free(struct http_client *client);
  * GET the list with "Authorization: Bearer token".  Redirects are not
  * followed; TLS is always verified; compressed bodies are accepted; the
  * connection is reused between calls; an ETag or Last-Modified seen earlier
- * is sent back, so a 304 answers "unchanged".  Always fills *out (free it
- * with http_response_free) and returns what http_describe returns.
+ * (and free of control bytes) is sent back, so a 304 answers "unchanged".
+ * An error body (status >= 300) is read only as far as 1 MiB for its
+ * "detail"; past that the transfer stops and the status alone decides.
+ * Always fills *out (free it with http_response_free) and returns what
+ * http_describe returns.
  */
 int http_get(struct http_client *client, const char *token,
 	     struct http_response *out);
@@ -57,7 +61,8 @@ void http_forget_validators(struct http_client *client);
 
 /*
  * The one place HTTP and transport failures become an errno and a human
- * line: 0 for 2xx and 304, otherwise -errno (401/403 -EACCES, 404 -ENOENT,
+ * line: 0 for 2xx and for 304 to a conditional request (a 304 to any other
+ * is -EIO), otherwise -errno (401/403 -EACCES, 404 -ENOENT,
  * 429 -EAGAIN, 5xx -EIO, timeout -ETIMEDOUT, refused -ECONNREFUSED, DNS
  * -EHOSTUNREACH, TLS -EPROTO, too large -EFBIG, anything else -EIO) and msg
  * gets e.g. "HTTP 401: Invalid authentication credentials".  msg may be NULL.

@@ -25,6 +25,10 @@ extern const char *const key_field_names[FIELD_COUNT];
 /* JSON nesting deeper than this is a malformed body, not a stack overflow. */
 #define KEYLIST_MAX_DEPTH 16
 
+/* A body with more array entries than this (skipped ones count too) is
+ * refused, so a hostile list cannot grow the key table without bound. */
+#define KEYLIST_MAX_ENTRIES 200000
+
 struct key_text {
 	char *data; /* malloc'd; NULL when len == 0 */
 	size_t len;
@@ -51,9 +55,10 @@ typedef void (*keylist_warn_fn)(void *ctx, const char *message);
 /*
  * Parse a response body.  Returns 0 and fills *out, or -EBADMSG with a
  * one-line reason in err (body not JSON, truncated, not an array, nested too
- * deep).  Entries that are not objects, lack a string "id" or carry a wrong
- * type in a known field are skipped with a warning; duplicate ids (after
- * escaping) keep the first in API order.  warn may be NULL.
+ * deep, more than KEYLIST_MAX_ENTRIES entries).  Entries that are not
+ * objects, lack a string "id" or carry a wrong type in a known field are
+ * skipped with a warning; duplicate ids (after escaping) keep the first in
+ * API order.  warn may be NULL.
  */
 int keylist_parse(const char *body, size_t len, struct keylist *out,
 		  keylist_warn_fn warn, void *ctx, char *err, size_t errlen);

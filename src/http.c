@@ -12,7 +12,9 @@
  *  - TLS peer and host verification are always on;
  *  - nothing here logs, and CURLOPT_VERBOSE is never set, so neither the
  *    token nor the Authorization header can reach a log;
- *  - a body larger than max_size is never buffered.
+ *  - a 2xx body larger than max_size is never buffered, nor any error body
+ *    past HTTP_DETAIL_PARSE_MAX;
+ *  - an ETag or Last-Modified holding a control byte is never sent back.
  *
  * An http_client is not thread-safe: the cache's single-flight refresh means
  * one request at a time, which is also what lets the one easy handle (and
@@ -43,6 +45,7 @@
 #define HTTP_DETAIL_MAX 300        /* bytes of "detail" kept for a message */
 #define HTTP_DETAIL_PARSE_MAX (1024 * 1024) /* larger error bodies: no detail */
 #define HTTP_VALIDATOR_MAX 1024    /* longest ETag / Last-Modified we keep */
+#define HTTP_RETRY_AFTER_MAX 86400.0 /* one day, as the cache caps it */
 #define HTTP_FIRST_ALLOC 16384
 
 struct http_client {
@@ -67,7 +70,8 @@ struct transfer {
 	char *buf;
 	size_t len;
 	size_t cap;
-	bool too_large;
+	bool too_large;        /* a 2xx body passed max_size */
+	bool error_body_cut;   /* an error body passed HTTP_DETAIL_PARSE_MAX */
 	/* headers of the (last) response */
 	char *etag;
 	char *last_modified;
@@ -357,13 +361,42 @@ void http_response_free(struct http_response *resp)
 /* ------------------------------------------------------------------ */
 /* callbacks                                                          */
 
+/*
+ * Content-Length already says the body passes max: refused at its first
+ * bytes.  Checked here rather than with CURLOPT_MAXFILESIZE, which would
+ * refuse an error body too and hide its status.
+ */
+static bool length_over(const struct transfer *t, size_t max)
+{
+	curl_off_t length = -1;
+
+	if (t->len > 0)
+		return false; /* checked on the first bytes already */
+	if (curl_easy_getinfo(t->client->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+			      &length) != CURLE_OK)
+		return false;
+	return length > 0 && length > (curl_off_t)max;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct transfer *t = userp;
 	size_t n = size * nmemb;
 	size_t max = t->client->max_size;
+	long status = 0;
 
-	if (n > max || t->len > max - n) {
+	/* The status line is in by the time the body starts. */
+	curl_easy_getinfo(t->client->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300) {
+		/* An error body only feeds "detail": past what extract_detail
+		 * reads, the status alone decides, so stop without calling the
+		 * response too large. */
+		max = HTTP_DETAIL_PARSE_MAX;
+		if (n > max || t->len > max - n) {
+			t->error_body_cut = true;
+			return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+		}
+	} else if (n > max || t->len > max - n || length_over(t, max)) {
 		t->too_large = true;
 		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
 	}
@@ -385,6 +418,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 	t->len += n;
 	t->buf[t->len] = '\0';
 	return n;
+}
+
+/* A control byte (tab aside) or DEL: such a validator is not sent back. */
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return true;
+	}
+	return false;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
@@ -424,7 +469,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 		e--;
 	if (e == v || (size_t)(e - v) > HTTP_VALIDATOR_MAX ||
 	    memchr(v, '\0', (size_t)(e - v)) || memchr(v, '\r', (size_t)(e - v)) ||
-	    memchr(v, '\n', (size_t)(e - v))) {
+	    memchr(v, '\n', (size_t)(e - v)) ||
+	    (slot != &t->retry_after && has_control(v, (size_t)(e - v)))) {
 		set_str(slot, NULL);
 		return n;
 	}
@@ -435,6 +481,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 /* ------------------------------------------------------------------ */
 /* response helpers                                                   */
 
+static double cap_wait(double seconds)
+{
+	return seconds > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : seconds;
+}
+
 static double parse_retry_after(const char *v)
 {
 	time_t when, now;
@@ -444,16 +495,17 @@ static double parse_retry_after(const char *v)
 		return -1;
 	for (i = 0; v[i] >= '0' && v[i] <= '9'; i++)
 		;
-	if (v[i] == '\0') {
-		if (i > 9)
-			return 999999999.0;
-		return strtod(v, NULL);
-	}
+	/* Capped at a day: a longer wait is no use to anyone, and the
+	 * message then says what the cache will really do. */
+	if (v[i] == '\0')
+		return cap_wait(strtod(v, NULL));
 	when = curl_getdate(v, NULL);
 	if (when == (time_t)-1)
 		return -1;
 	now = time(NULL);
-	return when > now ? (double)(when - now) : 0.0;
+	if (when <= now)
+		return 0.0;
+	return cap_wait((double)(when - now));
 }
 
 /* The API's "detail" as one capped line, or NULL. */
@@ -638,8 +690,9 @@ static void setup_handle(struct http_client *c, struct transfer *t,
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(c->timeout));
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(c->connect_timeout));
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* Rejects early when Content-Length says the body is too large. */
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_size);
+	/* No CURLOPT_MAXFILESIZE: on_body applies max_size to 2xx bodies
+	 * only (length_over), so an error body keeps its status. */
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
@@ -711,6 +764,9 @@ int http_get(struct http_client *client, const char *token,
 		size_t n = strlen(name) + strlen(value) + 1;
 		char *h = malloc(n);
 
+		/* Only then may a 304 answer "unchanged" (http_describe). */
+		out->conditional = true;
+
 		if (h) {
 			snprintf(h, n, "%s%s", name, value);
 			headers = add_header(headers, h, &failed);
@@ -748,6 +804,10 @@ int http_get(struct http_client *client, const char *token,
 	curl_easy_setopt(client->curl, CURLOPT_ERRORBUFFER, NULL);
 
 	curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &out->status);
+	/* on_body stopped an error body it had no use for: the transfer
+	 * did what was wanted, and the status tells what happened. */
+	if (code == CURLE_WRITE_ERROR && t.error_body_cut)
+		code = CURLE_OK;
 	out->curl_code = (int)code;
 	if (code != CURLE_OK)
 		copy_str(out->curl_error, sizeof(out->curl_error),
@@ -781,7 +841,7 @@ int http_get(struct http_client *client, const char *token,
 			set_str(&client->etag, t.etag);
 			set_str(&client->last_modified, t.last_modified);
 			t.etag = t.last_modified = NULL;
-		} else if (out->status == 304) {
+		} else if (out->status == 304 && out->conditional) {
 			/* A 304 may refresh the validators, never drop them. */
 			if (t.etag) {
 				set_str(&client->etag, t.etag);
@@ -794,10 +854,12 @@ int http_get(struct http_client *client, const char *token,
 		}
 	}
 
-	if (out->status >= 300 && out->status != 304 && !t.too_large)
+	if (out->status >= 300 && out->status != 304 && !t.too_large &&
+	    !t.error_body_cut)
 		out->detail = extract_detail(t.buf, t.len);
 
-	if (code != CURLE_OK || out->status == 304 || t.too_large) {
+	if (code != CURLE_OK || out->status == 304 || t.too_large ||
+	    t.error_body_cut) {
 		/* 304 has no body; a cut-off body is never handed out. */
 		free(t.buf);
 		t.buf = NULL;
@@ -968,6 +1030,10 @@ int http_describe(const struct http_response *resp, char *msg, size_t msglen)
 		ret = -EFBIG;
 	} else if (resp->curl_code != 0) {
 		ret = describe_transport(resp, msg, msglen);
+	} else if (resp->status == 304 && !resp->conditional) {
+		/* Nothing was sent to compare with: "unchanged" since what? */
+		snprintf(msg, msglen, "HTTP 304 to a request that was not conditional");
+		ret = -EIO;
 	} else if ((resp->status >= 200 && resp->status < 300) ||
 		   resp->status == 304) {
 		return 0;

@@ -765,6 +765,15 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 			r = -EBADMSG;
 			break;
 		}
+		/* Checked on a whole element, so a trailing comma still reads
+		 * as bad JSON; nothing past it is parsed. */
+		if (index >= KEYLIST_MAX_ENTRIES) {
+			json_object_put(entry);
+			set_err(err, errlen, "response has more than %d entries",
+				KEYLIST_MAX_ENTRIES);
+			r = -EBADMSG;
+			break;
+		}
 		r = grow(list, api_index, &cap);
 		if (r == 0 && has_nul_field_name(body + i, json_tokener_get_parse_end(tok)))
 			warnf(p, "skipping key #%zu: a field name holds a NUL byte", index);

@@ -169,9 +169,16 @@ static void test_describe_http(void)
 	http_response_free(&r);
 
 	r = synth(304, NULL);
+	r.conditional = true;
 	strcpy(msg, "junk");
 	test_assert(http_describe(&r, msg, sizeof(msg)) == 0);
 	test_assert(msg[0] == '\0');
+	http_response_free(&r);
+
+	/* No validator was sent: a 304 cannot mean "unchanged". */
+	r = synth(304, NULL);
+	test_assert(http_describe(&r, msg, sizeof(msg)) == -EIO);
+	test_assert(strcmp(msg, "HTTP 304 to a request that was not conditional") == 0);
 	http_response_free(&r);
 
 	r = synth(200, NULL);
@@ -460,6 +467,7 @@ static void test_get_conditional(void)
 
 	test_assert(http_get(c, "tok-123", &r) == 0);
 	test_assert(r.status == 304 && r.len == 0 && r.body && r.body[0] == '\0');
+	test_assert(r.conditional);
 	http_response_free(&r);
 
 	test_assert(http_get(c, "tok-123", &r) == 0);
@@ -532,8 +540,11 @@ static void test_get_errors(void)
 	test_assert(strcmp(msg, "HTTP 429: Too Many Requests (retry after 7 s)") == 0);
 	http_response_free(&r);
 
+	/* A date far ahead waits a day at most. */
 	test_assert(http_get(c, "secret-token", &r) == -EIO);
-	test_assert(r.retry_after > 1e9 && r.detail == NULL);
+	test_assert(r.retry_after == 86400 && r.detail == NULL);
+	http_describe(&r, msg, sizeof(msg));
+	test_assert(strcmp(msg, "HTTP 503 (no detail) (retry after 86400 s)") == 0);
 	http_response_free(&r);
 
 	test_assert(http_get(c, "secret-token", &r) == -EIO);
@@ -615,6 +626,156 @@ static void test_get_limits(void)
 	server_stop(&s);
 }
 
+static const struct canned unconditional_script[] = {
+	/* nothing was sent to compare with */
+	{ "HTTP/1.1 304 Not Modified\r\nETag: \"v0\"\r\n\r\n", 0, false },
+	/* validators holding control bytes */
+	{ "HTTP/1.1 200 OK\r\nETag: \"v\x01" "1\"\r\n"
+	  "Last-Modified: Tue, 15 Nov 1994\x7f 12:45:26 GMT\r\n"
+	  "Content-Length: 2\r\n\r\n[]", 0, false },
+	{ "HTTP/1.1 304 Not Modified\r\n\r\n", 0, false },
+	/* a tab is no control byte here */
+	{ "HTTP/1.1 200 OK\r\nETag: \"v\t2\"\r\n"
+	  "Last-Modified: Wed, 16 Nov 1994 12:45:26 GMT\r\n"
+	  "Content-Length: 2\r\n\r\n[]", 0, false },
+	{ "HTTP/1.1 304 Not Modified\r\n\r\n", 0, true },
+};
+
+static void test_get_unconditional_304(void)
+{
+	struct server s;
+	struct http_client *c;
+	struct http_response r;
+	char msg[256];
+
+	server_start(&s, unconditional_script, 5);
+	c = client_for(&s, 1024, 5);
+
+	test_assert(http_get(c, "tok", &r) == -EIO);
+	test_assert(r.status == 304 && !r.conditional);
+	test_assert(http_describe(&r, msg, sizeof(msg)) == -EIO);
+	test_assert(strcmp(msg, "HTTP 304 to a request that was not conditional") == 0);
+	http_response_free(&r);
+
+	/* The stray 304's ETag was not kept either. */
+	test_assert(http_get(c, "tok", &r) == 0);
+	test_assert(r.status == 200 && !r.conditional);
+	http_response_free(&r);
+
+	test_assert(http_get(c, "tok", &r) == -EIO);
+	test_assert(r.status == 304 && !r.conditional);
+	http_response_free(&r);
+
+	test_assert(http_get(c, "tok", &r) == 0);
+	http_response_free(&r);
+
+	test_assert(http_get(c, "tok", &r) == 0);
+	test_assert(r.status == 304 && r.conditional);
+	http_response_free(&r);
+
+	http_free(c);
+	server_stop(&s);
+	test_assert(s.served == 5);
+	test_assert(!has_header(s.requests[0], "If-None-Match: "));
+	test_assert(!has_header(s.requests[0], "If-Modified-Since: "));
+	test_assert(!has_header(s.requests[1], "If-None-Match: "));
+	test_assert(!has_header(s.requests[1], "If-Modified-Since: "));
+	test_assert(!has_header(s.requests[2], "If-None-Match: "));
+	test_assert(!has_header(s.requests[2], "If-Modified-Since: "));
+	test_assert(strchr(s.requests[2], '\x01') == NULL);
+	test_assert(strchr(s.requests[2], '\x7f') == NULL);
+	test_assert(has_header(s.requests[4], "If-None-Match: \"v\t2\""));
+	test_assert(has_header(s.requests[4],
+			       "If-Modified-Since: Wed, 16 Nov 1994 12:45:26 GMT"));
+}
+
+/* "HTTP/1.1 401 ...", a JSON detail padded with n spaces; chunked or with
+ * a Content-Length. */
+static char *padded_401(size_t n, bool chunked)
+{
+	static const char json[] = "{\"detail\":\"Invalid authentication credentials\"}";
+	size_t len = sizeof(json) - 1 + n, o;
+	char *buf = malloc(len + 256);
+
+	test_assert(buf != NULL);
+	if (chunked)
+		o = (size_t)sprintf(buf, "HTTP/1.1 401 Unauthorized\r\n"
+				    "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", len);
+	else
+		o = (size_t)sprintf(buf, "HTTP/1.1 401 Unauthorized\r\n"
+				    "Content-Length: %zu\r\n\r\n", len);
+	memcpy(buf + o, json, sizeof(json) - 1);
+	o += sizeof(json) - 1;
+	memset(buf + o, ' ', n);
+	o += n;
+	strcpy(buf + o, chunked ? "\r\n0\r\n\r\n" : "");
+	return buf;
+}
+
+static void test_get_error_bodies(void)
+{
+	/* Larger than max_size (100), smaller than what detail reads. */
+	char *small_cl = padded_401(5000, false), *small_chunked = padded_401(5000, true);
+	/* Larger than what detail reads (1 MiB): cut, no detail. */
+	char *huge_cl = padded_401(3 << 20, false), *huge_chunked = padded_401(3 << 20, true);
+	const struct canned script[] = {
+		{ small_cl, 0, false },
+		{ small_chunked, 0, false },
+		{ huge_cl, 0, true },
+		{ huge_chunked, 0, true },
+		{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 100000\r\n"
+		  "Content-Length: 0\r\n\r\n", 0, false },
+		{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 123456789012345678901234567890\r\n"
+		  "Content-Length: 0\r\n\r\n", 0, false },
+		{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 86400\r\n"
+		  "Content-Length: 0\r\n\r\n", 0, true },
+	};
+	struct server s;
+	struct http_client *c;
+	struct http_response r;
+	char msg[512];
+
+	server_start(&s, script, 7);
+	c = client_for(&s, 100, 5);
+
+	for (int i = 0; i < 2; i++) {
+		test_assert(http_get(c, "t", &r) == -EACCES);
+		test_assert(r.status == 401 && !r.too_large && r.curl_code == 0);
+		test_assert(http_describe(&r, msg, sizeof(msg)) == -EACCES);
+		test_assert(strcmp(msg, "HTTP 401: Invalid authentication credentials") == 0);
+		http_response_free(&r);
+	}
+	for (int i = 0; i < 2; i++) {
+		test_assert(http_get(c, "t", &r) == -EACCES);
+		test_assert(r.status == 401 && !r.too_large && r.curl_code == 0);
+		test_assert(r.detail == NULL && r.len == 0);
+		test_assert(http_describe(&r, msg, sizeof(msg)) == -EACCES);
+		test_assert(strcmp(msg, "HTTP 401 (no detail)") == 0);
+		http_response_free(&r);
+	}
+
+	/* Retry-After: at most a day. */
+	test_assert(http_get(c, "t", &r) == -EAGAIN);
+	test_assert(r.retry_after == 86400);
+	http_describe(&r, msg, sizeof(msg));
+	test_assert(strcmp(msg, "HTTP 429 (no detail) (retry after 86400 s)") == 0);
+	http_response_free(&r);
+	test_assert(http_get(c, "t", &r) == -EAGAIN);
+	test_assert(r.retry_after == 86400);
+	http_response_free(&r);
+	test_assert(http_get(c, "t", &r) == -EAGAIN);
+	test_assert(r.retry_after == 86400);
+	http_response_free(&r);
+
+	http_free(c);
+	server_stop(&s);
+	test_assert(s.served == 7);
+	free(small_cl);
+	free(small_chunked);
+	free(huge_cl);
+	free(huge_chunked);
+}
+
 static void test_get_refused(void)
 {
 	struct server s;
@@ -678,6 +839,8 @@ int main(void)
 	test_run(test_get_conditional);
 	test_run(test_get_errors);
 	test_run(test_get_limits);
+	test_run(test_get_unconditional_304);
+	test_run(test_get_error_bodies);
 	test_run(test_get_refused);
 	http_global_cleanup();
 	return 0;

@@ -775,6 +775,59 @@ static void test_many_keys(void)
 	free(body);
 }
 
+/* "[{},{},...]" with n empty objects: each is skipped (no "id"). */
+static char *empty_entries(size_t n, size_t *len)
+{
+	char *body = malloc(n * 3 + 2);
+	size_t o = 0;
+
+	test_assert(body != NULL);
+	body[o++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			body[o++] = ',';
+		body[o++] = '{';
+		body[o++] = '}';
+	}
+	body[o++] = ']';
+	*len = o;
+	return body;
+}
+
+static void test_entry_cap(void)
+{
+	struct keylist list;
+	char err[256], want[64];
+	size_t len;
+	char *body;
+
+	/* At the cap: parsed, every entry skipped. */
+	body = empty_entries(KEYLIST_MAX_ENTRIES, &len);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) == 0);
+	test_assert(list.count == 0 && list.skipped == KEYLIST_MAX_ENTRIES);
+	keylist_free(&list);
+	free(body);
+
+	/* One more: refused, skipped entries included in the count. */
+	body = empty_entries(KEYLIST_MAX_ENTRIES + 1, &len);
+	snprintf(want, sizeof(want), "response has more than %d entries",
+		 KEYLIST_MAX_ENTRIES);
+	test_assert(strcmp(want, "response has more than 200000 entries") == 0);
+	parse_bad(body, len, want);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) ==
+		    -EBADMSG);
+	test_assert(strcmp(err, want) == 0);
+
+	/* A trailing comma after the last allowed entry is bad JSON, not
+	 * one entry too many. */
+	test_assert(memcmp(body + len - 4, ",{}]", 4) == 0);
+	memcpy(body + len - 3, "]  ", 3);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) ==
+		    -EBADMSG);
+	test_assert(strstr(err, "not valid JSON") != NULL);
+	free(body);
+}
+
 int main(void)
 {
 	test_run(test_field_names);
@@ -795,5 +848,6 @@ int main(void)
 	test_run(test_key_times);
 	test_run(test_free_zeroed);
 	test_run(test_many_keys);
+	test_run(test_entry_cap);
 	return 0;
 }
