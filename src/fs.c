@@ -390,25 +390,6 @@ static bool add_entry(fuse_req_t req, struct fs *fs, struct listing *out, bool p
 	return true;
 }
 
-/* Have the notifier push a key's file bytes into the page cache, so that
- * reading them after a listing costs no round trip. */
-static void queue_store(struct fs *fs, const struct snap_key *key)
-{
-	struct job *job;
-
-	if (!fs->se || atomic_load(&fs->pending_stores) >= MAX_PENDING_STORES ||
-	    !(job = calloc(1, sizeof(*job))))
-		return;
-	atomic_fetch_add(&fs->pending_stores, 1);
-	for (int f = 0; f < FIELD_COUNT; f++) {
-		if (key->file[f]->size) {
-			node_ref(key->file[f]);
-			job->files[f] = key->file[f];
-		}
-	}
-	queue_job(fs, job);
-}
-
 static long long coarse_ns(void)
 {
 	struct timespec ts;
@@ -424,12 +405,24 @@ static long long coarse_ns(void)
  * only a worker can release, and at exit libfuse joins its workers before
  * the connection closes.  Only while something reads files (grep -r, tar,
  * rsync): a walk that only lists (find, ls -lR) would fill the page cache
- * for nothing.
+ * for nothing.  Queued stores are bounded: they are only a shortcut.
  */
 static void store_key(struct fs *fs, const struct snap_key *key)
 {
-	if (coarse_ns() - atomic_load(&fs->last_read) <= STORE_AFTER_READ_NS)
-		queue_store(fs, key);
+	struct job *job;
+
+	if (coarse_ns() - atomic_load(&fs->last_read) > STORE_AFTER_READ_NS || !fs->se ||
+	    atomic_load(&fs->pending_stores) >= MAX_PENDING_STORES ||
+	    !(job = calloc(1, sizeof(*job))))
+		return;
+	atomic_fetch_add(&fs->pending_stores, 1);
+	for (int f = 0; f < FIELD_COUNT; f++) {
+		if (key->file[f]->size) {
+			node_ref(key->file[f]);
+			job->files[f] = key->file[f];
+		}
+	}
+	queue_job(fs, job);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)

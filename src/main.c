@@ -228,6 +228,18 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Replaces *path by its absolute form; false (errno set) when it has none. */
+static bool make_absolute(char **path)
+{
+	char *abs = realpath(*path, NULL);
+
+	if (!abs)
+		return false;
+	free(*path);
+	*path = abs;
+	return true;
+}
+
 static void wipe_free(char *s)
 {
 	if (s) {
@@ -526,27 +538,15 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "omikeyfs: %s\n", err);
 		goto out;
 	}
-	if (app.opts.cafile) {
-		/* Absolute: libcurl may load it again after chdir("/"). */
-		char *abs = realpath(app.opts.cafile, NULL);
-
-		if (!abs || access(abs, R_OK) < 0) {
-			fprintf(stderr, "omikeyfs: cafile %s: %s\n", app.opts.cafile,
-				strerror(errno));
-			free(abs);
-			goto out;
-		}
-		free(app.opts.cafile);
-		app.opts.cafile = abs;
+	/* Paths made absolute: the daemon runs in "/", and libcurl may load
+	 * the CA file again, as omikeyfs reads the key file again after a 401. */
+	if (app.opts.cafile &&
+	    (!make_absolute(&app.opts.cafile) || access(app.opts.cafile, R_OK) < 0)) {
+		fprintf(stderr, "omikeyfs: cafile %s: %s\n", app.opts.cafile, strerror(errno));
+		goto out;
 	}
 	if (app.opts.key_file) {
-		/* Absolute, so a re-read after the daemon's chdir("/") works. */
-		char *abs = realpath(app.opts.key_file, NULL);
-
-		if (abs) {
-			free(app.opts.key_file);
-			app.opts.key_file = abs;
-		}
+		make_absolute(&app.opts.key_file); /* read_key_file says why if not */
 		app.token = read_key_file(app.opts.key_file, err, sizeof(err));
 		scrub_env_token();
 	} else {
