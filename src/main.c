@@ -380,18 +380,11 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 	http_response_free(&resp);
 }
 
-static void snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
+/* http_forget_validators takes its client typed, and calling it through a
+ * void * hook would be undefined behaviour. */
+static void forget_validators(void *http)
 {
-	struct app *app = ctx;
-
-	fs_snapshot_swapped(app->fs, old, new);
-}
-
-static void body_rejected(void *ctx)
-{
-	struct app *app = ctx;
-
-	http_forget_validators(app->http);
+	http_forget_validators(http);
 }
 
 static double clock_monotonic(void *ctx)
@@ -489,8 +482,6 @@ int main(int argc, char *argv[])
 	struct app app = { 0 };
 	struct cache_ops ops = {
 		.fetch = fetch_keys,
-		.swapped = snapshot_swapped,
-		.rejected = body_rejected,
 		.monotonic = clock_monotonic,
 		.realtime = clock_realtime,
 		.random = random_unit,
@@ -595,6 +586,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "omikeyfs: out of memory\n");
 		goto out_http;
 	}
+	cache_on_swapped(app.cache, fs_snapshot_swapped, app.fs);
+	cache_on_rejected(app.cache, forget_validators, app.http);
 
 	/* Options are checked before the first request, and the first request
 	 * before the mount: a failure leaves nothing mounted. */
