@@ -27,17 +27,10 @@ struct fetch_result {
 	char message[512];   /* on failure: one line, never the token */
 };
 
+/* What the cache cannot work without; all called with ctx. */
 struct cache_ops {
 	/* One GET.  Fill *res (already zeroed, retry_after = -1). */
 	void (*fetch)(void *ctx, struct fetch_result *res);
-	/* A new snapshot replaced old (never NULL here).  Called by the
-	 * refreshing thread after the swap, outside the cache's lock; ref
-	 * what you keep. */
-	void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new);
-	/* A fetched body was not accepted (malformed): whatever the fetcher
-	 * remembers of it (validators for a conditional request) must go.
-	 * May be NULL. */
-	void (*rejected)(void *ctx);
 	double (*monotonic)(void *ctx);          /* seconds, for TTL and backoff */
 	struct timespec (*realtime)(void *ctx);  /* stamps changes, fetched_at */
 	double (*random)(void *ctx);             /* [0, 1), for jitter */
@@ -56,6 +49,21 @@ struct cache;
 
 struct cache *cache_new(const struct cache_ops *ops, double ttl);
 void cache_free(struct cache *cache);
+
+/*
+ * Hooks for whoever must hear of an event, each with a context of its own
+ * (what listens is often created after the cache).  Set before cache_prime.
+ *
+ * swapped: a new snapshot replaced old (never NULL here).  Called by the
+ * refreshing thread right after the swap, under the cache's lock so the
+ * swaps it sees stay in order: only queue work there; ref what you keep.
+ * rejected: a fetched body was not accepted (malformed): whatever the
+ * fetcher remembers of it (validators for a conditional request) must go.
+ */
+void cache_on_swapped(struct cache *cache,
+		      void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new),
+		      void *ctx);
+void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *ctx);
 
 /*
  * The first fetch, made before mounting.  Returns 0, or the fetch's -errno

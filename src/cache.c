@@ -21,6 +21,10 @@
 
 struct cache {
 	struct cache_ops ops;
+	void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new);
+	void *swapped_ctx;
+	void (*rejected)(void *ctx);
+	void *rejected_ctx;
 	double ttl;
 	pthread_mutex_t lock;
 	pthread_cond_t refreshed;
@@ -59,6 +63,20 @@ void cache_free(struct cache *cache)
 	pthread_cond_destroy(&cache->refreshed);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
+}
+
+void cache_on_swapped(struct cache *cache,
+		      void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new),
+		      void *ctx)
+{
+	cache->swapped = swapped;
+	cache->swapped_ctx = ctx;
+}
+
+void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *ctx)
+{
+	cache->rejected = rejected;
+	cache->rejected_ctx = ctx;
 }
 
 /* Skipped entries are logged one by one up to this many per parse, then
@@ -163,8 +181,8 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 	rc = res.err;
 	if (rc == 0) {
 		rc = digest(cache, &res, prev, &next);
-		if (rc < 0 && cache->ops.rejected)
-			cache->ops.rejected(cache->ops.ctx);
+		if (rc < 0 && cache->rejected)
+			cache->rejected(cache->rejected_ctx);
 	}
 	free(res.body);
 
@@ -202,8 +220,8 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 			cache->current = next;
 			/* swapped only queues work, so it may run under the lock,
 			 * which keeps the swaps it sees in order. */
-			if (old && cache->ops.swapped)
-				cache->ops.swapped(cache->ops.ctx, old, next);
+			if (old && cache->swapped)
+				cache->swapped(cache->swapped_ctx, old, next);
 			snapshot_unref(old);
 		}
 	}

@@ -94,13 +94,12 @@ static struct cache *new_cache(struct fake *f, double ttl)
 {
 	struct cache_ops ops = {
 		.fetch = fake_fetch,
-		.swapped = fake_swapped,
-		.rejected = fake_rejected,
 		.monotonic = fake_monotonic,
 		.realtime = fake_realtime,
 		.random = fake_random,
 		.ctx = f,
 	};
+	struct cache *c;
 
 	memset(f, 0, sizeof(*f));
 	f->now = 1000;
@@ -108,7 +107,10 @@ static struct cache *new_cache(struct fake *f, double ttl)
 	f->retry_after = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
-	return cache_new(&ops, ttl);
+	c = cache_new(&ops, ttl);
+	cache_on_swapped(c, fake_swapped, f);
+	cache_on_rejected(c, fake_rejected, f);
+	return c;
 }
 
 static size_t count_of(struct cache *c)

@@ -1,0 +1,39 @@
+/* options: the command line: omikeyfs's own -o options, checked, the FUSE
+ * options every mount gets, and --help and --version. */
+#ifndef OMIKEYFS_OPTIONS_H
+#define OMIKEYFS_OPTIONS_H
+
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+
+struct options {
+	char *url;          /* API base URL, as http_check_url accepts it */
+	char *list_url;     /* url + "/v1/dev/keys" */
+	char *mountpoint;   /* as given; opts.fuse.mountpoint once resolved */
+	char *key_file;     /* absolute when it resolves, or NULL */
+	char *cafile;       /* absolute and readable, or NULL */
+	double ttl;         /* seconds a fetched list is served, >= 0 */
+	double timeout;     /* seconds for one HTTP request, > 0 */
+	size_t max_size;    /* largest response in bytes */
+	int allow_other;    /* also left for libfuse to see */
+	struct fuse_cmdline_opts fuse;  /* filled by options_fuse_args */
+};
+
+/*
+ * Takes omikeyfs's options and the positional arguments out of args and
+ * checks them; what is left is for libfuse.  Returns 0 to go on, 1 once
+ * --help or --version has been printed (exit 0), or -1 with a one-line
+ * reason in err (empty when libfuse has already said why).
+ */
+int options_parse(struct fuse_args *args, struct options *opts, char *err, size_t errlen);
+
+/*
+ * Checks the mountpoint, adds the mount options omikeyfs always uses
+ * (ro, noatime, ...) and lets libfuse parse what is left into opts->fuse.
+ * Returns 0, or -1 with err set as for options_parse.
+ */
+int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, size_t errlen);
+
+void options_free(struct options *opts);
+
+#endif

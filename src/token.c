@@ -1,0 +1,140 @@
+/*
+ * token: the one place a token is read, checked and wiped.  A key file is
+ * held to ssh's rule (no access for group or others), and only its first
+ * line counts, so a comment or a second token below it is never sent.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "token.h"
+
+#define ENV_NAME "OMI_API_KEY"
+
+bool token_ok(const char *token)
+{
+	const unsigned char *p = (const unsigned char *)token;
+
+	if (!p || !*p)
+		return false;
+	for (; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return false;
+	return true;
+}
+
+void token_free(char *token)
+{
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+char *token_read_file(const char *path, char *err, size_t errlen)
+{
+	char buf[TOKEN_MAX + 2];
+	struct stat st;
+	ssize_t n;
+	char *token = NULL, *nl, *line;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "key file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen, "key file %s is accessible by group or others "
+			 "(mode %03o); run: chmod 600 %s", path,
+			 (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	if ((nl = strchr(buf, '\n'))) {
+		*nl = '\0';
+	} else if (n > TOKEN_MAX) {
+		snprintf(err, errlen, "key file %s: first line longer than %d bytes", path,
+			 TOKEN_MAX);
+		goto out;
+	}
+	line = trim(buf);
+	if (!*line)
+		snprintf(err, errlen, "key file %s has no token on its first line", path);
+	else if (!token_ok(line))
+		snprintf(err, errlen, "key file %s: the token holds spaces, control characters "
+			 "or non-ASCII bytes", path);
+	else if (!(token = strdup(line)))
+		snprintf(err, errlen, "out of memory");
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return token;
+}
+
+void token_scrub_env(void)
+{
+	char *value = getenv(ENV_NAME);
+
+	if (value)
+		explicit_bzero(value, strlen(value));
+	unsetenv(ENV_NAME);
+}
+
+char *token_from_env(char *err, size_t errlen)
+{
+	char *value = getenv(ENV_NAME);
+	char *token;
+
+	if (!value) {
+		snprintf(err, errlen, "no API token: set " ENV_NAME " or use -o key_file=PATH");
+		return NULL;
+	}
+	token = strdup(trim(value));
+	token_scrub_env();
+	if (!token) {
+		snprintf(err, errlen, "out of memory");
+	} else if (!token_ok(token)) {
+		snprintf(err, errlen, ENV_NAME " is empty or holds spaces, control characters "
+			 "or non-ASCII bytes");
+		token_free(token);
+		token = NULL;
+	}
+	return token;
+}
+
+char *token_load(const char *key_file, char *err, size_t errlen)
+{
+	char *token;
+
+	if (!key_file)
+		return token_from_env(err, errlen);
+	token = token_read_file(key_file, err, errlen);
+	token_scrub_env();
+	return token;
+}
