@@ -95,7 +95,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 			 "HTTP 304 before any list was fetched");
 		return -EBADMSG;
 	}
-	hash = keylist_hash(res->body, res->len);
+	hash = keyname_hash(res->body, res->len);
 	if (prev && hash == cache->body_hash && res->len == cache->body_len)
 		return 0; /* byte for byte the list we have */
 	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pl, err, sizeof(err));
