@@ -275,16 +275,6 @@ bool cache_refresh_requested(struct cache *cache)
 	return atomic_load(&cache->force);
 }
 
-double cache_valid_for(struct cache *cache)
-{
-	double valid;
-
-	pthread_mutex_lock(&cache->lock);
-	valid = valid_for_locked(cache, cache->ops.monotonic(cache->ops.ctx));
-	pthread_mutex_unlock(&cache->lock);
-	return valid;
-}
-
 void cache_status(struct cache *cache, struct cache_status *out)
 {
 	pthread_mutex_lock(&cache->lock);
