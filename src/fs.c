@@ -639,101 +639,23 @@ static void okfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_xattr_value(req, "", 0, size);
 }
 
-/* ---- everything that would write ------------------------------------------ */
-
-static void okfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			 struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		       dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			fuse_ino_t newparent, const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			  size_t size, int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
-			   off_t length, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-/* removexattr and rmdir share the write-refusing shape of unlink. */
-#define okfs_removexattr okfs_unlink
-#define okfs_rmdir okfs_unlink
-
+/* No write operations: the mount is always ro, so the kernel refuses every
+ * write, create, remove, rename, chmod and xattr change with EROFS before it
+ * gets here. */
 static const struct fuse_lowlevel_ops okfs_ops = {
 	.init = okfs_init,
 	.lookup = okfs_lookup,
 	.forget = okfs_forget,
 	.forget_multi = okfs_forget_multi,
 	.getattr = okfs_getattr,
-	.setattr = okfs_setattr,
-	.mknod = okfs_mknod,
-	.mkdir = okfs_mkdir,
-	.unlink = okfs_unlink,
-	.rmdir = okfs_rmdir,
-	.symlink = okfs_symlink,
-	.rename = okfs_rename,
-	.link = okfs_link,
 	.open = okfs_open,
 	.read = okfs_read,
-	.write = okfs_write,
 	.opendir = okfs_opendir,
 	.readdir = okfs_readdir,
 	.readdirplus = okfs_readdirplus,
 	.statfs = okfs_statfs,
-	.setxattr = okfs_setxattr,
 	.getxattr = okfs_getxattr,
 	.listxattr = okfs_listxattr,
-	.removexattr = okfs_removexattr,
-	.create = okfs_create,
-	.fallocate = okfs_fallocate,
 };
 
 const struct fuse_lowlevel_ops *fs_ops(void)
