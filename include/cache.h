@@ -77,7 +77,9 @@ int cache_prime(struct cache *cache, char *msg, size_t msglen);
  * caller fetches, the others wait for that fetch.  While failing, answers
  * at once from the last good snapshot until the backoff allows the next try.
  * Never NULL after a successful cache_prime.  valid_for (may be NULL) gets
- * cache_valid_for() as of the same moment as the snapshot.
+ * the seconds until the next refresh may be tried (>= 0), as of the same
+ * moment as the snapshot: how long the kernel may keep entries it is told
+ * about.
  */
 struct snapshot *cache_get(struct cache *cache, double *valid_for);
 
@@ -87,10 +89,6 @@ void cache_request_refresh(struct cache *cache);
 
 /* Whether a requested refresh has not started yet. */
 bool cache_refresh_requested(struct cache *cache);
-
-/* Seconds from now until cache_get would next try to refresh (>= 0): how
- * long the kernel may keep entries it was told about. */
-double cache_valid_for(struct cache *cache);
 
 void cache_status(struct cache *cache, struct cache_status *out);
 

@@ -14,8 +14,9 @@ struct fs *fs_new(struct cache *cache);
 void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_ops(void);
 
-/* Start the thread that tells the kernel what a refresh changed; call once
- * the session is mounted (and after daemonizing). */
+/* fs owns the notifier (notify.h); these reach it.  Start the thread that
+ * tells the kernel what a refresh changed; call once the session is mounted
+ * (and after daemonizing). */
 int fs_start_notifier(struct fs *fs, struct fuse_session *se);
 void fs_stop_notifier(struct fs *fs);
 /* The first half of stopping: no more notifications from here on (the

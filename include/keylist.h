@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "keyname.h"
+
 enum key_field {
 	FIELD_NAME,
 	FIELD_KEY_PREFIX,
@@ -18,9 +20,6 @@ enum key_field {
 
 /* "name", "key_prefix", "created_at", "last_used_at", "scopes" */
 extern const char *const key_field_names[FIELD_COUNT];
-
-/* Longest directory name omikeyfs produces (NAME_MAX). */
-#define KEYNAME_MAX 255
 
 /* JSON nesting deeper than this is a malformed body, not a stack overflow. */
 #define KEYLIST_MAX_DEPTH 16
@@ -64,32 +63,6 @@ int keylist_parse(const char *body, size_t len, struct keylist *out,
 		  keylist_warn_fn warn, void *ctx, char *err, size_t errlen);
 void keylist_free(struct keylist *list);
 
-/*
- * The directory name of an id.  An id is used as it stands unless it is
- * empty, longer than KEYNAME_MAX bytes, holds '/' or NUL, or starts with '.'
- * (which covers "." and "..", and keeps keys out of hiding) or '%'.  Such an id is shown as '%' followed by the id with every '%',
- * '/' and NUL byte written as %25, %2F, %00.  If that is longer than
- * KEYNAME_MAX, it is cut (never inside a %XX) and ends in "%~" and 16 hex
- * digits of a hash of the whole id.  out must hold KEYNAME_MAX + 1 bytes.
- */
-void keyname_escape(const char *id, size_t id_len, char *out);
-
-/*
- * The inverse for names that were not cut: writes the id to out (at most
- * outlen bytes) and returns its length, or -1 for a cut ("%~") or invalid
- * name.
- */
-long keyname_unescape(const char *name, char *out, size_t outlen);
-
-/*
- * RFC 3339 time: "YYYY-MM-DDTHH:MM:SS", optional fraction (any number of
- * digits, nanoseconds kept), then "Z", "+HH:MM", "-HH:MM" or nothing (UTC).
- * 't', 'z' and ' ' as separator are accepted.  Returns false when s is not
- * such a time.  s need not be NUL-terminated.
- */
-bool timestamp_parse(const char *s, size_t len, struct timespec *out);
-
-/* 64-bit FNV-1a, the hash behind stable inode numbers and cut names. */
-unsigned long long keylist_hash(const void *data, size_t len);
+/* How an id becomes parsed_key.name: keyname.h; which times parse: timestamp.h. */
 
 #endif

@@ -13,18 +13,27 @@
 enum node_type { NODE_DIR = 1, NODE_FILE = 2 };
 
 /*
- * A key directory or one of its files.  Everything but the reference count
- * and kernel_refs is immutable once built: when a file's bytes or times
- * change, the new snapshot holds a new node, so a node's size and bytes
- * always agree and an open file keeps reading the version it opened.  A node
- * whose attributes are unchanged is shared with the previous snapshot.
+ * A key directory or one of its files.  Everything but refs and kernel is
+ * immutable once built: when a file's bytes or times change, the new
+ * snapshot holds a new node, so a node's size and bytes always agree and an
+ * open file keeps reading the version it opened.  A node whose attributes
+ * are unchanged is shared with the previous snapshot.
  */
 struct node {
 	atomic_long refs;     /* snapshots holding it, plus holders outside */
-	/* Owned by the fs layer, under its lock: the kernel's lookup count
-	 * and the list of nodes the kernel knows, freed at unmount. */
-	uint64_t kernel_refs;
-	struct node *kernel_prev, *kernel_next;
+	/*
+	 * fs's, under fs's lock; snapshot only zeroes it.  The kernel's lookup
+	 * count of this node and its place in the list of nodes the kernel
+	 * holds (dropped at unmount).  It lives here because the kernel's id
+	 * of a node is the node's address: kept in fs, it would need a table
+	 * from address to count, one more lookup under the lock on every
+	 * LOOKUP, FORGET and readdirplus entry and one allocation per node
+	 * the kernel holds (600 000 at 100 000 keys), to save 24 bytes here.
+	 */
+	struct {
+		uint64_t refs;
+		struct node *prev, *next;
+	} kernel;
 	uint64_t ino;         /* st_ino: stable for the same key and field */
 	struct timespec mtime;
 	size_t size;          /* file: bytes; directory: FIELD_COUNT */

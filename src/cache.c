@@ -113,7 +113,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 			 "HTTP 304 before any list was fetched");
 		return -EBADMSG;
 	}
-	hash = keylist_hash(res->body, res->len);
+	hash = keyname_hash(res->body, res->len);
 	if (prev && hash == cache->body_hash && res->len == cache->body_len)
 		return 0; /* byte for byte the list we have */
 	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pl, err, sizeof(err));
@@ -291,16 +291,6 @@ void cache_request_refresh(struct cache *cache)
 bool cache_refresh_requested(struct cache *cache)
 {
 	return atomic_load(&cache->force);
-}
-
-double cache_valid_for(struct cache *cache)
-{
-	double valid;
-
-	pthread_mutex_lock(&cache->lock);
-	valid = valid_for_locked(cache, cache->ops.monotonic(cache->ops.ctx));
-	pthread_mutex_unlock(&cache->lock);
-	return valid;
 }
 
 void cache_status(struct cache *cache, struct cache_status *out)

@@ -15,13 +15,12 @@
  * That is what lets the kernel cache everything: files have no open, their
  * attributes never expire, and entries expire when the TTL runs out, which
  * is what brings the next walk back here to refresh.  A refresh made before
- * that (SIGHUP) is pushed to the kernel by a notifier thread: invalidations
- * must never be sent from inside a request handler, as they can deadlock.
+ * that (SIGHUP), and file bytes worth pushing into the page cache, go to the
+ * kernel from notify.c's thread, never from a handler here.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,7 @@
 #include <unistd.h>
 
 #include "fs.h"
-#include "log.h"
+#include "notify.h"
 
 /* Nodes never change, so the kernel may keep their attributes for good. */
 #define NODE_ATTR_TIMEOUT 86400.0
@@ -44,39 +43,15 @@
 static const char root_xattrs[] =
 	XATTR_FETCHED_AT "\0" XATTR_STALE "\0" XATTR_LAST_ERROR "\0" XATTR_PID;
 
-/* Work for the notifier thread: what a refresh changed (old -> new), or the
- * files of a key directory just listed, whose bytes it pushes into the
- * kernel's page cache so that reading them costs no round trip. */
-struct job {
-	struct snapshot *old, *new;  /* a swap, or NULL */
-	struct node *files[FIELD_COUNT]; /* to store, referenced, or NULL */
-	struct job *next;
-};
-
 struct fs {
 	struct cache *cache;
+	struct notify *notify;
 	uid_t uid;
 	gid_t gid;
 
-	pthread_mutex_t lock; /* kernel_refs and the list of known nodes */
-	struct node *known;
-
-	struct fuse_session *se;
-	pthread_t notifier;
-	bool notifier_running;
-	sem_t wake;              /* posted by swaps, SIGHUP and stop */
-	pthread_mutex_t queue_lock;
-	struct job *queue, **queue_tail;
-	atomic_int pending_stores; /* a bound: stores are only a shortcut */
-	atomic_llong last_read;    /* coarse monotonic ns of the last READ */
-	atomic_bool stopping;
-	atomic_bool hup;
+	pthread_mutex_t lock; /* node->kernel of every node, and known */
+	struct node *known;   /* the nodes the kernel holds */
 };
-
-/* Past this many queued store jobs, listings stop queueing more. */
-#define MAX_PENDING_STORES 4096
-/* Listings push file bytes for this long after the last READ. */
-#define STORE_AFTER_READ_NS 1000000000LL
 
 struct fs *fs_new(struct cache *cache)
 {
@@ -84,72 +59,60 @@ struct fs *fs_new(struct cache *cache)
 
 	if (!fs)
 		return NULL;
+	fs->notify = notify_new(cache);
+	if (!fs->notify) {
+		free(fs);
+		return NULL;
+	}
 	fs->cache = cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->lock, NULL);
-	pthread_mutex_init(&fs->queue_lock, NULL);
-	sem_init(&fs->wake, 0, 0);
-	fs->queue_tail = &fs->queue;
 	return fs;
-}
-
-static void job_free(struct job *job)
-{
-	snapshot_unref(job->old);
-	snapshot_unref(job->new);
-	for (int f = 0; f < FIELD_COUNT; f++)
-		node_unref(job->files[f]);
-	free(job);
-}
-
-static void queue_job(struct fs *fs, struct job *job)
-{
-	job->next = NULL;
-	pthread_mutex_lock(&fs->queue_lock);
-	*fs->queue_tail = job;
-	fs->queue_tail = &job->next;
-	pthread_mutex_unlock(&fs->queue_lock);
-	sem_post(&fs->wake);
-}
-
-static struct job *next_job(struct fs *fs)
-{
-	struct job *job;
-
-	pthread_mutex_lock(&fs->queue_lock);
-	job = fs->queue;
-	if (job && !(fs->queue = job->next))
-		fs->queue_tail = &fs->queue;
-	pthread_mutex_unlock(&fs->queue_lock);
-	return job;
-}
-
-static void drain_queue(struct fs *fs)
-{
-	struct job *job;
-
-	while ((job = next_job(fs)))
-		job_free(job);
 }
 
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
-	fs_stop_notifier(fs);
-	drain_queue(fs);
+	notify_free(fs->notify);
 	/* The kernel does not forget every node at unmount. */
 	while (fs->known) {
 		struct node *node = fs->known;
 
-		fs->known = node->kernel_next;
+		fs->known = node->kernel.next;
 		node_unref(node);
 	}
-	sem_destroy(&fs->wake);
-	pthread_mutex_destroy(&fs->queue_lock);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
+}
+
+/* The notifier belongs to fs so that main wires one object. */
+int fs_start_notifier(struct fs *fs, struct fuse_session *se)
+{
+	return notify_start(fs->notify, se);
+}
+
+void fs_stop_notifier(struct fs *fs)
+{
+	notify_stop(fs->notify);
+}
+
+void fs_notifier_stopping(struct fs *fs)
+{
+	notify_stopping(fs->notify);
+}
+
+void fs_request_refresh(struct fs *fs)
+{
+	notify_request_refresh(fs->notify);
+}
+
+void fs_snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
+{
+	struct fs *fs = ctx;
+
+	notify_swapped(fs->notify, old, new);
 }
 
 /* ---- nodes the kernel knows ------------------------------------------- */
@@ -157,12 +120,12 @@ void fs_free(struct fs *fs)
 static void kernel_ref(struct fs *fs, struct node *node)
 {
 	pthread_mutex_lock(&fs->lock);
-	if (node->kernel_refs++ == 0) {
+	if (node->kernel.refs++ == 0) {
 		node_ref(node);
-		node->kernel_prev = NULL;
-		node->kernel_next = fs->known;
+		node->kernel.prev = NULL;
+		node->kernel.next = fs->known;
 		if (fs->known)
-			fs->known->kernel_prev = node;
+			fs->known->kernel.prev = node;
 		fs->known = node;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -173,22 +136,28 @@ static void kernel_forget(struct fs *fs, struct node *node, uint64_t nlookup)
 	bool gone = false;
 
 	pthread_mutex_lock(&fs->lock);
-	if (node->kernel_refs <= nlookup) {
-		node->kernel_refs = 0;
-		if (node->kernel_prev)
-			node->kernel_prev->kernel_next = node->kernel_next;
+	if (node->kernel.refs <= nlookup) {
+		node->kernel.refs = 0;
+		if (node->kernel.prev)
+			node->kernel.prev->kernel.next = node->kernel.next;
 		else
-			fs->known = node->kernel_next;
-		if (node->kernel_next)
-			node->kernel_next->kernel_prev = node->kernel_prev;
+			fs->known = node->kernel.next;
+		if (node->kernel.next)
+			node->kernel.next->kernel.prev = node->kernel.prev;
 		gone = true;
 	} else {
-		node->kernel_refs -= nlookup;
+		node->kernel.refs -= nlookup;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (gone)
 		node_unref(node);
 }
+
+/* The kernel's node id of a node is its address, as passthrough_ll does
+ * with its inodes: no table to keep, and a node stays alive (kernel_ref)
+ * while the kernel holds the id.  That needs an id as wide as a pointer. */
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t),
+	       "fuse_ino_t too small to hold a node pointer");
 
 static inline struct node *node_of(fuse_ino_t ino)
 {
@@ -390,41 +359,6 @@ static bool add_entry(fuse_req_t req, struct fs *fs, struct listing *out, bool p
 	return true;
 }
 
-static long long coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/*
- * Has the notifier push a key's file bytes into the page cache, so that a
- * reader going on to read them finds them cached.  Never from a request
- * handler: a store waits for any page a pending READ has locked, which
- * only a worker can release, and at exit libfuse joins its workers before
- * the connection closes.  Only while something reads files (grep -r, tar,
- * rsync): a walk that only lists (find, ls -lR) would fill the page cache
- * for nothing.  Queued stores are bounded: they are only a shortcut.
- */
-static void store_key(struct fs *fs, const struct snap_key *key)
-{
-	struct job *job;
-
-	if (coarse_ns() - atomic_load(&fs->last_read) > STORE_AFTER_READ_NS || !fs->se ||
-	    atomic_load(&fs->pending_stores) >= MAX_PENDING_STORES ||
-	    !(job = calloc(1, sizeof(*job))))
-		return;
-	atomic_fetch_add(&fs->pending_stores, 1);
-	for (int f = 0; f < FIELD_COUNT; f++) {
-		if (key->file[f]->size) {
-			node_ref(key->file[f]);
-			job->files[f] = key->file[f];
-		}
-	}
-	queue_job(fs, job);
-}
-
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -484,7 +418,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		/* The call that finds the end comes after the kernel took in
 		 * the entries, so it knows the inodes the files' bytes go to. */
 		if (plus && key && first == FIELD_COUNT)
-			store_key(fs, key);
+			notify_store_key(fs->notify, key);
 	}
 reply:
 	/* A reply that never reached the kernel gave it no references. */
@@ -536,7 +470,7 @@ static void okfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fuse_req_userdata(req);
 	const struct node *node = node_of(ino);
 
-	atomic_store(&fs->last_read, coarse_ns());
+	notify_read(fs->notify);
 	if (ino == FUSE_ROOT_ID || node->type != NODE_FILE) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -639,252 +573,26 @@ static void okfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_xattr_value(req, "", 0, size);
 }
 
-/* ---- everything that would write ------------------------------------------ */
-
-static void okfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			 struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		       dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			fuse_ino_t newparent, const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			  size_t size, int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void okfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
-			   off_t length, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-/* removexattr and rmdir share the write-refusing shape of unlink. */
-#define okfs_removexattr okfs_unlink
-#define okfs_rmdir okfs_unlink
-
+/* No write operations: the mount is always ro, so the kernel refuses every
+ * write, create, remove, rename, chmod and xattr change with EROFS before it
+ * gets here. */
 static const struct fuse_lowlevel_ops okfs_ops = {
 	.init = okfs_init,
 	.lookup = okfs_lookup,
 	.forget = okfs_forget,
 	.forget_multi = okfs_forget_multi,
 	.getattr = okfs_getattr,
-	.setattr = okfs_setattr,
-	.mknod = okfs_mknod,
-	.mkdir = okfs_mkdir,
-	.unlink = okfs_unlink,
-	.rmdir = okfs_rmdir,
-	.symlink = okfs_symlink,
-	.rename = okfs_rename,
-	.link = okfs_link,
 	.open = okfs_open,
 	.read = okfs_read,
-	.write = okfs_write,
 	.opendir = okfs_opendir,
 	.readdir = okfs_readdir,
 	.readdirplus = okfs_readdirplus,
 	.statfs = okfs_statfs,
-	.setxattr = okfs_setxattr,
 	.getxattr = okfs_getxattr,
 	.listxattr = okfs_listxattr,
-	.removexattr = okfs_removexattr,
-	.create = okfs_create,
-	.fallocate = okfs_fallocate,
 };
 
 const struct fuse_lowlevel_ops *fs_ops(void)
 {
 	return &okfs_ops;
-}
-
-/* ---- telling the kernel what a refresh changed ----------------------------- */
-
-void fs_snapshot_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
-{
-	struct fs *fs = ctx;
-	struct job *job = calloc(1, sizeof(*job));
-
-	if (!job)
-		return; /* entries still expire with the TTL */
-	job->old = snapshot_ref(old);
-	job->new = snapshot_ref(new);
-	queue_job(fs, job);
-}
-
-/* The node is referenced by the job, so its address cannot have been
- * reused for another inode: at worst the kernel forgot it (-ENOENT). */
-static void store_pages(struct fs *fs, const struct node *node)
-{
-	struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(node->size);
-	int rc;
-
-	bufv.buf[0].mem = (void *)node->data;
-	rc = fuse_lowlevel_notify_store(fs->se, ino_of(node), 0, &bufv, 0);
-	if (rc < 0 && rc != -ENOENT)
-		log_debug("storing %s: %s", node->name, strerror(-rc));
-}
-
-static void inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
-{
-	int rc = fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
-
-	if (rc < 0 && rc != -ENOENT)
-		log_debug("invalidating %s: %s", name, strerror(-rc));
-}
-
-/* Both snapshots are in inode order, so one merge pairs each key with its
- * previous version.  A key on one side only (or whose number moved) has
- * its root entry dropped: a vanished one goes, a new one loses any cached
- * "no such entry", a moved one is looked up again. */
-static void push_changes(struct fs *fs, const struct snapshot *old, const struct snapshot *new)
-{
-	size_t i = 0, j = 0;
-
-	while (i < old->count || j < new->count) {
-		const struct snap_key *was = i < old->count ? &old->keys[i] : NULL;
-		const struct snap_key *now = j < new->count ? &new->keys[j] : NULL;
-
-		if (was && now && was->dir->ino == now->dir->ino &&
-		    strcmp(was->dir->name, now->dir->name) == 0) {
-			if (now->dir != was->dir) {
-				inval_entry(fs, FUSE_ROOT_ID, now->dir->name);
-			} else {
-				for (int f = 0; f < FIELD_COUNT; f++)
-					if (now->file[f] != was->file[f])
-						inval_entry(fs, ino_of(now->dir), key_field_names[f]);
-			}
-			i++;
-			j++;
-		} else if (was && (!now || was->dir->ino <= now->dir->ino)) {
-			inval_entry(fs, FUSE_ROOT_ID, was->dir->name);
-			i++;
-		} else {
-			inval_entry(fs, FUSE_ROOT_ID, now->dir->name);
-			j++;
-		}
-	}
-	if (old->count != new->count || old->mtime.tv_sec != new->mtime.tv_sec ||
-	    old->mtime.tv_nsec != new->mtime.tv_nsec)
-		fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0, 0);
-}
-
-static void *notifier_main(void *arg)
-{
-	struct fs *fs = arg;
-
-	for (;;) {
-		struct job *job;
-
-		while (sem_wait(&fs->wake) < 0 && errno == EINTR)
-			;
-		if (atomic_load(&fs->stopping))
-			break;
-		if (atomic_exchange(&fs->hup, false)) {
-			/* SIGHUP: refresh now, so the kernel hears of changes
-			 * without waiting for its entries to expire.  A fetch
-			 * already under way when the signal came may have
-			 * started before the change: then fetch again. */
-			log_info("SIGHUP: refreshing the key list");
-			for (int i = 0; i < 3; i++) {
-				snapshot_unref(cache_get(fs->cache, NULL));
-				if (!cache_refresh_requested(fs->cache))
-					break;
-			}
-		}
-		/* Once stopping, the session's fd may be closed: no more
-		 * notifications, only the references to drop. */
-		while ((job = next_job(fs)) && !atomic_load(&fs->stopping)) {
-			if (job->old) {
-				push_changes(fs, job->old, job->new);
-			} else {
-				for (int f = 0; f < FIELD_COUNT; f++)
-					if (job->files[f])
-						store_pages(fs, job->files[f]);
-				atomic_fetch_sub(&fs->pending_stores, 1);
-			}
-			job_free(job);
-		}
-		if (job)
-			job_free(job);
-	}
-	return NULL;
-}
-
-int fs_start_notifier(struct fs *fs, struct fuse_session *se)
-{
-	int rc;
-
-	fs->se = se;
-	rc = pthread_create(&fs->notifier, NULL, notifier_main, fs);
-	if (rc)
-		return -rc;
-	fs->notifier_running = true;
-	return 0;
-}
-
-void fs_stop_notifier(struct fs *fs)
-{
-	atomic_store(&fs->stopping, true);
-	if (!fs->notifier_running)
-		return;
-	sem_post(&fs->wake);
-	pthread_join(fs->notifier, NULL);
-	fs->notifier_running = false;
-}
-
-void fs_notifier_stopping(struct fs *fs)
-{
-	atomic_store(&fs->stopping, true);
-	sem_post(&fs->wake);
-}
-
-void fs_request_refresh(struct fs *fs)
-{
-	cache_request_refresh(fs->cache);
-	atomic_store(&fs->hup, true);
-	sem_post(&fs->wake);
 }

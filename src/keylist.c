@@ -17,6 +17,8 @@
 #include <json-c/json.h>
 
 #include "keylist.h"
+#include "keyname.h"
+#include "timestamp.h"
 
 const char *const key_field_names[FIELD_COUNT] = {
 	[FIELD_NAME] = "name",
@@ -26,249 +28,11 @@ const char *const key_field_names[FIELD_COUNT] = {
 	[FIELD_SCOPES] = "scopes",
 };
 
-/* A cut name ends in "%~" and the id's hash as 16 hex digits. */
-#define HASH_HEX_LEN 16
-#define CUT_SUFFIX_LEN (2 + HASH_HEX_LEN)
-
 /* Ids in warnings: at most this many bytes shown, each up to 4 characters. */
 #define LOG_ID_MAX 64
 #define LOG_ID_BUF (LOG_ID_MAX * 4 + sizeof("..."))
 
 #define WARN_BUF 640
-
-unsigned long long keylist_hash(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
-
-/* --- directory names ---------------------------------------------------- */
-
-static bool id_needs_escape(const char *id, size_t len)
-{
-	/* A leading '.' covers "." and "..", and keeps every key visible to
-	 * ls and to globs: `ls | wc -l` counts keys. */
-	if (len == 0 || len > KEYNAME_MAX || id[0] == '%' || id[0] == '.')
-		return true;
-	return memchr(id, '/', len) != NULL || memchr(id, '\0', len) != NULL;
-}
-
-static const char *escape_byte(char c)
-{
-	switch (c) {
-	case '%':
-		return "%25";
-	case '/':
-		return "%2F";
-	case '\0':
-		return "%00";
-	default:
-		return NULL;
-	}
-}
-
-void keyname_escape(const char *id, size_t id_len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 1, keep = 1;
-	unsigned long long h;
-
-	if (!id_needs_escape(id, id_len)) {
-		memcpy(out, id, id_len);
-		out[id_len] = '\0';
-		return;
-	}
-
-	out[0] = '%';
-	for (size_t i = 0; i < id_len; i++) {
-		const char *esc = escape_byte(id[i]);
-		size_t n = esc ? 3 : 1;
-
-		if (o + n > KEYNAME_MAX)
-			goto cut;
-		if (esc)
-			memcpy(out + o, esc, 3);
-		else
-			out[o] = id[i];
-		o += n;
-		/* Only whole escapes are kept, so a cut never splits a %XX. */
-		if (o <= KEYNAME_MAX - CUT_SUFFIX_LEN)
-			keep = o;
-	}
-	out[o] = '\0';
-	return;
-
-cut:
-	/* The hash covers the whole id, so ids sharing a long prefix differ. */
-	h = keylist_hash(id, id_len);
-	out[keep++] = '%';
-	out[keep++] = '~';
-	for (int shift = 60; shift >= 0; shift -= 4)
-		out[keep++] = hex[(h >> shift) & 0xf];
-	out[keep] = '\0';
-}
-
-long keyname_unescape(const char *name, char *out, size_t outlen)
-{
-	char id[KEYNAME_MAX + 1], again[KEYNAME_MAX + 1];
-	size_t nlen = strnlen(name, KEYNAME_MAX + 1);
-	size_t len = 0;
-
-	if (nlen > KEYNAME_MAX)
-		return -1;
-	if (name[0] != '%') {
-		memcpy(id, name, nlen);
-		len = nlen;
-	} else {
-		for (size_t i = 1; i < nlen; i++) {
-			if (name[i] != '%') {
-				id[len++] = name[i];
-				continue;
-			}
-			/* Also refuses "%~": a cut name lost part of its id. */
-			if (nlen - i < 3)
-				return -1;
-			if (name[i + 1] == '2' && name[i + 2] == '5')
-				id[len++] = '%';
-			else if (name[i + 1] == '2' && name[i + 2] == 'F')
-				id[len++] = '/';
-			else if (name[i + 1] == '0' && name[i + 2] == '0')
-				id[len++] = '\0';
-			else
-				return -1;
-			i += 2;
-		}
-	}
-
-	/* Only the spelling keyname_escape gives names an id: "." or "%2f"
-	 * name nothing, and every id has exactly one name. */
-	keyname_escape(id, len, again);
-	if (strcmp(again, name) != 0)
-		return -1;
-	if (len > outlen)
-		return -1;
-	memcpy(out, id, len);
-	if (len < outlen)
-		out[len] = '\0';
-	return (long)len;
-}
-
-/* --- timestamps --------------------------------------------------------- */
-
-static bool parse_digits(const char *s, size_t n, int *value)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*value = v;
-	return true;
-}
-
-static bool is_leap(int y)
-{
-	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/*
- * Days since 0000-03-01 in a calendar shifted to start in March, plus 400
- * years so that January 0000 stays positive: the leap day then ends a year
- * and month lengths follow the (153 * m + 2) / 5 pattern.  Pure arithmetic,
- * unlike timegm(), which may consult the environment.
- */
-static long long civil_days(int y, int m, int d)
-{
-	long long yy = (long long)y - (m <= 2) + 400;
-	int mp = (m + 9) % 12;
-	long long yday = (153 * mp + 2) / 5 + d - 1;
-
-	return yy * 365 + yy / 4 - yy / 100 + yy / 400 + yday;
-}
-
-bool timestamp_parse(const char *s, size_t len, struct timespec *out)
-{
-	int year, mon, day, hour, min, sec;
-	long nsec = 0, offset = 0;
-	size_t i = 19;
-
-	if (len < 19)
-		return false;
-	if (!parse_digits(s, 4, &year) || s[4] != '-' ||
-	    !parse_digits(s + 5, 2, &mon) || s[7] != '-' ||
-	    !parse_digits(s + 8, 2, &day) ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-	    !parse_digits(s + 11, 2, &hour) || s[13] != ':' ||
-	    !parse_digits(s + 14, 2, &min) || s[16] != ':' ||
-	    !parse_digits(s + 17, 2, &sec))
-		return false;
-	/* Second 60 is a leap second: it counts as the next minute's first,
-	 * as timegm() would have it. */
-	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-	    hour > 23 || min > 59 || sec > 60)
-		return false;
-
-	if (i < len && s[i] == '.') {
-		size_t start = ++i;
-		long scale = 100000000;
-
-		/* Digits past nanoseconds still have to be digits; their
-		 * value is dropped (scale has reached 0). */
-		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-			nsec += (s[i] - '0') * scale;
-			scale /= 10;
-		}
-		if (i == start)
-			return false;
-	}
-
-	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-		i++;
-	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
-		int sign = s[i] == '-' ? -1 : 1, oh, om;
-		size_t rest = len - i - 1;
-
-		if (rest == 5 && s[i + 3] == ':') {
-			if (!parse_digits(s + i + 1, 2, &oh) ||
-			    !parse_digits(s + i + 4, 2, &om))
-				return false;
-		} else if (rest == 4) {
-			if (!parse_digits(s + i + 1, 2, &oh) ||
-			    !parse_digits(s + i + 3, 2, &om))
-				return false;
-		} else {
-			return false;
-		}
-		if (oh > 23 || om > 59)
-			return false;
-		offset = sign * (oh * 3600L + om * 60L);
-		i = len;
-	}
-	if (i != len)
-		return false;
-
-	out->tv_sec = (time_t)((civil_days(year, mon, day) - civil_days(1970, 1, 1)) * 86400 +
-			       hour * 3600L + min * 60L + sec - offset);
-	out->tv_nsec = nsec;
-	return true;
-}
-
-/* --- parsing ------------------------------------------------------------ */
 
 struct parser {
 	keylist_warn_fn warn;
@@ -568,7 +332,7 @@ static int drop_duplicates(const struct parser *p, struct keylist *list,
 	for (size_t i = 0; i < n; i++) {
 		const char *name = list->keys[i].name;
 
-		refs[i].hash = keylist_hash(name, strlen(name));
+		refs[i].hash = keyname_hash(name, strlen(name));
 		refs[i].pos = i;
 		refs[i].name = name;
 		dup[i].first = i;

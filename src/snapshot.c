@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyname.h"
 #include "snapshot.h"
 
 struct ino_slot {
@@ -189,7 +190,7 @@ struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylis
 	 * that collision steps cannot overflow it. */
 	for (size_t i = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[i];
-		uint64_t ino = (keylist_hash(key->id, key->id_len) >> 5) << 3;
+		uint64_t ino = (keyname_hash(key->id, key->id_len) >> 5) << 3;
 
 		slots[i].ino = ino < 16 ? 16 : ino;
 		slots[i].index = i;

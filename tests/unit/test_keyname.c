@@ -1,0 +1,182 @@
+/* Unit test of keyname: key ids -> directory names, and the hash. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keyname.h"
+#include "test.h"
+
+/* An id given as a literal, NUL bytes and all. */
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/*
+ * Whether an uncut name decodes to exactly this id.  Holding for every id
+ * is what makes escaping lossless: no two ids share a name unless it is cut.
+ */
+static bool name_is_of(const char *name, const char *id, size_t len)
+{
+	size_t j = 0;
+
+	if (name[0] != '%')
+		return strlen(name) == len && memcmp(name, id, len) == 0;
+	for (const char *c = name + 1; *c; c++, j++) {
+		char byte = *c;
+
+		if (*c == '%') {
+			if (strncmp(c, "%25", 3) == 0)
+				byte = '%';
+			else if (strncmp(c, "%2F", 3) == 0)
+				byte = '/';
+			else if (strncmp(c, "%00", 3) == 0)
+				byte = '\0';
+			else
+				return false;
+			c += 2;
+		}
+		if (j >= len || id[j] != byte)
+			return false;
+	}
+	return j == len;
+}
+
+static void check_escape(const char *id, size_t len, const char *want)
+{
+	char name[KEYNAME_MAX + 1];
+
+	keyname_escape(id, len, name);
+	if (strcmp(name, want) != 0)
+		fprintf(stderr, "escape gave \"%s\", want \"%s\"\n", name, want);
+	test_assert(strcmp(name, want) == 0);
+	test_assert(name_is_of(name, id, len));
+}
+
+static void test_escape(void)
+{
+	check_escape(LIT("0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70"),
+		     "0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70");
+	check_escape(LIT("key_123abc"), "key_123abc");
+	check_escape(LIT(""), "%");
+	check_escape(LIT("."), "%.");
+	check_escape(LIT(".."), "%..");
+	check_escape(LIT("..."), "%...");
+	check_escape(LIT(".hidden"), "%.hidden");
+	check_escape(LIT("a/b"), "%a%2Fb");
+	check_escape(LIT("/"), "%%2F");
+	check_escape(LIT("../etc"), "%..%2Fetc");
+	check_escape(LIT("%x"), "%%25x");
+	check_escape(LIT("%"), "%%25");
+	check_escape(LIT("a%b"), "a%b"); /* only a leading '%' is special */
+	check_escape(LIT("a%b/"), "%a%25b%2F");
+	check_escape(LIT("\0"), "%%00");
+	check_escape(LIT("a\0b"), "%a%00b");
+	check_escape(LIT("~/x"), "%~%2Fx"); /* a leading '~' is not a cut */
+	check_escape(LIT("new\nline"), "new\nline");
+	check_escape(LIT("\xff\xfe"), "\xff\xfe");
+	check_escape(LIT(" "), " ");
+}
+
+/* After the leading '%', every '%' starts %25, %2F, %00 or the cut. */
+static void check_whole_escapes(const char *name)
+{
+	const char *cut = strstr(name + 1, "%~");
+
+	test_assert(name[0] == '%');
+	test_assert(cut != NULL && strlen(cut) == 18);
+	for (const char *c = cut + 2; *c; c++)
+		test_assert((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'));
+	for (const char *c = name + 1; c < cut; c++) {
+		if (*c != '%')
+			continue;
+		test_assert(c + 3 <= cut);
+		test_assert(strncmp(c, "%25", 3) == 0 || strncmp(c, "%2F", 3) == 0 ||
+			    strncmp(c, "%00", 3) == 0);
+		c += 2;
+	}
+}
+
+static void test_escape_long(void)
+{
+	char id[1000], name[KEYNAME_MAX + 1], other[KEYNAME_MAX + 1], want[32];
+	size_t n;
+
+	memset(id, 'k', sizeof(id));
+
+	/* 255 bytes is still a file name. */
+	keyname_escape(id, 255, name);
+	test_assert(strlen(name) == 255 && memcmp(name, id, 255) == 0);
+	test_assert(name_is_of(name, id, 255));
+
+	/* 256 and 1000 are cut and end in the hash of the whole id. */
+	keyname_escape(id, 256, name);
+	test_assert(strlen(name) <= KEYNAME_MAX);
+	check_whole_escapes(name);
+	snprintf(want, sizeof(want), "%%~%016llx", keyname_hash(id, 256));
+	test_assert(strcmp(name + strlen(name) - 18, want) == 0);
+
+	keyname_escape(id, 1000, other);
+	test_assert(strlen(other) <= KEYNAME_MAX);
+	check_whole_escapes(other);
+	test_assert(strcmp(name, other) != 0);
+
+	/* Deterministic. */
+	keyname_escape(id, 1000, name);
+	test_assert(strcmp(name, other) == 0);
+
+	/* Long ids sharing a prefix differ only in their tail. */
+	id[999] = 'x';
+	keyname_escape(id, 1000, name);
+	test_assert(strcmp(name, other) != 0);
+	test_assert(strlen(name) == strlen(other));
+	test_assert(memcmp(name, other, strlen(name) - 16) == 0);
+
+	/* Escapes make an id too long: the cut lands between triplets,
+	 * whatever the alignment. */
+	for (n = 60; n < 300; n++) {
+		memset(id, '/', n);
+		keyname_escape(id, n, name);
+		test_assert(strlen(name) <= KEYNAME_MAX);
+		if (1 + 3 * n <= KEYNAME_MAX) {
+			test_assert(strlen(name) == 1 + 3 * n);
+			test_assert(name_is_of(name, id, n));
+		} else {
+			check_whole_escapes(name);
+		}
+		/* Mixed single bytes and triplets shift the boundary. */
+		for (size_t i = 0; i < n; i += 2)
+			id[i] = 'a';
+		keyname_escape(id, n, name);
+		test_assert(strlen(name) <= KEYNAME_MAX);
+		if (strstr(name, "%~"))
+			check_whole_escapes(name);
+		else
+			test_assert(name_is_of(name, id, n));
+	}
+
+	/* The boundary: 251 bytes and a '/' are exactly 255 escaped. */
+	memset(id, 'a', 251);
+	id[251] = '/';
+	keyname_escape(id, 252, name);
+	test_assert(strlen(name) == 255 && strstr(name, "%~") == NULL);
+	test_assert(name_is_of(name, id, 252));
+	memset(id, 'a', 252);
+	id[252] = '/';
+	keyname_escape(id, 253, name);
+	check_whole_escapes(name);
+}
+
+static void test_hash(void)
+{
+	/* FNV-1a 64-bit reference values. */
+	test_assert(keyname_hash("", 0) == 0xcbf29ce484222325ULL);
+	test_assert(keyname_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
+	test_assert(keyname_hash("foobar", 6) == 0x85944171f73967e8ULL);
+	test_assert(keyname_hash("a\0b", 3) != keyname_hash("a\0c", 3));
+}
+
+int main(void)
+{
+	test_run(test_escape);
+	test_run(test_escape_long);
+	test_run(test_hash);
+	return 0;
+}
