@@ -159,6 +159,48 @@ class FakeAPI:
         self.proc.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    # Sign-in (the fake API in Firebase mode; see firebase_emulator below).
+
+    def browser_login(self, authorize_url, timeout=10):
+        """Play the browser: GET authorize_url (this fake API's), not
+        following the redirect, then GET its Location, which must be on
+        loopback (omikeyfs's callback).  Returns the callback's answer as
+        (status, headers, body) plus .location, or raises AssertionError."""
+        return play_browser(authorize_url, self.url, timeout, self.ssl_context)
+
+    def auth(self, **settings):
+        """Change the sign-in settings (uid, outcome, code_lifetime,
+        id_token_lifetime, reset); returns them all."""
+        return self.control("auth", settings)
+
+    def auth_reset(self):
+        """Sign-in settings back to defaults, codes and per-user lists gone."""
+        return self.auth(reset=True)
+
+    def set_user(self, uid):
+        """The user the next sign-in plays."""
+        self.auth(uid=uid)
+
+    def set_login_outcome(self, outcome):
+        """"ok", "access_denied" (?error=access_denied) or "wrong_state"."""
+        self.auth(outcome=outcome)
+
+    def set_token_lifetime(self, seconds):
+        """Refuse ID tokens older than seconds (by iat); None: only exp."""
+        self.auth(id_token_lifetime=seconds)
+
+    def set_code_lifetime(self, seconds):
+        self.auth(code_lifetime=seconds)
+
+    def set_user_keys(self, uid, keys, sort=True):
+        """uid's own key list (the default user's is set_keys's)."""
+        self.control("user_keys", {"uid": uid, "keys": keys, "sort": sort})
+
+    def request_log(self):
+        """Every API request since the last reset, oldest first: dicts of
+        method, path, query, headers (lower-case names), body, status."""
+        return self.control("log")["requests"]
+
 
 class Mount:
     """One omikeyfs daemon in the foreground (-f), stderr captured."""
@@ -326,3 +368,253 @@ def wait_for(predicate, timeout=10, interval=0.05, what="condition", ignore=()):
             return value
         time.sleep(interval)
     raise AssertionError("timed out waiting for " + what)
+
+
+# ---------------------------------------------------------------------------
+# Sign-in: Google's Firebase Auth Emulator (installed by tests/deps.sh) and
+# the fake API in Firebase mode.  Nothing of ours stands in for Firebase.
+
+FIREBASE_PROJECT = "demo-omikeyfs"
+
+
+def firebase_dir():
+    """Where tests/deps.sh installs tests/firebase (the same computation)."""
+    explicit = os.environ.get("OMIKEYFS_FIREBASE_DIR")
+    if explicit:
+        return explicit
+    import hashlib
+    with open(os.path.join(HERE, "firebase", "package-lock.json"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "omikeyfs-tests", "firebase-" + digest)
+
+
+def free_port():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_call(method, url, body=None, headers=None, timeout=10, context=None):
+    """(status, headers, body bytes) of one request, no redirects followed."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request(method, (u.path or "/") + ("?" + u.query if u.query else ""), body=body,
+                     headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+class BrowserAnswer(tuple):
+    """(status, headers, body) of the callback, plus .location."""
+    location = None
+
+
+def play_browser(authorize_url, api_url, timeout=10, context=None):
+    import urllib.parse
+    assert authorize_url.startswith(api_url + "/v1/auth/authorize?"), \
+        "not this fake API's authorize URL: %r" % authorize_url
+    status, headers, body = http_call("GET", authorize_url, timeout=timeout, context=context)
+    assert status == 302 and headers.get("location"), \
+        "authorize answered %d: %r" % (status, body[:200])
+    location = headers["location"]
+    host = urllib.parse.urlsplit(location).hostname
+    assert host in ("127.0.0.1", "localhost"), "redirect off loopback: %r" % location
+    answer = BrowserAnswer(http_call("GET", location, timeout=timeout))
+    answer.location = location
+    return answer
+
+
+class FirebaseEmulator:
+    """One running Firebase Auth Emulator: .host, .port, .hostport and
+    helpers for its REST API (the same paths as Google's, under its host)."""
+
+    def __init__(self, host, port, project=FIREBASE_PROJECT):
+        self.host, self.port, self.project = host, port, project
+        self.hostport = "%s:%d" % (host, port)
+        self.base = "http://" + self.hostport
+
+    def env(self):
+        """What a client needs to use this emulator instead of Google."""
+        return {"FIREBASE_AUTH_EMULATOR_HOST": self.hostport}
+
+    def call(self, method, path, obj=None, form=None, headers=None):
+        """(status, parsed JSON or raw bytes) of one request."""
+        import urllib.parse
+        hdrs = dict(headers or {})
+        data = None
+        if obj is not None:
+            data = json.dumps(obj).encode()
+            hdrs["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        status, _, body = http_call(method, self.base + path, body=data, headers=hdrs)
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body
+
+    def sign_in_with_custom_token(self, custom_token):
+        """(status, JSON): idToken, refreshToken, expiresIn on success."""
+        return self.call("POST", "/identitytoolkit.googleapis.com/v1/"
+                         "accounts:signInWithCustomToken?key=fake-api-key",
+                         {"token": custom_token, "returnSecureToken": True})
+
+    def refresh(self, refresh_token):
+        """(status, JSON): id_token, refresh_token... or {"error": ...}."""
+        return self.call("POST", "/securetoken.googleapis.com/v1/token?key=fake-api-key",
+                         form={"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def update_user(self, uid, **fields):
+        status, out = self.call(
+            "POST", "/identitytoolkit.googleapis.com/v1/projects/%s/accounts:update" % self.project,
+            dict(localId=uid, **fields), headers={"Authorization": "Bearer owner"})
+        assert status == 200, "accounts:update %s: %d %r" % (uid, status, out)
+        return out
+
+    def disable_user(self, uid):
+        """Renewing that user's sessions then fails with USER_DISABLED."""
+        return self.update_user(uid, disableUser=True)
+
+    def enable_user(self, uid):
+        return self.update_user(uid, disableUser=False)
+
+    def delete_user(self, uid):
+        status, out = self.call(
+            "POST", "/identitytoolkit.googleapis.com/v1/projects/%s/accounts:delete" % self.project,
+            {"localId": uid}, headers={"Authorization": "Bearer owner"})
+        assert status == 200, "accounts:delete %s: %d %r" % (uid, status, out)
+
+    def clear_users(self):
+        status, out = self.call("DELETE", "/emulator/v1/projects/%s/accounts" % self.project)
+        assert status == 200, "clearing accounts: %d %r" % (status, out)
+
+
+def start_firebase_emulator(install, workdir, deadline=120):
+    """Popen of the emulator on a free loopback port, answering; or raises."""
+    import signal as _signal
+    port = free_port()
+    with open(os.path.join(workdir, "firebase.json"), "w") as f:
+        json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
+                                 "ui": {"enabled": False}}}, f)
+    home = os.path.join(workdir, "home")
+    tmp = os.path.join(workdir, "tmp")
+    os.makedirs(home, exist_ok=True)
+    os.makedirs(tmp, exist_ok=True)
+    # A fresh HOME holds no credentials and no usage consent (so no
+    # telemetry); its own TMPDIR keeps the hub's per-project locator file
+    # from meeting another run's; no proxy, nothing from the caller.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home,
+           "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+           "XDG_CACHE_HOME": os.path.join(home, ".cache"), "TMPDIR": tmp,
+           "NO_UPDATE_NOTIFIER": "1", "CI": "1", "LANG": "C.UTF-8"}
+    log = open(os.path.join(workdir, "emulator.log"), "wb")
+    cli = os.path.join(install, "node_modules", "firebase-tools", "lib", "bin", "firebase.js")
+    proc = subprocess.Popen([shutil.which("node") or "node", cli, "emulators:start", "--only",
+                             "auth", "--project", FIREBASE_PROJECT],
+                            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    emu = FirebaseEmulator("127.0.0.1", port)
+    end = time.monotonic() + deadline
+    while True:
+        if proc.poll() is not None:
+            break
+        try:
+            status, out = emu.call("GET", "/")
+            if status == 200 and isinstance(out, dict) and \
+                    out.get("authEmulator", {}).get("ready"):
+                return proc, emu
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    stop_process_group(proc, _signal)
+    with open(os.path.join(workdir, "emulator.log"), "rb") as f:
+        tail = f.read()[-3000:].decode(errors="replace")
+    raise RuntimeError("Firebase Auth Emulator did not come up on port %d:\n%s" % (port, tail))
+
+
+def stop_process_group(proc, _signal):
+    """SIGTERM to the whole group, SIGKILL after 15 s; nothing left over."""
+    pgid = proc.pid
+    for sig, wait in ((_signal.SIGTERM, 15), (_signal.SIGKILL, 10)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; take any child it left with it.
+        try:
+            os.killpg(pgid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+
+
+@pytest.fixture(scope="session")
+def firebase_emulator():
+    """The Firebase Auth Emulator (project demo-omikeyfs) on a free port for
+    the whole session, as a FirebaseEmulator; skips when tests/deps.sh has
+    not installed it (fails instead with OMIKEYFS_NEED_EMULATOR=1)."""
+    install = firebase_dir()
+    if not os.path.exists(os.path.join(install, "node_modules", "firebase-tools")) \
+            or not shutil.which("node"):
+        why = "Firebase Auth Emulator not installed in %s (run tests/deps.sh)" % install
+        if os.environ.get("OMIKEYFS_NEED_EMULATOR") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    import signal as _signal
+    workdir = tempfile.mkdtemp(prefix="omikeyfs-firebase-")
+    try:
+        proc, emu = start_firebase_emulator(install, workdir)
+    except RuntimeError:
+        # The free port may have been taken in between: one more try.
+        proc, emu = start_firebase_emulator(install, workdir)
+    emu.log_path = os.path.join(workdir, "emulator.log")
+    try:
+        yield emu
+    finally:
+        stop_process_group(proc, _signal)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def firebase(firebase_emulator):
+    """The emulator with no accounts at the start of the test."""
+    firebase_emulator.clear_users()
+    return firebase_emulator
+
+
+@pytest.fixture(scope="session")
+def auth_api_server(firebase_emulator):
+    """The fake API in Firebase mode (ID tokens of demo-omikeyfs only)."""
+    server = FakeAPI(extra=["--firebase-auth", "--firebase-project", FIREBASE_PROJECT])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def auth_api(auth_api_server, firebase):
+    """The Firebase-mode fake API, reset (default user omikeyfs-test-user,
+    instant successful sign-in, no token lifetime, no faults), with an
+    emulator that has no accounts.  auth_api.firebase is that emulator."""
+    auth_api_server.reset()
+    auth_api_server.auth_reset()
+    auth_api_server.firebase = firebase
+    yield auth_api_server
+    auth_api_server.clear()

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 mnt=${1:-$root/mnt}
 
-bash tests/deps.sh
+bash tests/deps.sh --no-emulator
 [ -f build/build.ninja ] || meson setup build >/dev/null
 meson compile -C build >/dev/null
 
@@ -22,7 +22,7 @@ if [ -n "${OMI_API_KEY:-}" ]; then
 else
 	port_file=$(mktemp)
 	rm -f "$port_file"
-	/usr/bin/python3 tests/fakeapi.py --port 0 --port-file "$port_file" \
+	/usr/bin/python3 tests/fakeapi.py --port 0 --port-file "$port_file" --token omi_dev_demo_token \
 		--keys tests/data/demo-keys.json >/dev/null 2>&1 &
 	api_pid=$!
 	for _ in $(seq 100); do

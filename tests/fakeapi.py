@@ -7,7 +7,19 @@ ties by id ascending, FastAPI-style {"detail": ...} errors.  A control API
 under /_control/ lets tests change the keys, the token, inject faults and
 read what was received.  Standard library only (Python 3.11).
 
-    python3 tests/fakeapi.py [--port 0] [--host 127.0.0.1] [--token TOKEN]
+Two ways to authenticate the key list:
+- without --token (or with --firebase-auth), like the real API: only a
+  Firebase ID token is accepted, as issued by Google's Firebase Auth
+  Emulator for project --firebase-project; the list is the one of the
+  token's user (`sub`).  The sign-in routes /v1/auth/authorize and
+  /v1/auth/token play an instant sign-in as a test user and hand out an
+  unsigned custom token that the emulator's signInWithCustomToken takes
+  (see shared/omi-api/AUTH.md).  This server never issues ID tokens.
+- with --token T: one fixed bearer token, T (the demo and most tests).
+
+    python3 tests/fakeapi.py [--port 0] [--host 127.0.0.1]
+                             [--token TOKEN] [--firebase-auth]
+                             [--firebase-project demo-omikeyfs]
                              [--keys FILE | --generate N [--seed S]]
                              [--port-file PATH] [--verbose]
                              [--tls-cert PATH --tls-key PATH]
@@ -29,6 +41,7 @@ import io
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import socketserver
@@ -43,8 +56,20 @@ from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEYS_PATH = "/v1/dev/keys"
+AUTHORIZE_PATH = "/v1/auth/authorize"
+TOKEN_PATH = "/v1/auth/token"
 CONTROL_PREFIX = "/_control/"
 DEFAULT_TOKEN = "omi_dev_demo_token"
+DEFAULT_PROJECT = "demo-omikeyfs"
+DEFAULT_UID = "omikeyfs-test-user"
+CODE_LIFETIME = 300  # seconds, like the real backend
+# What Firebase wants in a custom token's aud, and who signs one (the
+# backend's service account; here nobody signs: alg "none").
+CUSTOM_TOKEN_AUD = ("https://identitytoolkit.googleapis.com/"
+                    "google.identity.identitytoolkit.v1.IdentityToolkit")
+SERVICE_ACCOUNT = "firebase-adminsdk-fake@%s.iam.gserviceaccount.com"
+PROVIDERS = {"google": "google.com", "apple": "apple.com"}
+LOGIN_OUTCOMES = ("ok", "access_denied", "wrong_state")
 DEFAULT_KEYS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "data", "demo-keys.json")
 HISTORY = 1000
@@ -169,9 +194,11 @@ def encode_keys(keys):
 # shared state
 
 class State:
-    def __init__(self, token, keys):
+    def __init__(self, token, keys, firebase=False, project=DEFAULT_PROJECT):
         self.lock = threading.Lock()
         self.token = token
+        self.firebase = firebase
+        self.project = project
         self.etag = False
         self.last_modified = False
         self.gzip = True
@@ -180,11 +207,43 @@ class State:
         self.fault_left = None
         self.set_keys(keys)
         self.reset_counters()
+        self.reset_auth()
 
     def set_keys(self, keys, do_sort=True):
         self.keys = sort_keys(keys) if do_sort else list(keys)
         self.body = encode_keys(self.keys)
         self.changed_at = time.time()
+
+    def reset_auth(self):
+        """Sign-in settings back to their defaults; codes and per-user
+        lists forgotten."""
+        self.uid = DEFAULT_UID
+        self.login_outcome = "ok"
+        self.code_lifetime = CODE_LIFETIME
+        self.id_token_lifetime = None  # only the token's own exp counts
+        self.codes = {}
+        self.user_keys = {}  # uid -> (keys, body, changed_at)
+
+    def auth_settings(self):
+        return {
+            "mode": "firebase" if self.firebase else "token",
+            "project": self.project,
+            "uid": self.uid,
+            "outcome": self.login_outcome,
+            "code_lifetime": self.code_lifetime,
+            "id_token_lifetime": self.id_token_lifetime,
+            "users": sorted(self.user_keys),
+        }
+
+    def list_for(self, uid):
+        """(body, changed_at) of uid's key list: its own when set through
+        user_keys, the `keys` list for the default user, else empty."""
+        if uid in self.user_keys:
+            _, body, changed_at = self.user_keys[uid]
+            return body, changed_at
+        if uid == DEFAULT_UID:
+            return self.body, self.changed_at
+        return b"[]", self.changed_at
 
     def reset_counters(self):
         self.requests = 0
@@ -196,6 +255,7 @@ class State:
         self.last_status = None
         self.keys_connections = 0
         self.faults_applied = 0
+        self.log = collections.deque(maxlen=HISTORY)
 
     def stats(self):
         return {
@@ -347,17 +407,30 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_json(400, {"detail": "Bad request body"})
             return
-        path = urllib.parse.urlsplit(self.path).path
+        split = urllib.parse.urlsplit(self.path)
+        path = split.path
         if path.startswith(CONTROL_PREFIX):
             self.control(path, body)
             return
-        self.record(path)
+        self.record(path, split.query, body)
         if path == KEYS_PATH:
             if self.command == "GET":
                 self.keys()
             else:
                 self.send_json(405, {"detail": "Method Not Allowed"},
                                extra={"Allow": "GET"})
+        elif path == AUTHORIZE_PATH:
+            if self.command == "GET":
+                self.authorize(split.query)
+            else:
+                self.send_json(405, {"detail": "Method Not Allowed"},
+                               extra={"Allow": "GET"})
+        elif path == TOKEN_PATH:
+            if self.command == "POST":
+                self.token_exchange(body)
+            else:
+                self.send_json(405, {"detail": "Method Not Allowed"},
+                               extra={"Allow": "POST"})
         elif path == KEYS_PATH + "/":
             # Starlette's redirect_slashes
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) \
@@ -368,21 +441,36 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_json(404, {"detail": "Not Found"})
 
-    def record(self, path):
+    def header_dict(self):
+        """The request's headers by lower-case name, repeats joined."""
+        headers = {}
+        for name, value in self.headers.items():
+            name = name.lower()
+            headers[name] = (headers[name] + ", " + value
+                             if name in headers else value)
+        return headers
+
+    def record(self, path, query, body):
         has_auth = self.headers.get("Authorization") is not None
+        # The whole request, secrets included: the log is how tests check
+        # which secret reached which route.  Only /_control/log shows it.
+        self.log_entry = {
+            "method": self.command,
+            "path": path,
+            "query": query,
+            "headers": self.header_dict(),
+            "body": body.decode("utf-8", errors="replace"),
+            "status": None,
+        }
         with STATE.lock:
+            STATE.log.append(self.log_entry)
             STATE.paths.append(path)
             STATE.all_headers.append({"path": path, "method": self.command,
                                       "authorization": has_auth})
             STATE.path_counts[path] = STATE.path_counts.get(path, 0) + 1
             if path == KEYS_PATH and self.command == "GET":
                 STATE.requests += 1
-                headers = {}
-                for name, value in self.headers.items():
-                    name = name.lower()
-                    headers[name] = (headers[name] + ", " + value
-                                     if name in headers else value)
-                STATE.last_headers = headers
+                STATE.last_headers = dict(self.log_entry["headers"])
                 if not self.counted_connection:
                     self.counted_connection = True
                     STATE.keys_connections += 1
@@ -410,6 +498,10 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             if self.path_is_keys():
                 STATE.last_status = status
+            entry = getattr(self, "log_entry", None)
+            if entry is not None:
+                entry["status"] = status
+                self.log_entry = None
 
     def path_is_keys(self):
         return urllib.parse.urlsplit(self.path).path == KEYS_PATH
@@ -449,6 +541,9 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             fault = STATE.take_fault()
             token = STATE.token
+            firebase = STATE.firebase
+            project = STATE.project
+            lifetime = STATE.id_token_lifetime
             raw = STATE.raw
             body = STATE.body
             use_etag = STATE.etag
@@ -476,15 +571,23 @@ class Handler(BaseHTTPRequestHandler):
                              truncate, False, False, None, False)
             return
 
-        # FastAPI HTTPBearer: missing header or wrong scheme, then the token.
         auth = self.headers.get("Authorization")
-        if auth is None:
+        if firebase:
+            uid, refusal = check_id_token(auth, project, lifetime)
+            if refusal is not None:
+                self.send_json(refusal[0], {"detail": refusal[1]})
+                return
+            with STATE.lock:
+                body, changed_at = STATE.list_for(uid)
+        # FastAPI HTTPBearer: missing header or wrong scheme, then the token.
+        elif auth is None:
             self.send_json(401, {"detail": "Not authenticated"})
             return
-        scheme, _, param = auth.partition(" ")
-        if scheme.lower() != "bearer" or param != token:
-            self.send_json(401, {"detail": "Invalid authentication credentials"})
-            return
+        else:
+            scheme, _, param = auth.partition(" ")
+            if scheme.lower() != "bearer" or param != token:
+                self.send_json(401, {"detail": "Invalid authentication credentials"})
+                return
 
         extra = dict(fault.get("headers") or {})
         status, ctype = 200, "application/json"
@@ -542,17 +645,131 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_raw(status, body, ctype, extra=extra)
 
+    # -- sign-in: the backend's half of the loopback + PKCE flow --
+    def authorize(self, query):
+        """Check the request as the backend would, then play an instant
+        sign-in as the configured test user and send the browser back to
+        the loopback redirect_uri."""
+        params = single_params(query)
+        if params is None:
+            self.send_json(400, {"detail": "Repeated query parameter"})
+            return
+        missing = [n for n in ("provider", "redirect_uri", "state",
+                               "code_challenge", "code_challenge_method")
+                   if not params.get(n)]
+        if missing:
+            self.send_json(422, validation_error("query", missing))
+            return
+        problem = None
+        if params["provider"] not in PROVIDERS:
+            problem = "Unsupported provider"
+        elif not loopback_redirect(params["redirect_uri"]):
+            problem = "Invalid redirect_uri"
+        elif params["code_challenge_method"] != "S256":
+            problem = "Unsupported code_challenge_method"
+        elif not is_s256_challenge(params["code_challenge"]):
+            problem = "Invalid code_challenge"
+        if problem:
+            self.send_json(400, {"detail": problem})
+            return
+        state = params["state"]
+        with STATE.lock:
+            outcome = STATE.login_outcome
+            if outcome == "access_denied":
+                answer = {"error": "access_denied", "state": state}
+            else:
+                code = secrets.token_urlsafe(32)
+                STATE.codes[code] = {
+                    "uid": STATE.uid,
+                    "provider": params["provider"],
+                    "redirect_uri": params["redirect_uri"],
+                    "challenge": params["code_challenge"],
+                    "expires": time.monotonic() + STATE.code_lifetime,
+                }
+                if outcome == "wrong_state":
+                    state = secrets.token_urlsafe(32)
+                answer = {"code": code, "state": state}
+        location = params["redirect_uri"] + "?" + urllib.parse.urlencode(answer)
+        self.send_raw(302, b"", "text/html; charset=utf-8",
+                      extra={"Location": location})
+
+    def token_exchange(self, body):
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype.lower() != "application/x-www-form-urlencoded":
+            self.send_json(422, validation_error(
+                "body", ["grant_type", "code", "redirect_uri"]))
+            return
+        params = single_params(body.decode("utf-8", errors="replace"))
+        if params is None:
+            self.send_json(400, {"detail": "Repeated form field"})
+            return
+        missing = [n for n in ("grant_type", "code", "redirect_uri")
+                   if not params.get(n)]
+        if missing:
+            self.send_json(422, validation_error("body", missing))
+            return
+        if params["grant_type"] != "authorization_code":
+            self.send_json(400, {"detail": "Unsupported grant_type"})
+            return
+        if params.get("use_custom_token", "").lower() != "true":
+            # The real backend then answers with the provider's tokens for
+            # a Firebase signInWithIdp; this fake plays custom tokens only.
+            self.send_json(400, {"detail": "Only use_custom_token=true is supported"})
+            return
+        with STATE.lock:
+            # A code works once, whatever the outcome of this attempt.
+            grant = STATE.codes.pop(params["code"], None)
+            project = STATE.project
+        verifier = params.get("code_verifier", "")
+        if (grant is None or time.monotonic() >= grant["expires"]
+                or params["redirect_uri"] != grant["redirect_uri"]
+                or not valid_verifier(verifier)
+                or s256(verifier) != grant["challenge"]):
+            self.send_json(400, {"detail": "Invalid or expired code"})
+            return
+        now = int(time.time())
+        account = SERVICE_ACCOUNT % project
+        custom = unsigned_jwt({
+            "iss": account, "sub": account, "aud": CUSTOM_TOKEN_AUD,
+            "iat": now, "exp": now + 3600, "uid": grant["uid"],
+        })
+        provider = grant["provider"]
+        # The provider's own tokens, shaped like them but worthless: a
+        # client that sends these to the key list gets refused.
+        provider_id_token = unsigned_jwt({
+            "iss": "https://accounts.%s" % PROVIDERS[provider],
+            "aud": "omikeyfs-fake-client", "sub": grant["uid"],
+            "iat": now, "exp": now + 3600,
+        })
+        self.send_json(200, {
+            "custom_token": custom,
+            "provider": provider,
+            "id_token": provider_id_token,
+            "access_token": "fake-%s-access-%s" % (provider, secrets.token_urlsafe(24)),
+            "provider_id": PROVIDERS[provider],
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        })
+
     # -- control API --
     def control(self, path, body):
         name = path[len(CONTROL_PREFIX):]
         try:
-            if name == "stats":
-                if self.command != "GET":
+            if name in ("stats", "log", "auth"):
+                if name == "auth" and self.command == "POST":
+                    pass  # changes the settings, below
+                elif self.command != "GET":
                     raise ControlError(405)
-                with STATE.lock:
-                    out = STATE.stats()
-                self.send_json(200, out)
-                return
+                else:
+                    with STATE.lock:
+                        if name == "stats":
+                            out = STATE.stats()
+                        elif name == "log":
+                            out = {"requests": [dict(e) for e in STATE.log]}
+                        else:
+                            out = STATE.auth_settings()
+                    self.send_json(200, out)
+                    return
             if self.command != "POST":
                 raise ControlError(405)
             arg = json.loads(body.decode("utf-8")) if body.strip() else None
@@ -568,6 +785,106 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(code, {"detail": detail})
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             self.send_json(400, {"detail": "bad control request: %s" % e})
+
+
+# ---------------------------------------------------------------------------
+# sign-in helpers
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def unsigned_jwt(claims):
+    header = {"alg": "none", "typ": "JWT"}
+    parts = [b64url(json.dumps(p, separators=(",", ":")).encode())
+             for p in (header, claims)]
+    return ".".join(parts) + "."
+
+
+def s256(verifier):
+    return b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+
+
+UNRESERVED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                 "0123456789-._~")
+
+
+def valid_verifier(verifier):
+    """RFC 7636: 43 to 128 unreserved characters."""
+    return 43 <= len(verifier) <= 128 and set(verifier) <= UNRESERVED
+
+
+def is_s256_challenge(challenge):
+    # base64url of 32 bytes, unpadded
+    return len(challenge) == 43 and set(challenge) <= UNRESERVED - {".", "~"}
+
+
+def loopback_redirect(uri):
+    """http://127.0.0.1:PORT/callback (or localhost), nothing more."""
+    try:
+        u = urllib.parse.urlsplit(uri)
+        port = u.port
+    except ValueError:
+        return False
+    return (u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost")
+            and port is not None and 0 < port < 65536
+            and u.netloc == "%s:%d" % (u.hostname, port)
+            and u.path == "/callback" and not u.query and not u.fragment)
+
+
+def single_params(text):
+    """Query or form fields as a dict, None when a name repeats."""
+    pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
+    out = dict(pairs)
+    return out if len(out) == len(pairs) else None
+
+
+def validation_error(where, names):
+    """FastAPI's 422 for missing fields."""
+    return {"detail": [{"type": "missing", "loc": [where, n],
+                        "msg": "Field required", "input": None}
+                       for n in names]}
+
+
+def check_id_token(header, project, lifetime):
+    """(uid, None) when the Authorization header holds a live Firebase ID
+    token of project (as the emulator issues them: unsigned), else
+    (None, (status, detail)) with the real API's answer.  lifetime: when
+    set, a token older than that many seconds (by iat) counts as expired."""
+    # FastAPI's HTTPBearer first, then the backend's check of the token.
+    scheme, _, cred = (header or "").partition(" ")
+    if not (header and scheme and cred):
+        return None, (403, "Not authenticated")
+    if scheme.lower() != "bearer":
+        return None, (403, "Invalid authentication credentials")
+    refused = (None, (401, "Invalid authentication credentials"))
+    parts = cred.split(".")
+    if len(parts) != 3:
+        return refused
+    try:
+        head = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+    except (ValueError, UnicodeDecodeError):
+        return refused
+    if not isinstance(head, dict) or not isinstance(claims, dict):
+        return refused
+    now = time.time()
+    iat, exp, sub = claims.get("iat"), claims.get("exp"), claims.get("sub")
+    if (head.get("alg") != "none"
+            or claims.get("iss") != "https://securetoken.google.com/" + project
+            or claims.get("aud") != project
+            or not isinstance(sub, str) or not sub or len(sub) > 128
+            or not isinstance(iat, (int, float)) or isinstance(iat, bool)
+            or not isinstance(exp, (int, float)) or isinstance(exp, bool)
+            or exp <= now or iat > now + 300):
+        return refused
+    if lifetime is not None and now - iat >= lifetime:
+        return refused
+    return sub, None
 
 
 def fault_body(fault, status):
@@ -668,7 +985,54 @@ def ctl_gzip(arg):
         STATE.gzip = bool(arg.get("enabled", True))
 
 
+def ctl_auth(arg):
+    """Sign-in settings: any of uid, outcome, code_lifetime,
+    id_token_lifetime (null: none), reset (true: defaults first)."""
+    need(isinstance(arg, dict), "expected a JSON object")
+    unknown = set(arg) - {"uid", "outcome", "code_lifetime",
+                          "id_token_lifetime", "reset"}
+    need(not unknown, "unknown auth fields: %s" % ", ".join(sorted(unknown)))
+    if "uid" in arg:
+        need(isinstance(arg["uid"], str) and 0 < len(arg["uid"]) <= 128,
+             "uid must be a string of 1 to 128 characters")
+    if "outcome" in arg:
+        need(arg["outcome"] in LOGIN_OUTCOMES,
+             "outcome must be one of %s" % ", ".join(LOGIN_OUTCOMES))
+    for name in ("code_lifetime", "id_token_lifetime"):
+        if arg.get(name) is not None:
+            need(isinstance(arg[name], (int, float)) and arg[name] >= 0,
+                 "%s must be a number of seconds" % name)
+    need("code_lifetime" not in arg or arg["code_lifetime"] is not None,
+         "code_lifetime must be a number of seconds")
+    with STATE.lock:
+        if arg.get("reset"):
+            STATE.reset_auth()
+        if "uid" in arg:
+            STATE.uid = arg["uid"]
+        if "outcome" in arg:
+            STATE.login_outcome = arg["outcome"]
+        if "code_lifetime" in arg:
+            STATE.code_lifetime = arg["code_lifetime"]
+        if "id_token_lifetime" in arg:
+            STATE.id_token_lifetime = arg["id_token_lifetime"]
+        return STATE.auth_settings()
+
+
+def ctl_user_keys(arg):
+    """{"uid": U, "keys": [...], "sort": true}: U's own key list."""
+    need(isinstance(arg, dict) and isinstance(arg.get("uid"), str),
+         "expected {\"uid\": ..., \"keys\": [...]}")
+    keys = arg.get("keys")
+    need(isinstance(keys, list), "keys must be a JSON array")
+    keys = sort_keys(keys) if arg.get("sort", True) else list(keys)
+    with STATE.lock:
+        STATE.user_keys[arg["uid"]] = (keys, encode_keys(keys), time.time())
+        return {"ok": True, "keys": len(keys)}
+
+
 CONTROL = {
+    "auth": ctl_auth,
+    "user_keys": ctl_user_keys,
     "reset": ctl_reset,
     "keys": ctl_keys,
     "raw": ctl_raw,
@@ -734,8 +1098,15 @@ def main(argv=None):
                    help="TCP port (0: any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="loopback address to bind (127.0.0.1 or ::1)")
-    p.add_argument("--token", default=DEFAULT_TOKEN,
-                   help="bearer token to accept (default %(default)s)")
+    p.add_argument("--token",
+                   help="accept this one fixed bearer token instead of "
+                   "Firebase ID tokens")
+    p.add_argument("--firebase-auth", action="store_true",
+                   help="accept only Firebase ID tokens, like the real API: "
+                   "the default without --token; wins over --token")
+    p.add_argument("--firebase-project", default=DEFAULT_PROJECT,
+                   help="Firebase project whose ID tokens count "
+                   "(default %(default)s)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--keys", metavar="FILE",
                      help="JSON array of keys (default tests/data/demo-keys.json)")
@@ -779,7 +1150,9 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             sys.stderr.write("fakeapi: %s\n" % e)
             return 2
-    STATE = State(args.token, keys)
+    firebase = args.firebase_auth or args.token is None
+    STATE = State(args.token or DEFAULT_TOKEN, keys,
+                  firebase=firebase, project=args.firebase_project)
 
     cls = Server6 if ":" in args.host else Server
     try:
