@@ -102,11 +102,11 @@ static void wipe_tree(struct json_object *obj)
 			       (size_t)json_object_get_string_len(obj));
 		break;
 	case json_type_object: {
-		json_object_object_foreach(obj, key, val)
-		{
-			(void)key;
-			wipe_tree(val);
-		}
+		struct json_object_iterator it = json_object_iter_begin(obj);
+		struct json_object_iterator end = json_object_iter_end(obj);
+
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+			wipe_tree(json_object_iter_peek_value(&it));
 		break;
 	}
 	case json_type_array:
