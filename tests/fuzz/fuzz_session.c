@@ -1,6 +1,7 @@
 /*
- * libFuzzer target: untrusted sign-in bytes -> the session file parser and
- * Firebase's answer and error parsers.  Checks that a failure leaves
+ * libFuzzer target: untrusted sign-in bytes -> the session file parser,
+ * Firebase's answer and error parsers, Omi's /v1/auth/token answer, and a
+ * request to the loopback listener.  Checks that a failure leaves
  * nothing allocated and one line of reason, that what is accepted holds
  * only the characters promised, and that a parsed session survives being
  * written and read back.
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include "firebase.h"
+#include "login.h"
+#include "loopback.h"
 #include "session.h"
 
 #define check(expr)                                                           \
@@ -96,6 +99,34 @@ static void fuzz_error(char *data, size_t size, long status)
 	check(strspn(e.reason, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == strlen(e.reason));
 }
 
+static void fuzz_omi(const char *data, size_t size)
+{
+	char *custom, err[256];
+
+	if (login_parse_token_answer(data, size, &custom, err, sizeof(err)) < 0) {
+		check(custom == NULL);
+		check_line(err, sizeof(err));
+		return;
+	}
+	check_token(custom);
+	free(custom);
+}
+
+static void fuzz_request(const char *data, size_t size)
+{
+	struct loopback_request req;
+	enum loopback_kind kind = loopback_parse(data, size, &req);
+
+	if (kind != LOOPBACK_CALLBACK) {
+		check(!req.code && !req.state && !req.error);
+		return;
+	}
+	/* Decoded values are C strings: a %00 is refused. */
+	check(!req.code || strlen(req.code) <= size);
+	check(!req.state || strlen(req.state) <= size);
+	loopback_request_free(&req);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -111,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_tokens(buf, size, true);
 	fuzz_error(buf, size, 400);
 	fuzz_error(buf, size, 403);
+	fuzz_omi(buf, size);
+	fuzz_request(buf, size);
 	free(buf);
 	return 0;
 }
