@@ -212,7 +212,8 @@ static void test_rotation_saved(void)
 
 	/* A newer sign-in in the file is not overwritten by a rotation. */
 	write_session("REFRESH-NEW", "https://api.omi.me", "KEY");
-	script(&f, 1, (struct answer[]){ { .status = 200, .body = RENEWED("ID-4", "REFRESH-4", "3600") } });
+	script(&f, 1, (struct answer[]){
+			      { .status = 200, .body = RENEWED("ID-4", "REFRESH-4", "3600") } });
 	f.calls = 0;
 	test_assert(credentials_refused(c));
 	test_assert(strcmp(token_ok(c), "ID-4") == 0);
@@ -230,7 +231,8 @@ static void test_rotation_saved(void)
 	check_file("REFRESH-4");
 	/* Nor is a file --logout removed brought back. */
 	test_assert(session_remove(path, NULL, 0) == 0);
-	script(&f, 1, (struct answer[]){ { .status = 200, .body = RENEWED("ID-5", "REFRESH-5", "3600") } });
+	script(&f, 1, (struct answer[]){
+			      { .status = 200, .body = RENEWED("ID-5", "REFRESH-5", "3600") } });
 	test_assert(credentials_refused(c));
 	test_assert(strcmp(token_ok(c), "ID-5") == 0);
 	struct stat st;
@@ -273,10 +275,12 @@ static void test_refusals(void)
 	}
 	ends((struct answer[]){ { .status = 400, .body = "not json" } },
 	     "the session has ended (HTTP 400); sign in again with omikeyfs --login");
-	ends((struct answer[]){ { .status = 403, .body = FB_ERROR(403, "The request is missing a valid API key.") } },
+	ends((struct answer[]){ { .status = 403,
+				  .body = FB_ERROR(403, "The request is missing a valid API key.") } },
 	     "Firebase refused the session's API key (HTTP 403: The request is missing a valid "
 	     "API key.); sign in again with omikeyfs --login");
-	ends((struct answer[]){ { .status = 403, .body = FB_ERROR(403, "API_KEY_HTTP_REFERRER_BLOCKED") } },
+	ends((struct answer[]){ { .status = 403,
+				  .body = FB_ERROR(403, "API_KEY_HTTP_REFERRER_BLOCKED") } },
 	     "API_KEY_HTTP_REFERRER_BLOCKED");
 }
 

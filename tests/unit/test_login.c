@@ -55,6 +55,7 @@ struct run {
 };
 
 static char dir[64], path[128];
+static const char *opener; /* for the next start() */
 
 static void *run_login(void *arg)
 {
@@ -103,6 +104,8 @@ static void start(struct run *r, long timeout_ms)
 		.omi_token = { fake_post, &r->omi },
 		.firebase_sign_in = { fake_post, &r->fb },
 		.out = fdopen(fds[1], "w"),
+		.open_browser = opener != NULL,
+		.opener = opener,
 	};
 	test_assert(pthread_create(&r->thread, NULL, run_login, r) == 0);
 	/* The URL line tells the browser where to go, as it tells the user. */
@@ -395,6 +398,46 @@ static void test_too_large(void)
 	fails(&r, -EACCES, "the sign-in failed: cancelled");
 }
 
+/* The browser opener gets the URL and none of the listener's sockets. */
+static void test_opener(void)
+{
+	char script[160], fifo[160], line[1024], page[1024], q[256];
+	struct run r;
+	FILE *f;
+
+	snprintf(script, sizeof(script), "%s/opener.sh", dir);
+	snprintf(fifo, sizeof(fifo), "%s/opener.fifo", dir);
+	test_assert(mkfifo(fifo, 0600) == 0);
+	f = fopen(script, "w");
+	test_assert(f);
+	fprintf(f, "#!/bin/sh\nexec >%s\necho \"$1\"\n"
+		"ls -l /proc/$$/fd/ | grep -c socket\n", fifo);
+	test_assert(fclose(f) == 0 && chmod(script, 0700) == 0);
+
+	prepare_file();
+	opener = script;
+	start(&r, 0);
+	opener = NULL;
+	f = fopen(fifo, "r");
+	test_assert(f && fgets(line, sizeof(line), f));
+	test_assert(strncmp(line, r.url, strlen(r.url)) == 0 && line[strlen(r.url)] == '\n');
+	test_assert(fgets(line, sizeof(line), f) && strcmp(line, "0\n") == 0);
+	fclose(f);
+	snprintf(q, sizeof(q), "error=x&state=%s", r.state);
+	callback(&r, q, page, sizeof(page));
+	fails(&r, -EACCES, "the sign-in failed: x");
+	unlink(fifo);
+	unlink(script);
+
+	/* A missing opener is no error. */
+	opener = "/nonexistent/xdg-open";
+	start(&r, 0);
+	opener = NULL;
+	snprintf(q, sizeof(q), "error=y&state=%s", r.state);
+	callback(&r, q, page, sizeof(page));
+	fails(&r, -EACCES, "the sign-in failed: y");
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/omikeyfs-login-XXXXXX");
@@ -408,6 +451,7 @@ int main(void)
 	test_run(test_refused_code);
 	test_run(test_timeout);
 	test_run(test_too_large);
+	test_run(test_opener);
 	unlink(path);
 	test_assert(rmdir(dir) == 0);
 	return 0;
