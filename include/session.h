@@ -58,8 +58,8 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
  * Write s to path atomically: a temporary file in the same directory
  * (created 0600, O_EXCL), written and fsync'd, renamed over path, then the
  * directory fsync'd.  Missing parent directories are created 0700.  On
- * failure path is untouched and the temporary file is gone.  Returns 0 or
- * -errno with one line in err.
+ * failure path is untouched and the temporary file is gone.  Every string
+ * field must be set (else -EINVAL).  Returns 0 or -errno with one line in err.
  */
 int session_save(const char *path, const struct session *s, char *err, size_t errlen);
 

@@ -246,6 +246,8 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	memset(err, 0, sizeof(*err));
 	if (!cfg->provider || (strcmp(cfg->provider, "google") && strcmp(cfg->provider, "apple")))
 		return fail(err, -EINVAL, "the sign-in provider must be google or apple");
+	if (!cfg->api_url || !cfg->firebase_api_key || !cfg->session_path || !cfg->out)
+		return fail(err, -EINVAL, "the sign-in is not fully configured");
 	if ((r = pkce_verifier(verifier)) < 0 || (r = pkce_state(state)) < 0)
 		return fail(err, r, "no random bytes: %s", strerror(-r));
 	pkce_challenge(verifier, challenge);

@@ -275,6 +275,11 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 	bool made = false;
 	int r = 0, fd = -1, dfd;
 
+	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
+		free(dir);
+		set_err(err, errlen, "cannot save session file %s: a field is missing", path);
+		return -EINVAL;
+	}
 	if (!dir || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		r = -ENOMEM;

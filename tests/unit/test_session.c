@@ -265,6 +265,10 @@ static void test_save(void)
 	test_assert(count_entries(dir) == 2);
 	test_assert(rmdir(path) == 0);
 
+	/* Every field is needed. */
+	s.user_id = NULL;
+	test_assert(session_save(path, &s, err, sizeof(err)) == -EINVAL);
+	s.user_id = "uid";
 	/* A parent that is a file. */
 	snprintf(path, sizeof(path), "%s/cfg/omikeyfs/session.json/x", tmpdir);
 	test_assert(session_save(path, &s, err, sizeof(err)) == -ENOTDIR);
