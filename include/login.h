@@ -11,6 +11,7 @@
 
 /* Omi's CLI gives up after 5 minutes, and so does omikeyfs by default. */
 #define LOGIN_TIMEOUT_MS 300000L
+
 struct login_config {
 	const char *api_url;          /* Omi API base URL, already checked (http_check_url) */
 	const char *provider;         /* "google" or "apple" */
