@@ -1,0 +1,35 @@
+/* pkce: the random strings and the S256 code challenge of an RFC 7636
+ * (PKCE) sign-in, and the unpadded base64url they are written in. */
+#ifndef OMIKEYFS_PKCE_H
+#define OMIKEYFS_PKCE_H
+
+#include <stddef.h>
+
+/* 32 random bytes or a SHA-256 digest in unpadded base64url: 43 chars. */
+#define PKCE_STRING_LEN 43
+
+/* Length of the unpadded base64url of len bytes. */
+#define BASE64URL_LEN(len) (((len) / 3) * 4 + ((len) % 3 ? (len) % 3 + 1 : 0))
+
+/*
+ * Write data as base64url (RFC 4648 section 5) without '=' padding and
+ * NUL-terminate it.  out must hold BASE64URL_LEN(len) + 1 bytes.  Returns
+ * the length written.
+ */
+size_t base64url_encode(const void *data, size_t len, char *out);
+
+/*
+ * A code verifier (RFC 7636 4.1): 32 bytes of getrandom() in base64url.
+ * out must hold PKCE_STRING_LEN + 1 bytes.  Returns 0 or -errno.
+ */
+int pkce_verifier(char *out);
+
+/* The S256 code challenge of a verifier: base64url(SHA-256(verifier)).
+ * out must hold PKCE_STRING_LEN + 1 bytes. */
+void pkce_challenge(const char *verifier, char *out);
+
+/* An OAuth state: 32 random bytes in base64url, like the verifier but
+ * drawn separately.  Returns 0 or -errno. */
+int pkce_state(char *out);
+
+#endif

@@ -1,0 +1,307 @@
+/*
+ * firebase: Firebase Auth's REST API as signing in uses it.  Pure: the
+ * POST itself is the caller's (transport), so this is all unit-tested.
+ * The answers are untrusted bytes; nothing from them reaches a message
+ * but Firebase's own error text, cleaned of control characters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "firebase.h"
+#include "jsonstrict.h"
+#include "urlenc.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_loopback_ipv4(const char *host)
+{
+	struct in_addr a;
+
+	/* inet_pton takes exactly a dotted quad: no octal, no short forms. */
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+static bool is_loopback_ipv6(const char *host)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET6, host, &a) == 1 && IN6_IS_ADDR_LOOPBACK(&a);
+}
+
+/*
+ * Split HOST:PORT and check HOST is loopback.  Writes the host as a URL
+ * wants it (IPv6 in brackets) and the port.  Returns false for anything else.
+ */
+static bool emulator_split(const char *hp, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon = strrchr(hp, ':'), *p;
+	size_t n;
+	char inner[64];
+	bool v6;
+
+	if (!colon || !colon[1])
+		return false;
+	*port = 0;
+	for (p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || *port > 6553)
+			return false;
+		*port = *port * 10 + (unsigned)(*p - '0');
+	}
+	if (*port == 0 || *port > 65535)
+		return false;
+	n = (size_t)(colon - hp);
+	if (hp[0] == '[') {
+		if (n < 3 || hp[n - 1] != ']')
+			return false;
+		hp++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(inner))
+		return false;
+	memcpy(inner, hp, n);
+	inner[n] = '\0';
+	v6 = memchr(inner, ':', n) != NULL;
+	if (v6 ? !is_loopback_ipv6(inner)
+	       : strcasecmp(inner, "localhost") != 0 && !is_loopback_ipv4(inner))
+		return false;
+	snprintf(host, hostlen, v6 ? "[%s]" : "%s", inner);
+	return true;
+}
+
+int firebase_url(enum firebase_call call, const char *api_key, const char *emulator_host,
+		 char **url, char *err, size_t errlen)
+{
+	const char *host = call == FIREBASE_SIGN_IN ? "identitytoolkit.googleapis.com"
+						    : "securetoken.googleapis.com";
+	const char *path = call == FIREBASE_SIGN_IN ? "v1/accounts:signInWithCustomToken"
+						    : "v1/token";
+	char *key;
+	int n;
+
+	*url = NULL;
+	if (!api_key || !*api_key) {
+		set_err(err, errlen, "the Firebase API key is empty");
+		return -EINVAL;
+	}
+	if (!(key = url_escape(api_key))) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (emulator_host && *emulator_host) {
+		char shown[128], name[80];
+		unsigned port;
+
+		if (!emulator_split(emulator_host, name, sizeof(name), &port)) {
+			jsonstrict_clean(emulator_host, strlen(emulator_host), shown, sizeof(shown));
+			set_err(err, errlen, "%s=%s is not a loopback HOST:PORT such as "
+				"127.0.0.1:9099, [::1]:9099 or localhost:9099",
+				FIREBASE_EMULATOR_ENV, shown);
+			free(key);
+			return -EINVAL;
+		}
+		n = asprintf(url, "http://%s:%u/%s/%s?key=%s", name, port, host, path, key);
+	} else {
+		n = asprintf(url, "https://%s/%s?key=%s", host, path, key);
+	}
+	free(key);
+	if (n < 0) {
+		*url = NULL;
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+char *firebase_sign_in_body(const char *custom_token)
+{
+	char *quoted = jsonstrict_quote(custom_token), *body = NULL;
+
+	if (quoted && asprintf(&body, "{\"token\":%s,\"returnSecureToken\":true}", quoted) < 0)
+		body = NULL;
+	if (quoted) {
+		explicit_bzero(quoted, strlen(quoted));
+		free(quoted);
+	}
+	return body;
+}
+
+char *firebase_renew_body(const char *refresh_token)
+{
+	char *escaped = url_escape(refresh_token), *body = NULL;
+
+	if (escaped &&
+	    asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
+		body = NULL;
+	if (escaped) {
+		explicit_bzero(escaped, strlen(escaped));
+		free(escaped);
+	}
+	return body;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void firebase_tokens_free(struct firebase_tokens *t)
+{
+	free_secret(t->id_token);
+	free_secret(t->refresh_token);
+	free(t->user_id);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Names of the four members in one of the two answers. */
+struct names {
+	const char *id_token, *refresh_token, *expires_in, *user_id;
+};
+
+static int parse_tokens(const char *body, size_t len, const struct names *names,
+			struct firebase_tokens *out, char *err, size_t errlen)
+{
+	char why[200], *expires = NULL, *end;
+	struct json_object *obj;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	obj = jsonstrict_parse(body, len, why, sizeof(why));
+	if (!obj) {
+		set_err(err, errlen, "Firebase's answer is %s", why);
+		return -EBADMSG;
+	}
+	r = jsonstrict_string(obj, names->id_token, FIREBASE_TOKEN_MAX, JSONSTRICT_TOKEN,
+			      &out->id_token, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, names->refresh_token, FIREBASE_TOKEN_MAX,
+				      JSONSTRICT_TOKEN, &out->refresh_token, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, names->user_id, FIREBASE_USER_MAX, JSONSTRICT_TOKEN,
+				      &out->user_id, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, names->expires_in, 8, JSONSTRICT_TOKEN, &expires,
+				      why, sizeof(why));
+	if (r == 0) {
+		/* A string of decimal digits, as Firebase sends it. */
+		out->expires_in = strtol(expires, &end, 10);
+		if (*end || expires[0] < '0' || expires[0] > '9' || out->expires_in < 1 ||
+		    out->expires_in > 86400) {
+			snprintf(why, sizeof(why), "\"%s\" is not a number of seconds up to a day",
+				 names->expires_in);
+			r = -EBADMSG;
+		}
+	}
+	free(expires);
+	jsonstrict_put(obj);
+	if (r < 0) {
+		firebase_tokens_free(out);
+		set_err(err, errlen, "Firebase's answer is malformed: %s", why);
+		return r == -ENOMEM ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out,
+			   char *err, size_t errlen)
+{
+	static const struct names names = { "idToken", "refreshToken", "expiresIn", "localId" };
+
+	return parse_tokens(body, len, &names, out, err, errlen);
+}
+
+int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *out,
+			 char *err, size_t errlen)
+{
+	static const struct names names = { "id_token", "refresh_token", "expires_in",
+					    "user_id" };
+
+	return parse_tokens(body, len, &names, out, err, errlen);
+}
+
+/* error.message of {"error": {"code": 400, "message": "..."}}, cleaned. */
+static void error_text(const struct post_result *res, char *out, size_t outlen)
+{
+	struct json_object *obj, *e, *m;
+
+	out[0] = '\0';
+	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
+		return;
+	if (json_object_object_get_ex(obj, "error", &e) &&
+	    json_object_is_type(e, json_type_object) &&
+	    json_object_object_get_ex(e, "message", &m) && json_object_is_type(m, json_type_string))
+		jsonstrict_clean(json_object_get_string(m), (size_t)json_object_get_string_len(m),
+				 out, outlen);
+	jsonstrict_put(obj);
+}
+
+int firebase_check(const struct post_result *res, struct firebase_error *err)
+{
+	char text[200];
+	size_t n;
+
+	memset(err, 0, sizeof(*err));
+	if (res->err || res->status == 0) {
+		err->kind = FIREBASE_TRANSIENT;
+		err->err = res->err ? res->err : -EIO;
+		jsonstrict_clean(res->message, strnlen(res->message, sizeof(res->message)),
+				 err->message, sizeof(err->message));
+		if (!err->message[0])
+			snprintf(err->message, sizeof(err->message), "no answer from Firebase");
+		return err->err;
+	}
+	if (res->status >= 200 && res->status < 300)
+		return 0;
+
+	error_text(res, text, sizeof(text));
+	n = strcspn(text, " ");
+	/* The code is the first word: "INVALID_REFRESH_TOKEN : more words". */
+	if (n < sizeof(err->reason) && n > 0 && (!text[n] || strncmp(text + n, " :", 2) == 0) &&
+	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == n)
+		snprintf(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
+	if (text[0])
+		snprintf(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
+	else
+		snprintf(err->message, sizeof(err->message), "HTTP %ld", res->status);
+
+	if (res->status == 403 || strncmp(text, "API key not valid", 17) == 0 ||
+	    strncmp(text, "API_KEY_", 8) == 0) {
+		err->kind = FIREBASE_BAD_KEY;
+		err->err = -EACCES;
+	} else if (res->status == 429) {
+		err->kind = FIREBASE_TRANSIENT;
+		err->err = -EAGAIN;
+	} else if (res->status == 408) {
+		err->kind = FIREBASE_TRANSIENT;
+		err->err = -ETIMEDOUT;
+	} else if (res->status >= 400 && res->status < 500) {
+		err->kind = FIREBASE_ENDED;
+		err->err = -EACCES;
+	} else {
+		err->kind = FIREBASE_TRANSIENT;
+		err->err = -EIO;
+	}
+	return err->err;
+}

@@ -1,0 +1,307 @@
+/*
+ * login: `omikeyfs --login`.  The flow is Omi's own CLI's (RFC 8252
+ * loopback redirect with PKCE), ending where a mount begins: a session file
+ * holding a Firebase refresh token.  Every step either succeeds or leaves
+ * the session file as it was; the code, the verifier and every token are
+ * wiped when done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "firebase.h"
+#include "jsonstrict.h"
+#include "login.h"
+#include "loopback.h"
+#include "pkce.h"
+#include "session.h"
+#include "urlenc.h"
+
+#define PAGE_SIGNED_IN "Signed in to omikeyfs; you may close this tab.\n"
+#define PAGE_FAILED "The sign-in to omikeyfs failed; see the terminal for why.\n"
+
+static int fail(struct login_error *err, int e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct login_error *err, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->err = e;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+int login_parse_token_answer(const char *body, size_t len, char **custom_token, char *err,
+			     size_t errlen)
+{
+	char why[200];
+	struct json_object *obj = jsonstrict_parse(body, len, why, sizeof(why));
+	int r;
+
+	*custom_token = NULL;
+	if (!obj) {
+		snprintf(err, errlen, "the Omi API's answer is %s", why);
+		return -EBADMSG;
+	}
+	r = jsonstrict_string(obj, "custom_token", FIREBASE_TOKEN_MAX, JSONSTRICT_TOKEN,
+			      custom_token, why, sizeof(why));
+	jsonstrict_put(obj);
+	if (r < 0) {
+		snprintf(err, errlen, "the Omi API's answer is malformed: %s", why);
+		return r == -ENOMEM ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+/* FastAPI's {"detail": "..."} of an error, cleaned; "" when there is none. */
+static void omi_detail(const struct post_result *res, char *out, size_t outlen)
+{
+	struct json_object *obj, *d;
+
+	out[0] = '\0';
+	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
+		return;
+	if (json_object_object_get_ex(obj, "detail", &d) && json_object_is_type(d, json_type_string))
+		jsonstrict_clean(json_object_get_string(d), (size_t)json_object_get_string_len(d),
+				 out, outlen);
+	jsonstrict_put(obj);
+}
+
+/* Start the browser without waiting for it: the child forks the opener
+ * and exits at once, so nothing is left to reap and nothing waits. */
+static void open_browser(const char *opener, const char *url)
+{
+	char *argv[] = { (char *)opener, (char *)url, NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (fork() == 0) {
+			int null = open("/dev/null", O_RDWR);
+
+			if (null >= 0) {
+				dup2(null, 0);
+				dup2(null, 1);
+				dup2(null, 2);
+				if (null > 2)
+					close(null);
+			}
+			setsid();
+			execvp(opener, argv);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+static char *sign_in_url(const char *api_url, const char *provider, const char *redirect,
+			 const char *state, const char *challenge)
+{
+	size_t n = strlen(api_url);
+	char *p = url_escape(provider), *r = url_escape(redirect), *s = url_escape(state);
+	char *c = url_escape(challenge), *url = NULL;
+
+	while (n > 0 && api_url[n - 1] == '/')
+		n--;
+	if (p && r && s && c &&
+	    asprintf(&url, "%.*s/v1/auth/authorize?provider=%s&redirect_uri=%s&state=%s"
+		     "&code_challenge=%s&code_challenge_method=S256", (int)n, api_url, p, r, s,
+		     c) < 0)
+		url = NULL;
+	free(p);
+	free(r);
+	free(s);
+	free(c);
+	return url;
+}
+
+/* The callback's code -> Omi's custom token. */
+static int exchange_code(const struct login_config *cfg, const char *code,
+			 const char *redirect, const char *verifier, char **custom,
+			 struct login_error *err)
+{
+	struct post_result res = { 0 };
+	char *ecode = url_escape(code), *eredirect = url_escape(redirect), *body = NULL;
+	char why[256];
+	int r;
+
+	*custom = NULL;
+	if (ecode && eredirect &&
+	    asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s"
+		     "&use_custom_token=true&code_verifier=%s", ecode, eredirect, verifier) < 0)
+		body = NULL;
+	free_secret(ecode);
+	free(eredirect);
+	if (!body)
+		return fail(err, -ENOMEM, "out of memory");
+	cfg->omi_token.post(cfg->omi_token.ctx, "application/x-www-form-urlencoded", body,
+			    strlen(body), &res);
+	free_secret(body);
+	if (res.err || res.status == 0) {
+		jsonstrict_clean(res.message, strnlen(res.message, sizeof(res.message)), why,
+				 sizeof(why));
+		r = fail(err, res.err ? res.err : -EIO, "cannot reach the Omi API: %s",
+			 why[0] ? why : "no answer");
+	} else if (res.status != 200) {
+		omi_detail(&res, why, sizeof(why));
+		r = fail(err, res.status >= 500 ? -EIO : -EACCES,
+			 "the Omi API refused the sign-in code (HTTP %ld%s%s)", res.status,
+			 why[0] ? ": " : "", why);
+	} else if ((r = login_parse_token_answer(res.body ? res.body : "", res.len, custom, why,
+						 sizeof(why))) < 0) {
+		fail(err, -EPROTO, "%s", why);
+		r = -EPROTO;
+	}
+	post_result_clear(&res);
+	return r;
+}
+
+/* Omi's custom token -> Firebase's refresh token and user id. */
+static int firebase_sign_in(const struct login_config *cfg, const char *custom,
+			    struct firebase_tokens *t, struct login_error *err)
+{
+	struct post_result res = { 0 };
+	struct firebase_error fe;
+	char *body = firebase_sign_in_body(custom), why[256];
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (!body)
+		return fail(err, -ENOMEM, "out of memory");
+	cfg->firebase_sign_in.post(cfg->firebase_sign_in.ctx, FIREBASE_SIGN_IN_TYPE, body,
+				   strlen(body), &res);
+	free_secret(body);
+	if ((r = firebase_check(&res, &fe)) < 0) {
+		if (fe.kind == FIREBASE_TRANSIENT)
+			fail(err, r, "cannot sign in at Firebase: %s", fe.message);
+		else
+			fail(err, r, "Firebase refused the sign-in (%s)", fe.message);
+	} else if ((r = firebase_parse_sign_in(res.body ? res.body : "", res.len, t, why,
+					       sizeof(why))) < 0) {
+		r = fail(err, -EPROTO, "%s", why);
+	}
+	post_result_clear(&res);
+	return r;
+}
+
+/* Check the callback: an error, a wrong state or no code ends the sign-in. */
+static int check_callback(const struct loopback_request *req, const char *state,
+			  struct login_error *err)
+{
+	char shown[128];
+
+	if (req->error) {
+		jsonstrict_clean(req->error, strlen(req->error), shown, sizeof(shown));
+		return fail(err, -EACCES, "the sign-in failed: %s", shown);
+	}
+	/* Length first: the state is compared without leaking where it differs. */
+	if (!req->state || strlen(req->state) != strlen(state))
+		return fail(err, -EPROTO, "the sign-in callback carried a wrong state; "
+			    "try omikeyfs --login again");
+	unsigned char diff = 0;
+
+	for (size_t i = 0; state[i]; i++)
+		diff |= (unsigned char)(state[i] ^ req->state[i]);
+	if (diff)
+		return fail(err, -EPROTO, "the sign-in callback carried a wrong state; "
+			    "try omikeyfs --login again");
+	if (!req->code || !req->code[0])
+		return fail(err, -EPROTO, "the sign-in callback carried no code");
+	return 0;
+}
+
+int login_run(const struct login_config *cfg, struct login_error *err)
+{
+	char verifier[PKCE_STRING_LEN + 1], challenge[PKCE_STRING_LEN + 1];
+	char state[PKCE_STRING_LEN + 1], redirect[64], why[256];
+	long timeout = cfg->timeout_ms > 0 ? cfg->timeout_ms : LOGIN_TIMEOUT_MS;
+	int64_t deadline = loopback_now_ms() + timeout;
+	struct loopback_request req = { 0 };
+	struct firebase_tokens tokens = { 0 };
+	struct loopback *lb = NULL;
+	char *url = NULL, *custom = NULL;
+	unsigned short port;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	if (!cfg->provider || (strcmp(cfg->provider, "google") && strcmp(cfg->provider, "apple")))
+		return fail(err, -EINVAL, "the sign-in provider must be google or apple");
+	if (!cfg->api_url || !cfg->firebase_api_key || !cfg->session_path || !cfg->out)
+		return fail(err, -EINVAL, "the sign-in is not fully configured");
+	if ((r = pkce_verifier(verifier)) < 0 || (r = pkce_state(state)) < 0)
+		return fail(err, r, "no random bytes: %s", strerror(-r));
+	pkce_challenge(verifier, challenge);
+
+	if ((r = loopback_open(cfg->port, &lb, &port, why, sizeof(why))) < 0) {
+		fail(err, r, "%s", why);
+		goto out;
+	}
+	snprintf(redirect, sizeof(redirect), "http://127.0.0.1:%u/callback", port);
+	url = sign_in_url(cfg->api_url, cfg->provider, redirect, state, challenge);
+	if (!url) {
+		r = fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	fprintf(cfg->out, "%s\n", url);
+	fflush(cfg->out);
+	if (cfg->open_browser)
+		open_browser(cfg->opener ? cfg->opener : "xdg-open", url);
+
+	r = loopback_wait(lb, deadline, &req);
+	if (r == -ETIMEDOUT) {
+		fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
+		goto out;
+	} else if (r < 0) {
+		fail(err, r, "waiting for the sign-in: %s", strerror(-r));
+		goto out;
+	}
+	r = check_callback(&req, state, err);
+	loopback_answer(lb, r < 0 ? 400 : 200, r < 0 ? PAGE_FAILED : PAGE_SIGNED_IN, deadline);
+	loopback_close(lb);
+	lb = NULL;
+	if (r < 0)
+		goto out;
+
+	if ((r = exchange_code(cfg, req.code, redirect, verifier, &custom, err)) < 0 ||
+	    (r = firebase_sign_in(cfg, custom, &tokens, err)) < 0)
+		goto out;
+
+	struct session s = {
+		.refresh_token = tokens.refresh_token,
+		.api_url = (char *)cfg->api_url,
+		.firebase_api_key = (char *)cfg->firebase_api_key,
+		.user_id = tokens.user_id,
+		.created = (long long)time(NULL),
+	};
+	if ((r = session_save(cfg->session_path, &s, why, sizeof(why))) < 0)
+		fail(err, r, "%s", why);
+out:
+	loopback_close(lb);
+	loopback_request_free(&req);
+	firebase_tokens_free(&tokens);
+	free_secret(custom);
+	free(url);
+	explicit_bzero(verifier, sizeof(verifier));
+	explicit_bzero(state, sizeof(state));
+	return r;
+}

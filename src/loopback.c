@@ -1,0 +1,313 @@
+/*
+ * loopback: a tiny HTTP server for one sign-in callback.  Any local
+ * process can connect, so every request is untrusted: requests are capped,
+ * several connections are read side by side with poll() (a client that
+ * sends nothing holds a slot, never the deadline), and nothing received is
+ * ever echoed into a page.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loopback.h"
+#include "urlenc.h"
+
+struct conn {
+	int fd;                                 /* -1: free slot */
+	size_t len;
+	uint64_t opened;                        /* order of accept, to drop the oldest */
+	char buf[LOOPBACK_REQUEST_MAX + 1];
+};
+
+struct loopback {
+	int listen_fd;
+	int held;                               /* connection of the callback, or -1 */
+	uint64_t accepted;
+	struct conn conns[LOOPBACK_MAX_CONNECTIONS];
+};
+
+int64_t loopback_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void loopback_request_free(struct loopback_request *req)
+{
+	free_secret(req->code);
+	free_secret(req->state);
+	free(req->error);
+	memset(req, 0, sizeof(*req));
+}
+
+/* Set *slot to the decoded value unless it was given already. */
+static bool take_value(char **slot, const char *value, size_t len)
+{
+	if (*slot)
+		return false;
+	*slot = url_unescape(value, len);
+	return *slot != NULL;
+}
+
+static enum loopback_kind parse_query(const char *q, size_t len, struct loopback_request *out)
+{
+	const char *end = q + len;
+
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		const char *stop = amp ? amp : end;
+		const char *eq = memchr(q, '=', (size_t)(stop - q));
+		size_t nlen = (size_t)((eq ? eq : stop) - q);
+		const char *v = eq ? eq + 1 : stop;
+		size_t vlen = (size_t)(stop - v);
+		char **slot = NULL;
+
+		if (nlen == 4 && memcmp(q, "code", 4) == 0)
+			slot = &out->code;
+		else if (nlen == 5 && memcmp(q, "state", 5) == 0)
+			slot = &out->state;
+		else if (nlen == 5 && memcmp(q, "error", 5) == 0)
+			slot = &out->error;
+		if (slot && !take_value(slot, v, vlen))
+			return LOOPBACK_BAD;
+		q = stop + 1;
+	}
+	return LOOPBACK_CALLBACK;
+}
+
+enum loopback_kind loopback_parse(const char *buf, size_t len, struct loopback_request *out)
+{
+	const char *line_end, *sp1, *sp2, *q;
+	enum loopback_kind kind;
+
+	memset(out, 0, sizeof(*out));
+	if (!memmem(buf, len, "\r\n\r\n", 4) && !memmem(buf, len, "\n\n", 2))
+		return LOOPBACK_INCOMPLETE;
+	line_end = memchr(buf, '\n', len);
+	sp1 = memchr(buf, ' ', (size_t)(line_end - buf));
+	if (!sp1)
+		return LOOPBACK_BAD;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(line_end - sp1 - 1));
+	if (!sp2 || (size_t)(line_end - sp2) < 9 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return LOOPBACK_BAD;
+	if (sp1 - buf != 3 || memcmp(buf, "GET", 3) != 0)
+		return LOOPBACK_OTHER;
+	q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
+	if ((size_t)((q ? q : sp2) - sp1 - 1) != 9 || memcmp(sp1 + 1, "/callback", 9) != 0)
+		return LOOPBACK_OTHER;
+	if (!q)
+		return LOOPBACK_CALLBACK;
+	kind = parse_query(q + 1, (size_t)(sp2 - q - 1), out);
+	if (kind != LOOPBACK_CALLBACK)
+		loopback_request_free(out);
+	return kind;
+}
+
+int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound,
+		  char *err, size_t errlen)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
+	socklen_t alen = sizeof(addr);
+	struct loopback *lb;
+	int one = 1, r;
+
+	*out = NULL;
+	lb = calloc(1, sizeof(*lb));
+	if (!lb) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	lb->held = -1;
+	for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++)
+		lb->conns[i].fd = -1;
+	/* The IPv4 literal, as RFC 8252 8.3 advises: "localhost" may resolve
+	 * elsewhere.  Close-on-exec keeps it out of the browser opener. */
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lb->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (lb->listen_fd < 0 ||
+	    setsockopt(lb->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(lb->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(lb->listen_fd, 16) < 0 ||
+	    getsockname(lb->listen_fd, (struct sockaddr *)&addr, &alen) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(-r));
+		loopback_close(lb);
+		return r;
+	}
+	*bound = ntohs(addr.sin_port);
+	*out = lb;
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	/* The buffer may hold a sign-in code. */
+	explicit_bzero(c->buf, c->len);
+	c->len = 0;
+}
+
+/* Write all of a short answer, waiting for room no later than the deadline. */
+static void send_all(int fd, const char *p, size_t len, int64_t deadline_ms)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return;
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int64_t left = deadline_ms - loopback_now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+			return;
+	}
+}
+
+static void answer(int fd, int status, const char *text, int64_t deadline_ms)
+{
+	const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request";
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+			 "Connection: close\r\n\r\n", status, reason, strlen(text));
+
+	send_all(fd, head, (size_t)n, deadline_ms);
+	send_all(fd, text, strlen(text), deadline_ms);
+}
+
+static void accept_one(struct loopback *lb)
+{
+	struct conn *slot = NULL;
+	int fd = accept4(lb->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++) {
+		struct conn *c = &lb->conns[i];
+
+		if (c->fd < 0) {
+			slot = c;
+			break;
+		}
+		if (!slot || c->opened < slot->opened)
+			slot = c;
+	}
+	conn_close(slot);
+	slot->fd = fd;
+	slot->opened = lb->accepted++;
+}
+
+/* Read what c has; returns true when it was the callback. */
+static bool read_conn(struct loopback *lb, struct conn *c, int64_t deadline_ms,
+		      struct loopback_request *req)
+{
+	ssize_t n = recv(c->fd, c->buf + c->len, LOOPBACK_REQUEST_MAX - c->len, 0);
+	enum loopback_kind kind;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (n <= 0) {
+		conn_close(c);
+		return false;
+	}
+	c->len += (size_t)n;
+	kind = loopback_parse(c->buf, c->len, req);
+	if (kind == LOOPBACK_INCOMPLETE && c->len < LOOPBACK_REQUEST_MAX)
+		return false;
+	if (kind == LOOPBACK_CALLBACK) {
+		lb->held = c->fd;
+		c->fd = -1;
+		conn_close(c);
+		return true;
+	}
+	if (kind == LOOPBACK_OTHER)
+		answer(c->fd, 404, "Not found.\n", deadline_ms);
+	else
+		answer(c->fd, 400, "Bad request.\n", deadline_ms);
+	conn_close(c);
+	return false;
+}
+
+int loopback_wait(struct loopback *lb, int64_t deadline_ms, struct loopback_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	for (;;) {
+		struct pollfd pfd[LOOPBACK_MAX_CONNECTIONS + 1];
+		struct conn *which[LOOPBACK_MAX_CONNECTIONS + 1];
+		int64_t left = deadline_ms - loopback_now_ms();
+		int n = 0, r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		pfd[n].fd = lb->listen_fd;
+		pfd[n].events = POLLIN;
+		which[n++] = NULL;
+		for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++) {
+			if (lb->conns[i].fd < 0)
+				continue;
+			pfd[n].fd = lb->conns[i].fd;
+			pfd[n].events = POLLIN;
+			which[n++] = &lb->conns[i];
+		}
+		r = poll(pfd, (nfds_t)n, (int)(left > 60000 ? 60000 : left));
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		for (int i = 1; i < n; i++)
+			if (pfd[i].revents && read_conn(lb, which[i], deadline_ms, req))
+				return 0;
+		if (pfd[0].revents & POLLIN)
+			accept_one(lb);
+	}
+}
+
+void loopback_answer(struct loopback *lb, int status, const char *text, int64_t deadline_ms)
+{
+	if (lb->held < 0)
+		return;
+	answer(lb->held, status, text, deadline_ms);
+	close(lb->held);
+	lb->held = -1;
+}
+
+void loopback_close(struct loopback *lb)
+{
+	if (!lb)
+		return;
+	if (lb->listen_fd >= 0)
+		close(lb->listen_fd);
+	if (lb->held >= 0)
+		close(lb->held);
+	for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++)
+		conn_close(&lb->conns[i]);
+	free(lb);
+}

@@ -1,0 +1,403 @@
+/*
+ * session: the sign-in saved by `omikeyfs --login` and read by mounts.  The
+ * refresh token in it is worth as much as the account, so the file is
+ * treated like the key file (0600, regular file, checked on the open fd)
+ * and replaced only whole, by rename, so a crash or a concurrent mount
+ * never sees half a file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "jsonstrict.h"
+#include "session.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void session_free(struct session *s)
+{
+	free_secret(s->refresh_token);
+	free(s->api_url);
+	free(s->firebase_api_key);
+	free(s->user_id);
+	memset(s, 0, sizeof(*s));
+}
+
+static int get_int(struct json_object *obj, const char *key, long long *out, char *err,
+		   size_t errlen)
+{
+	struct json_object *val;
+
+	if (!json_object_object_get_ex(obj, key, &val)) {
+		set_err(err, errlen, "no \"%s\"", key);
+		return -EBADMSG;
+	}
+	if (!json_object_is_type(val, json_type_int)) {
+		set_err(err, errlen, "\"%s\" is not an integer", key);
+		return -EBADMSG;
+	}
+	*out = (long long)json_object_get_int64(val);
+	/* json-c saturates what does not fit, silently. */
+	if (*out == INT64_MAX || *out == INT64_MIN) {
+		set_err(err, errlen, "\"%s\" is out of range", key);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int session_parse(const char *buf, size_t len, struct session *out, char *err, size_t errlen)
+{
+	char why[200];
+	struct json_object *obj;
+	long long version;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (len > SESSION_MAX_SIZE) {
+		set_err(err, errlen, "larger than %d bytes", SESSION_MAX_SIZE);
+		return -EBADMSG;
+	}
+	obj = jsonstrict_parse(buf, len, why, sizeof(why));
+	if (!obj) {
+		set_err(err, errlen, "%s", why);
+		return -EBADMSG;
+	}
+	r = get_int(obj, "version", &version, why, sizeof(why));
+	if (r == 0 && version != SESSION_VERSION) {
+		/* The number is ours to show: it is an integer. */
+		snprintf(why, sizeof(why), "format version %lld is not %d; sign in again "
+			 "with omikeyfs --login", version, SESSION_VERSION);
+		r = -EBADMSG;
+	}
+	if (r == 0)
+		r = jsonstrict_string(obj, "refresh_token", SESSION_TOKEN_MAX, JSONSTRICT_TOKEN,
+				      &out->refresh_token, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, "api_url", SESSION_URL_MAX, JSONSTRICT_TOKEN,
+				      &out->api_url, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, "firebase_api_key", SESSION_KEY_MAX, JSONSTRICT_TOKEN,
+				      &out->firebase_api_key, why, sizeof(why));
+	if (r == 0)
+		r = jsonstrict_string(obj, "user_id", SESSION_USER_MAX, JSONSTRICT_TOKEN,
+				      &out->user_id, why, sizeof(why));
+	if (r == 0)
+		r = get_int(obj, "created", &out->created, why, sizeof(why));
+	if (r == 0 && out->created < 0) {
+		snprintf(why, sizeof(why), "\"created\" is negative");
+		r = -EBADMSG;
+	}
+	jsonstrict_put(obj);
+	if (r < 0) {
+		session_free(out);
+		set_err(err, errlen, "%s", why);
+		return r == -ENOMEM ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+char *session_serialize(const struct session *s, size_t *len)
+{
+	char *tok = jsonstrict_quote(s->refresh_token);
+	char *url = jsonstrict_quote(s->api_url);
+	char *key = jsonstrict_quote(s->firebase_api_key);
+	char *uid = jsonstrict_quote(s->user_id);
+	char *out = NULL;
+	int n = -1;
+
+	if (tok && url && key && uid)
+		n = asprintf(&out, "{\n  \"version\": %d,\n  \"api_url\": %s,\n"
+			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n"
+			     "  \"refresh_token\": %s,\n  \"created\": %lld\n}\n",
+			     SESSION_VERSION, url, key, uid, tok, s->created);
+	free_secret(tok);
+	free(url);
+	free(key);
+	free(uid);
+	if (n < 0)
+		return NULL;
+	*len = (size_t)n;
+	return out;
+}
+
+int session_load(const char *path, struct session *out, char *err, size_t errlen)
+{
+	char *buf = NULL, why[200];
+	struct stat st;
+	size_t len = 0;
+	int r, fd;
+
+	memset(out, 0, sizeof(*out));
+	/* O_NONBLOCK: a FIFO planted at the path must not hang the mount. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			set_err(err, errlen, "no session file %s; sign in with omikeyfs --login",
+				path);
+		else
+			set_err(err, errlen, "cannot open session file %s: %s", path,
+				strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "session file %s is not a regular file", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		set_err(err, errlen, "session file %s is accessible by group or others "
+			"(mode %03o); run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777),
+			path);
+		r = -EACCES;
+		goto out;
+	}
+	if (st.st_size > SESSION_MAX_SIZE) {
+		set_err(err, errlen, "session file %s is larger than %d bytes", path,
+			SESSION_MAX_SIZE);
+		r = -EFBIG;
+		goto out;
+	}
+	/* One byte more than the cap tells a file that grew since fstat. */
+	buf = malloc(SESSION_MAX_SIZE + 1);
+	if (!buf) {
+		set_err(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	while (len <= SESSION_MAX_SIZE) {
+		ssize_t n = read(fd, buf + len, SESSION_MAX_SIZE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			set_err(err, errlen, "cannot read session file %s: %s", path,
+				strerror(-r));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > SESSION_MAX_SIZE) {
+		set_err(err, errlen, "session file %s is larger than %d bytes", path,
+			SESSION_MAX_SIZE);
+		r = -EFBIG;
+		goto out;
+	}
+	r = session_parse(buf, len, out, why, sizeof(why));
+	if (r < 0)
+		set_err(err, errlen, "session file %s: %s", path, why);
+out:
+	if (buf) {
+		explicit_bzero(buf, SESSION_MAX_SIZE + 1);
+		free(buf);
+	}
+	close(fd);
+	return r;
+}
+
+/* mkdir -p with 0700 for what is missing; existing directories are kept. */
+static int make_parents(char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			int r = -errno;
+
+			set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(-r));
+			*p = c;
+			return r;
+		}
+		*p = c;
+		if (c == '\0')
+			return 0;
+	}
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int session_save(const char *path, const struct session *s, char *err, size_t errlen)
+{
+	char *dir = strdup(path), *tmp = NULL, *data = NULL, *slash;
+	size_t len = 0;
+	bool made = false;
+	int r = 0, fd = -1, dfd;
+
+	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
+		free(dir);
+		set_err(err, errlen, "cannot save session file %s: a field is missing", path);
+		return -EINVAL;
+	}
+	if (!dir || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		tmp = NULL;
+		r = -ENOMEM;
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	r = make_parents(dir, err, errlen);
+	if (r == -ENOTDIR)
+		set_err(err, errlen, "cannot save session file %s: %s is not a directory", path,
+			dir);
+	if (r < 0)
+		goto out;
+	data = session_serialize(s, &len);
+	if (!data) {
+		r = -ENOMEM;
+		set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	/* mkostemp: O_CREAT | O_EXCL, mode 0600, a name nobody else holds. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		set_err(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	made = true;
+	if ((r = write_all(fd, data, len)) < 0 || (fsync(fd) < 0 && (r = -errno))) {
+		set_err(err, errlen, "cannot write session file %s: %s", tmp, strerror(-r));
+		goto out;
+	}
+	r = close(fd);
+	fd = -1;
+	if (r < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		set_err(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
+		goto out;
+	}
+	made = false;
+	/* The rename is durable once the directory is. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	free(tmp);
+	if (data) {
+		explicit_bzero(data, len);
+		free(data);
+	}
+	free(dir);
+	return r;
+}
+
+int session_remove(const char *path, char *err, size_t errlen)
+{
+	if (unlink(path) == 0)
+		return 0;
+	int r = -errno;
+
+	if (r == -ENOENT)
+		set_err(err, errlen, "no session file %s: not signed in", path);
+	else
+		set_err(err, errlen, "cannot remove session file %s: %s", path, strerror(-r));
+	return r;
+}
+
+int session_default_path(char **out, char *err, size_t errlen)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	*out = NULL;
+	/* The XDG spec says a relative XDG_CONFIG_HOME is to be ignored. */
+	if (xdg && xdg[0] == '/')
+		n = asprintf(out, "%s/omikeyfs/session.json", xdg);
+	else if (home && home[0])
+		n = asprintf(out, "%s/.config/omikeyfs/session.json", home);
+	else {
+		set_err(err, errlen, "neither XDG_CONFIG_HOME nor HOME is set: "
+			"no place for the session file");
+		return -ENOENT;
+	}
+	if (n < 0) {
+		*out = NULL;
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int dup_field(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+int session_copy(struct session *dst, const struct session *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (dup_field(&dst->refresh_token, src->refresh_token) < 0 ||
+	    dup_field(&dst->api_url, src->api_url) < 0 ||
+	    dup_field(&dst->firebase_api_key, src->firebase_api_key) < 0 ||
+	    dup_field(&dst->user_id, src->user_id) < 0) {
+		session_free(dst);
+		return -ENOMEM;
+	}
+	dst->created = src->created;
+	return 0;
+}
