@@ -19,6 +19,7 @@ packages=(
 	python3 python3-pytest
 	attr rsync curl
 	clang libclang-rt-14-dev
+	debhelper dpkg-dev lintian git systemd
 )
 
 missing=()
