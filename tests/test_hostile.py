@@ -376,7 +376,7 @@ def test_many_keys(api, mount):
 def test_hostile_body_on_refresh(api, mount, body):
     data, words = BODIES[body]
     keys = make_keys(3, seed=22)
-    m = mount(keys, timeout=2, opts=size_opts(body),
+    m = mount(keys, timeout=5, opts=size_opts(body),
               expect_stderr=[REFRESH_FAILED, WORKS_AGAIN])
     good = tree(m.mnt)
     serve(api, data)
@@ -408,7 +408,7 @@ def test_redirect_not_followed_at_mount(api, other_api, tmp_path):
 
 def test_redirect_not_followed_on_refresh(api, other_api, mount):
     other_api.reset()
-    m = mount(make_keys(2, seed=23), timeout=2, expect_stderr=[REFRESH_FAILED])
+    m = mount(make_keys(2, seed=23), timeout=5, expect_stderr=[REFRESH_FAILED])
     good = tree(m.mnt)
     api.fault(redirect=other_api.url + "/v1/dev/keys")
     m.sighup()
@@ -559,7 +559,7 @@ def test_token_not_in_proc(api, mount, tmp_path, source):
 def test_token_not_in_debug_output(api, mount, tmp_path):
     use_secret(api)
     path = key_file(tmp_path, SECRET.encode() + b"\n")
-    m = mount(make_keys(3, seed=27), timeout=2, opts=["debug", "key_file=" + path],
+    m = mount(make_keys(3, seed=27), timeout=5, opts=["debug", "key_file=" + path],
               token=None, expect_stderr=[REFRESH_FAILED, WORKS_AGAIN])
     assert len(tree(m.mnt)) == 3
     check_sent_only_as_bearer(api)
