@@ -2,12 +2,15 @@
 
 Every test mounts omikeyfs for real against tests/fakeapi.py on loopback and
 looks at the tree through ordinary syscalls and tools.  The daemon runs in the
-foreground with its stderr captured; a test fails if that stderr shows a
-sanitizer report, and unmounting must end the daemon with status 0.
+foreground with its stderr captured, and unmounting must end it with status
+0.  At unmount every stderr line must be one the test declared it expects
+(Mount's expect_stderr) or one every mount prints (NORMAL_STDERR): a warning,
+a failure or a sanitizer report that no one asked for fails the test.
 """
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +32,16 @@ TOKEN = "omi_dev_test_token_6f1c9a2b"
 
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "ERROR: ")
+
+# Lines any mount may print.
+NORMAL_STDERR = [
+    r"^omikeyfs: mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
+]
+# With -d (-o debug), libfuse's request trace: every line that is not one of
+# omikeyfs's own ("omikeyfs: ...", which must still be declared).
+LIBFUSE_TRACE = r"^(?!omikeyfs: )"
+# What a SIGHUP logs.
+SIGHUP_LINE = r"^omikeyfs: SIGHUP: refreshing the key list$"
 
 SCOPES = ["conversations:read", "conversations:write", "memories:read", "memories:write",
           "action_items:read", "action_items:write", "goals:read", "goals:write"]
@@ -203,11 +216,18 @@ class FakeAPI:
 
 
 class Mount:
-    """One omikeyfs daemon in the foreground (-f), stderr captured."""
+    """One omikeyfs daemon in the foreground (-f), stderr captured.
+
+    expect_stderr: regular expressions (re.search) for the stderr lines this
+    mount may print besides NORMAL_STDERR; more can be declared later with
+    expect_stderr().  With the debug option, libfuse's trace is expected."""
 
     def __init__(self, api_url, mnt, opts=(), env=None, token=TOKEN, args=None,
-                 wait=True, foreground=True):
+                 wait=True, foreground=True, expect_stderr=()):
         self.mnt = mnt
+        self.expected = list(NORMAL_STDERR) + list(expect_stderr)
+        if "debug" in opts or (args and ("-d" in args or "debug" in args)):
+            self.expected.append(LIBFUSE_TRACE)
         self.stderr_path = mnt + ".stderr"
         self.stderr_file = open(self.stderr_path, "wb")
         full_env = dict(os.environ)
@@ -229,6 +249,15 @@ class Mount:
         self.unmounted = False
         if wait:
             self.wait_mounted()
+
+    def expect_stderr(self, *patterns):
+        """Declare more stderr lines this mount may print (re.search)."""
+        self.expected.extend(patterns)
+
+    def sighup(self):
+        """kill -HUP: refresh now (and log that it does)."""
+        self.expect_stderr(SIGHUP_LINE)
+        os.kill(self.pid, signal.SIGHUP)
 
     @property
     def pid(self):
@@ -257,6 +286,10 @@ class Mount:
         for mark in SANITIZER_MARKS:
             assert mark not in err, "daemon stderr shows %r:\n%s" % (mark, err)
         assert TOKEN not in err, "the token leaked to stderr"
+        patterns = [re.compile(p) for p in self.expected]
+        unexpected = [line for line in err.splitlines()
+                      if not any(p.search(line) for p in patterns)]
+        assert not unexpected, "unexpected daemon stderr:\n%s" % "\n".join(unexpected[:20])
 
     def unmount(self):
         if self.unmounted:

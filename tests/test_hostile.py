@@ -24,6 +24,13 @@ import pytest
 from conftest import (BIN, FAKEAPI, PYTHON, SANITIZER_MARKS, TOKEN, FakeAPI,
                       make_key, make_keys, run, tree, wait_for)
 
+# What a refresh that fails logs, once.
+REFRESH_FAILED = r"^omikeyfs: fetching the key list failed: .*; serving the last good list$"
+WORKS_AGAIN = r"^omikeyfs: fetching the key list works again after \d+ failed tries$"
+# The warning for each entry that is skipped, and the line that ends a long run of them.
+SKIPPED = r"^omikeyfs: skipping key #\d+\b"
+MORE_SKIPPED = r"^omikeyfs: \.\.\. and \d+ more entries skipped \(-d shows them\)$"
+
 FIELDS = ("name", "key_prefix", "created_at", "last_used_at", "scopes")
 KEYNAME_MAX = 255
 CUT_KEEP = KEYNAME_MAX - 18  # a cut name keeps this much, then "%~" + 16 hex
@@ -258,7 +265,7 @@ def test_hostile_entries(api, mount, case):
     for key in normal:  # the normal keys must all be shown intact
         assert key["id"].encode() in shown
     serve(api, to_json(entries))
-    m = mount()
+    m = mount(expect_stderr=[SKIPPED] if skipped else [])
     mnt = os.fsencode(m.mnt)
     base = os.path.realpath(mnt)
 
@@ -301,7 +308,7 @@ def test_unknown_field_name_with_nul(api, mount):
     normal = make_keys(2, seed=5)
     hostile = k(1, **{"id\0": "forged", "name\0x": "forged"})
     serve(api, to_json([normal[0], hostile, normal[1]]))
-    m = mount()
+    m = mount(expect_stderr=[r"^omikeyfs: skipping key #1: a field name holds a NUL byte$"])
     got = tree(m.mnt)
     assert "forged" not in got
     assert all(files["name"] != b"forged\n" for files in got.values())
@@ -369,15 +376,18 @@ def test_many_keys(api, mount):
 def test_hostile_body_on_refresh(api, mount, body):
     data, words = BODIES[body]
     keys = make_keys(3, seed=22)
-    m = mount(keys, ttl=0.5, timeout=2, opts=size_opts(body))
+    m = mount(keys, timeout=5, opts=size_opts(body),
+              expect_stderr=[REFRESH_FAILED, WORKS_AGAIN])
     good = tree(m.mnt)
     serve(api, data)
+    m.sighup()
     wait_for(lambda: m.xattr("stale") == "1", what="a failed refresh")
     assert words in m.xattr("last_error")
     assert tree(m.mnt) == good
     assert m.proc.poll() is None
     # And it keeps working once the API is sane again.
     api.clear()
+    m.sighup()
     wait_for(lambda: m.xattr("stale") == "0", what="a good refresh")
     assert tree(m.mnt) == good
 
@@ -398,9 +408,10 @@ def test_redirect_not_followed_at_mount(api, other_api, tmp_path):
 
 def test_redirect_not_followed_on_refresh(api, other_api, mount):
     other_api.reset()
-    m = mount(make_keys(2, seed=23), ttl=0.5, timeout=2)
+    m = mount(make_keys(2, seed=23), timeout=5, expect_stderr=[REFRESH_FAILED])
     good = tree(m.mnt)
     api.fault(redirect=other_api.url + "/v1/dev/keys")
+    m.sighup()
     wait_for(lambda: m.xattr("stale") == "1", what="a failed refresh")
     assert "redirect" in m.xattr("last_error")
     assert tree(m.mnt) == good
@@ -548,16 +559,19 @@ def test_token_not_in_proc(api, mount, tmp_path, source):
 def test_token_not_in_debug_output(api, mount, tmp_path):
     use_secret(api)
     path = key_file(tmp_path, SECRET.encode() + b"\n")
-    m = mount(make_keys(3, seed=27), ttl=0.5, timeout=2,
-              opts=["debug", "key_file=" + path], token=None)
+    m = mount(make_keys(3, seed=27), timeout=5, opts=["debug", "key_file=" + path],
+              token=None, expect_stderr=[REFRESH_FAILED, WORKS_AGAIN])
     assert len(tree(m.mnt)) == 3
     check_sent_only_as_bearer(api)
     api.fault(status=503, body={"detail": "backend down"})
+    m.sighup()
     wait_for(lambda: "503" in m.xattr("last_error"), what="a 503")
     api.clear()
     api.control("token", {"token": "a-token-the-daemon-does-not-have"})
+    m.sighup()
     wait_for(lambda: "401" in m.xattr("last_error"), what="a 401")
     use_secret(api)
+    m.sighup()
     wait_for(lambda: m.xattr("stale") == "0", what="recovery")
     assert len(tree(m.mnt)) == 3
     err = m.stderr()

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "test.h"
@@ -30,11 +29,13 @@ struct fake {
 	const char *body;
 	bool not_modified;
 	double retry_after;
-	/* single flight: the fetch waits here until released */
-	bool block;
+	/* single flight: the fetch waits here until this many other callers
+	 * have come in while it is under way (counted by the clock) */
+	int block_for;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool in_fetch, release;
+	bool in_fetch;
+	int arrived;
 };
 
 static void fake_fetch(void *ctx, struct fetch_result *res)
@@ -43,11 +44,11 @@ static void fake_fetch(void *ctx, struct fetch_result *res)
 
 	pthread_mutex_lock(&f->lock);
 	f->fetches++;
-	if (f->block) {
+	if (f->block_for) {
 		f->in_fetch = true;
-		pthread_cond_broadcast(&f->cond);
-		while (!f->release)
+		while (f->arrived < f->block_for)
 			pthread_cond_wait(&f->cond, &f->lock);
+		f->in_fetch = false;
 	}
 	res->err = f->err;
 	res->retry_after = f->retry_after;
@@ -75,9 +76,23 @@ static void fake_rejected(void *ctx)
 	((struct fake *)ctx)->rejected++;
 }
 
+/* cache_get reads the clock under the cache's lock before it decides to
+ * wait, and keeps that lock until it waits: a caller counted here while the
+ * fetch is under way is one that will wait for it (or, were single flight
+ * broken, fetch again). */
 static double fake_monotonic(void *ctx)
 {
-	return ((struct fake *)ctx)->now;
+	struct fake *f = ctx;
+
+	if (f->block_for) {
+		pthread_mutex_lock(&f->lock);
+		if (f->in_fetch) {
+			f->arrived++;
+			pthread_cond_broadcast(&f->cond);
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	return f->now;
 }
 
 static struct timespec fake_realtime(void *ctx)
@@ -359,24 +374,17 @@ static void test_single_flight(void)
 	test_assert(cache_prime(c, NULL, 0) == 0);
 	f.now += 10;
 	f.body = list_b;
-	f.block = true;
+	/* The fetch returns only once the seven others have come in behind it. */
+	f.block_for = THREADS - 1;
 	for (int i = 0; i < THREADS; i++) {
 		getters[i].cache = c;
 		pthread_create(&threads[i], NULL, get_thread, &getters[i]);
 	}
-	pthread_mutex_lock(&f.lock);
-	while (!f.in_fetch)
-		pthread_cond_wait(&f.cond, &f.lock);
-	pthread_mutex_unlock(&f.lock);
-	usleep(50000); /* let the others pile up behind the fetch */
-	pthread_mutex_lock(&f.lock);
-	f.release = true;
-	pthread_cond_broadcast(&f.cond);
-	pthread_mutex_unlock(&f.lock);
 	for (int i = 0; i < THREADS; i++) {
 		pthread_join(threads[i], NULL);
 		test_assert(getters[i].count == 2); /* all saw the new list */
 	}
+	test_assert(f.arrived == THREADS - 1);
 	test_assert(f.fetches == 2);
 	cache_free(c);
 }
