@@ -258,7 +258,7 @@ def expected_tree(keys):
 
 
 def refresh(m, keys):
-    os.kill(m.pid, signal.SIGHUP)
+    m.sighup()
     wait_for(lambda: tree(m.mnt) == expected_tree(keys), timeout=20, what="the new list",
              ignore=(FileNotFoundError,))
 
