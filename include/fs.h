@@ -4,6 +4,7 @@
 
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "cache.h"
 #include "snapshot.h"
@@ -13,6 +14,11 @@ struct fs;
 struct fs *fs_new(struct cache *cache);
 void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_ops(void);
+
+/* Owner, group and umask of every node (-o uid=,gid=,umask=); (uid_t)-1 and
+ * (gid_t)-1 keep the mounting user's, as chown(2) does.  Call before
+ * mounting. */
+void fs_set_owner(struct fs *fs, uid_t uid, gid_t gid, mode_t umask);
 
 /* fs owns the notifier (notify.h); these reach it.  Start the thread that
  * tells the kernel what a refresh changed; call once the session is mounted

@@ -4,7 +4,9 @@
 #define OMIKEYFS_OPTIONS_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct options {
 	char *url;          /* API base URL, as http_check_url accepts it */
@@ -16,6 +18,11 @@ struct options {
 	double timeout;     /* seconds for one HTTP request, > 0 */
 	size_t max_size;    /* largest response in bytes */
 	int allow_other;    /* also left for libfuse to see */
+	int log_level;      /* LOG_ERR .. LOG_DEBUG (log_level_parse) */
+	uid_t uid;          /* owner of the tree, or (uid_t)-1: the mounting user */
+	gid_t gid;          /* group of the tree, or (gid_t)-1: the mounting user's */
+	mode_t umask;       /* taken off every mode, <= 0777 */
+	bool fd_mountpoint; /* /dev/fd/N: mount.fuse3 (drop_privileges) mounted it */
 	struct fuse_cmdline_opts fuse;  /* filled by options_fuse_args */
 };
 
@@ -28,7 +35,8 @@ struct options {
 int options_parse(struct fuse_args *args, struct options *opts, char *err, size_t errlen);
 
 /*
- * Checks the mountpoint, adds the mount options omikeyfs always uses
+ * Checks the mountpoint (a directory, or /dev/fd/N: a /dev/fuse descriptor
+ * whose mount is already made), adds the mount options omikeyfs always uses
  * (ro, noatime, ...) and lets libfuse parse what is left into opts->fuse.
  * Returns 0, or -1 with err set as for options_parse.
  */

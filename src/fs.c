@@ -48,6 +48,8 @@ struct fs {
 	struct notify *notify;
 	uid_t uid;
 	gid_t gid;
+	mode_t dir_mode;  /* 0555 and 0444 with the umask taken off */
+	mode_t file_mode;
 
 	pthread_mutex_t lock; /* node->kernel of every node, and known */
 	struct node *known;   /* the nodes the kernel holds */
@@ -67,6 +69,8 @@ struct fs *fs_new(struct cache *cache)
 	fs->cache = cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
+	fs->dir_mode = 0555;
+	fs->file_mode = 0444;
 	pthread_mutex_init(&fs->lock, NULL);
 	return fs;
 }
@@ -85,6 +89,16 @@ void fs_free(struct fs *fs)
 	}
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
+}
+
+void fs_set_owner(struct fs *fs, uid_t uid, gid_t gid, mode_t umask)
+{
+	if (uid != (uid_t)-1)
+		fs->uid = uid;
+	if (gid != (gid_t)-1)
+		fs->gid = gid;
+	fs->dir_mode = 0555 & ~umask;
+	fs->file_mode = 0444 & ~umask;
 }
 
 /* The notifier belongs to fs so that main wires one object. */
@@ -176,10 +190,10 @@ static void node_attr(const struct fs *fs, const struct node *node, struct stat 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = node->ino;
 	if (node->type == NODE_DIR) {
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | fs->dir_mode;
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | fs->file_mode;
 		st->st_nlink = 1;
 	}
 	st->st_uid = fs->uid;
@@ -194,7 +208,7 @@ static void root_attr(const struct fs *fs, const struct snapshot *snap, struct s
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = SNAPSHOT_ROOT_INO;
-	st->st_mode = S_IFDIR | 0555;
+	st->st_mode = S_IFDIR | fs->dir_mode;
 	st->st_nlink = 2 + snap->count;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -484,6 +498,8 @@ static void okfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, node->data + off, size);
 }
 
+/* No blocks at all, as proc and sysfs: the tree takes no disk space, and
+ * df leaves such filesystems out unless asked with -a. */
 static void okfs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -491,12 +507,6 @@ static void okfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = KEYNAME_MAX };
 
 	if (snap) {
-		fsblkcnt_t blocks = 0;
-
-		for (size_t i = 0; i < snap->count; i++)
-			for (int f = 0; f < FIELD_COUNT; f++)
-				blocks += (snap->keys[i].file[f]->size + 4095) / 4096;
-		sv.f_blocks = blocks;
 		sv.f_files = 1 + snap->count * (1 + FIELD_COUNT);
 		snapshot_unref(snap);
 	}

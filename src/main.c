@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "options.h"
+#include "sdnotify.h"
 #include "token.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
@@ -176,7 +177,7 @@ static struct cache *new_cache(struct fetcher *f, double ttl)
 static int fail(int status, const char *err)
 {
 	if (*err)
-		fprintf(stderr, "omikeyfs: %s\n", err);
+		log_err("%s", err);
 	return status;
 }
 
@@ -223,6 +224,9 @@ int main(int argc, char *argv[])
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	fuse_set_log_func(fuse_log_to_ours);
+	/* Out of the environment while single-threaded, before fusermount3
+	 * or anything else is started that would inherit it. */
+	sdnotify_forget();
 
 	if ((rc = options_parse(&args, &opts, err, sizeof(err))) != 0) {
 		status = rc > 0 ? EXIT_OK : fail(EXIT_USAGE, err);
@@ -234,6 +238,7 @@ int main(int argc, char *argv[])
 		status = fail(EXIT_USAGE, err);
 		goto out;
 	}
+	log_set_level(opts.log_level);
 	log_set_debug(opts.fuse.debug);
 
 	if (http_global_init() < 0) {
@@ -247,6 +252,7 @@ int main(int argc, char *argv[])
 		status = fail(EXIT_USAGE, "out of memory");
 		goto out_fs;
 	}
+	fs_set_owner(fs, opts.uid, opts.gid, opts.umask);
 	cache_on_swapped(cache, fs_snapshot_swapped, fs);
 	cache_on_rejected(cache, forget_validators, fetcher.http);
 
@@ -256,7 +262,7 @@ int main(int argc, char *argv[])
 		goto out_fs;
 	rc = cache_prime(cache, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "omikeyfs: cannot fetch the key list from %s: %s\n", opts.url, err);
+		log_err("cannot fetch the key list from %s: %s", opts.url, err);
 		status = rc == -EACCES ? EXIT_REFUSED : EXIT_FETCH;
 		goto out_session;
 	}
@@ -266,7 +272,7 @@ int main(int argc, char *argv[])
 	signal_fs = fs;
 	signal(SIGHUP, on_sighup);
 	if (fuse_session_mount(se, opts.fuse.mountpoint) != 0) {
-		fprintf(stderr, "omikeyfs: cannot mount on %s\n", opts.fuse.mountpoint);
+		log_err("cannot mount on %s", opts.fuse.mountpoint);
 		goto out_signals;
 	}
 	if (fuse_daemonize(opts.fuse.foreground) != 0)
@@ -279,9 +285,12 @@ int main(int argc, char *argv[])
 	}
 	log_info("mounted %s on %s (ttl %g s, timeout %g s)", opts.url, opts.fuse.mountpoint,
 		 opts.ttl, opts.timeout);
+	/* Fetched, mounted and (without -f) detached: the tree answers now. */
+	sdnotify_send("READY=1");
 
 	/* A positive result is the signal that ended the loop: a clean exit. */
 	status = run_loop(se, &opts.fuse) < 0 ? EXIT_MOUNT : EXIT_OK;
+	sdnotify_send("STOPPING=1");
 out_unmount:
 	/* Unmounting closes the session's fd, which aborts whatever the
 	 * notifier may still be waiting on in the kernel; only then join it. */

@@ -8,9 +8,12 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json_c_version.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "log.h"
 #include "options.h"
 
 #define DEFAULT_URL "https://api.omi.me"
@@ -100,6 +104,58 @@ bad:
 	return -1;
 }
 
+/* A uid or gid as sshfs and s3fs take them: decimal, 0 to 4294967294
+ * ((uid_t)-1 means "no change" to chown(2), so it is no owner). */
+static int parse_id(const char *name, const char *text, void *field, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text || *text < '0' || *text > '9' || *end || v > 4294967294ULL) {
+		snprintf(err, errlen, "invalid %s=%s (expected a number from 0 to 4294967294)",
+			 name, text);
+		return -1;
+	}
+	*(uint32_t *)field = (uint32_t)v;
+	return 0;
+}
+
+_Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t),
+	       "parse_id fills 32-bit ids");
+
+static int parse_umask(const char *name, const char *text, void *field, char *err,
+		       size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 8);
+	if (errno || end == text || *text < '0' || *text > '7' || *end || v > 0777) {
+		snprintf(err, errlen, "invalid %s=%s (expected an octal mode from 0 to 0777)",
+			 name, text);
+		return -1;
+	}
+	*(mode_t *)field = (mode_t)v;
+	return 0;
+}
+
+static int parse_log_level(const char *name, const char *text, void *field, char *err,
+			   size_t errlen)
+{
+	int level = log_level_parse(text);
+
+	if (level < 0) {
+		snprintf(err, errlen, "invalid %s=%s (expected error, warning, info or debug)",
+			 name, text);
+		return -1;
+	}
+	*(int *)field = level;
+	return 0;
+}
+
 struct value_option {
 	const char *name;
 	size_t offset;          /* of the field in struct options */
@@ -116,6 +172,10 @@ static const struct value_option value_options[] = {
 	VALUE("timeout", timeout, parse_seconds, "30"),
 	VALUE("max_size", max_size, parse_size, "67108864"),
 	VALUE("cafile", cafile, parse_string, NULL),
+	VALUE("log_level", log_level, parse_log_level, "info"),
+	VALUE("uid", uid, parse_id, NULL),
+	VALUE("gid", gid, parse_id, NULL),
+	VALUE("umask", umask, parse_umask, "0"),
 };
 
 struct parse_state {
@@ -126,12 +186,13 @@ struct parse_state {
 	bool too_many;
 	bool show_help;
 	bool show_version;
+	bool default_permissions;
 	bool no_memory;
 };
 
 #define FLAG(t, field) { t, offsetof(struct parse_state, o.field), 1 }
 
-enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER };
+enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
 
 static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -139,6 +200,7 @@ static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
@@ -184,6 +246,9 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 	case KEY_ALLOW_OTHER:
 		st->o.allow_other = 1;
 		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		st->default_permissions = true;
+		return 1;
 	case FUSE_OPT_KEY_OPT:
 		/* x-systemd.automount, x-gvfs-show, comment=...: for other
 		 * programs reading fstab, not for us. */
@@ -220,16 +285,42 @@ static void print_usage(const char *progname)
 	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
 	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
 	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
+	       "    -o log_level=LEVEL     error, warning, info (default) or debug: what\n"
+	       "                           omikeyfs logs (-d also traces FUSE requests)\n"
+	       "    -o uid=N,gid=N         owner and group of the tree (default: the\n"
+	       "                           mounting user's); numbers only\n"
+	       "    -o umask=OCTAL         taken off the modes dr-xr-xr-x and -r--r--r--\n"
+	       "                           (default 0; umask=027: dr-xr-x---, -r--r-----)\n"
+	       "    -o fsname=NAME         source shown in /proc/mounts (default API_URL)\n"
 	       "    -h, --help             print this help and exit\n"
 	       "    -V, --version          print versions and exit\n"
 	       "    _netdev,noauto,nofail,user,... (fstab words) are accepted and ignored\n\n"
-	       "The mount is always ro,noatime; allow_other implies default_permissions.\n"
+	       "FUSE options:\n"
+	       "    -f                     foreground: log to stderr (the journal's, under\n"
+	       "                           systemd, with priorities)\n"
+	       "    -d, -o debug           log_level=debug and libfuse's request trace\n"
+	       "                           (implies -f)\n"
+	       "    -s                     single-threaded\n"
+	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
+	       "    -o max_idle_threads=N  idle worker threads kept (default -1: all)\n"
+	       "    -o max_threads=N       worker threads at most (default 10)\n");
+}
+
+static void print_notes(void)
+{
+	printf("\nThe mount is always ro,noatime; allow_other implies default_permissions.\n"
+	       "MOUNTPOINT may be /dev/fd/N, a /dev/fuse already mounted (mount.fuse3 -o\n"
+	       "drop_privileges), with only the options mount.fuse3 was given: add\n"
+	       "ro,noatime,auto_unmount there (auto_unmount: a failure leaves no mount).\n"
+	       "statfs reports no blocks: df lists the mount only with -a.\n"
 	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
 	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
-	       "unmount.  Environment: OMI_API_KEY, the token when no key_file is given.\n"
+	       "unmount.  Environment: OMI_API_KEY, the token when no key_file is given;\n"
+	       "NOTIFY_SOCKET (systemd Type=notify): READY=1 once mounted, STOPPING=1;\n"
+	       "JOURNAL_STREAM: log lines carry <N> priorities.\n"
 	       "Exit status: 0 ok, 1 usage or credentials, 2 token refused by the API,\n"
-	       "3 first fetch failed, 4 mount failed.\n\n");
+	       "3 first fetch failed, 4 mount failed.\n");
 }
 
 static void print_version(void)
@@ -266,6 +357,22 @@ static char *join_url(const char *base)
 	return url;
 }
 
+/* The N of a mountpoint "/dev/fd/N" (how mount.fuse3 -o drop_privileges
+ * hands over a /dev/fuse it has already mounted), or -1. */
+static int mountpoint_fd(const char *path)
+{
+	const char *digits = path + strlen("/dev/fd/");
+	char *end;
+	long fd;
+
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) != 0 || *digits < '0' ||
+	    *digits > '9')
+		return -1;
+	errno = 0;
+	fd = strtol(digits, &end, 10);
+	return errno || *end || fd > INT_MAX ? -1 : (int)fd;
+}
+
 /* Everything options_parse checks once fuse_opt is done with argv. */
 static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
@@ -280,6 +387,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	o->url = st->npositional ? st->positional[--st->npositional] : strdup(DEFAULT_URL);
 	if (!o->url)
 		goto no_memory;
+	o->fd_mountpoint = mountpoint_fd(o->mountpoint) >= 0;
+	/* Not given: the mounting user's, as today (fs keeps getuid()). */
+	o->uid = (uid_t)-1;
+	o->gid = (gid_t)-1;
 
 	for (size_t i = 0; i < ARRAY_SIZE(value_options); i++) {
 		const struct value_option *v = &value_options[i];
@@ -290,6 +401,15 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (http_check_url(o->url, err, errlen) < 0)
 		return -1;
+	/* A mount made before omikeyfs ran has the options mount.fuse3 was
+	 * given, which are the ones we see: default_permissions added here
+	 * would not reach the kernel, and without it allow_other lets every
+	 * user past the modes. */
+	if (o->fd_mountpoint && o->allow_other && !st->default_permissions) {
+		snprintf(err, errlen, "mountpoint %s: allow_other needs default_permissions among "
+			 "the options the mount was made with", o->mountpoint);
+		return -1;
+	}
 	/* Paths made absolute: the daemon runs in "/", and libcurl may load
 	 * the CA file again, as omikeyfs reads the key file again after a 401. */
 	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
@@ -317,9 +437,10 @@ int options_parse(struct fuse_args *args, struct options *opts, char *err, size_
 		if (st.no_memory)
 			snprintf(err, errlen, "out of memory");
 	} else if (st.show_help) {
+		/* Not fuse_cmdline_help(): it repeats -h and -V. */
 		print_usage(progname);
-		fuse_cmdline_help();
 		fuse_lowlevel_help();
+		print_notes();
 		rc = 1;
 	} else if (st.show_version) {
 		print_version();
@@ -335,23 +456,45 @@ int options_parse(struct fuse_args *args, struct options *opts, char *err, size_
 	return rc;
 }
 
+/* fsname=URL, first, so that a -o fsname= given on the command line wins.
+ * Escaped: fuse_opt splits on ',' and takes '\' as an escape. */
+static int add_fsname(struct fuse_args *args, const char *url)
+{
+	char *text, *opt = NULL;
+	int rc = -1;
+
+	if (asprintf(&text, "fsname=%s", url) < 0)
+		return -1;
+	if (fuse_opt_add_opt_escaped(&opt, text) == 0 && fuse_opt_insert_arg(args, 1, "-o") == 0)
+		rc = fuse_opt_insert_arg(args, 2, opt);
+	free(text);
+	free(opt);
+	return rc;
+}
+
 int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, size_t errlen)
 {
 	struct stat st;
 
 	err[0] = '\0';
-	if (stat(opts->mountpoint, &st) < 0) {
+	if (opts->fd_mountpoint) {
+		/* libfuse takes the descriptor as the session's fd. */
+		if (fcntl(mountpoint_fd(opts->mountpoint), F_GETFD) < 0) {
+			snprintf(err, errlen, "mountpoint %s: %s", opts->mountpoint,
+				 strerror(errno));
+			return -1;
+		}
+	} else if (stat(opts->mountpoint, &st) < 0) {
 		snprintf(err, errlen, "mountpoint %s: %s", opts->mountpoint, strerror(errno));
 		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
+	} else if (!S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "mountpoint %s: not a directory", opts->mountpoint);
 		return -1;
 	}
 	/* Read-only, no atime: every read would otherwise cost a round trip
 	 * to update atime, and the kernel refuses writes before they get here. */
 	if (fuse_opt_add_arg(args, "-oro,noatime,subtype=omikeyfs") < 0 ||
-	    fuse_opt_add_arg(args, "-ofsname=omikeyfs") < 0 ||
+	    add_fsname(args, opts->url) < 0 ||
 	    (opts->allow_other && fuse_opt_add_arg(args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(args, opts->mountpoint) < 0) {
 		snprintf(err, errlen, "out of memory");

@@ -136,7 +136,7 @@ def test_modes_owner_nlink_and_directory_sizes(mount):
         entry = [l.split() for l in f if l.split()[1] == m.mnt]
     assert len(entry) == 1
     source, _, fstype, options = entry[0][:4]
-    assert (source, fstype) == ("omikeyfs", "fuse.omikeyfs")
+    assert (source, fstype) == (m.argv[-2], "fuse.omikeyfs")  # fsname: the API URL
     assert {"ro", "noatime"} <= set(options.split(","))
 
 

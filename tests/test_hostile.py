@@ -656,5 +656,5 @@ def test_allow_other_implies_default_permissions(api, mount):
     mount_opts = fields[5].split(",")
     fstype, source, super_opts = fields[sep + 1], fields[sep + 2], fields[sep + 3].split(",")
     assert "ro" in mount_opts and "noatime" in mount_opts
-    assert fstype == "fuse.omikeyfs" and source == "omikeyfs"
+    assert fstype == "fuse.omikeyfs" and source == api.url
     assert "default_permissions" in super_opts and "allow_other" in super_opts
