@@ -33,9 +33,10 @@ TOKEN = "omi_dev_test_token_6f1c9a2b"
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "ERROR: ")
 
-# Lines any mount may print.
+# Lines any mount may print ("<6>" instead of "omikeyfs: " when stderr is
+# the journal).
 NORMAL_STDERR = [
-    r"^omikeyfs: mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
+    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
 ]
 # With -d (-o debug), libfuse's request trace: every line that is not one of
 # omikeyfs's own ("omikeyfs: ...", which must still be declared).
