@@ -92,4 +92,12 @@ bool timestamp_parse(const char *s, size_t len, struct timespec *out);
 /* 64-bit FNV-1a, the hash behind stable inode numbers and cut names. */
 unsigned long long keylist_hash(const void *data, size_t len);
 
+/*
+ * The "detail" of an API error body ({"detail": "..."}, FastAPI's style) as
+ * one line of at most 300 bytes: a string as it is, a list or object as
+ * compact JSON, control bytes as spaces.  Returns malloc'd text, or NULL
+ * when the body is no such JSON.
+ */
+char *keylist_error_detail(const char *body, size_t len);
+
 #endif
