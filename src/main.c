@@ -30,7 +30,9 @@
 #include "cache.h"
 #include "fs.h"
 #include "http.h"
+#include "keylist.h"
 #include "log.h"
+#include "url.h"
 
 #define DEFAULT_URL "https://api.omi.me"
 #define LIST_PATH "/v1/dev/keys"
@@ -346,6 +348,7 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 {
 	struct app *app = ctx;
 	struct http_response resp;
+	char *detail;
 	int rc = http_get(app->http, app->token, &resp);
 
 	/* Session tokens expire: after a 401, a key file may hold a new one. */
@@ -366,7 +369,12 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 		}
 		wipe_free(fresh);
 	}
-	res->err = http_describe(&resp, res->message, sizeof(res->message));
+	/* An error status: the API's "detail" says why. */
+	detail = resp.error.kind == HTTP_ERR_STATUS ? keylist_error_detail(resp.body, resp.len)
+						     : NULL;
+	http_message(&resp, detail, res->message, sizeof(res->message));
+	free(detail);
+	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {
 		if (resp.status == 304) {
@@ -457,18 +465,6 @@ static void on_sighup(int sig)
 		fs_request_refresh(signal_fs);
 }
 
-static char *join_url(const char *base)
-{
-	size_t len = strlen(base);
-	char *url;
-
-	while (len && base[len - 1] == '/')
-		len--;
-	if (asprintf(&url, "%.*s%s", (int)len, base, LIST_PATH) < 0)
-		return NULL;
-	return url;
-}
-
 static void free_options(struct options *opts)
 {
 	free(opts->key_file);
@@ -534,7 +530,7 @@ int main(int argc, char *argv[])
 	    parse_seconds("timeout", app.opts.timeout, false, &timeout) < 0 ||
 	    parse_size(app.opts.max_size, &max_size) < 0)
 		goto out;
-	if (http_check_url(base_url, err, sizeof(err)) < 0) {
+	if (url_check(base_url, err, sizeof(err)) < 0) {
 		fprintf(stderr, "omikeyfs: %s\n", err);
 		goto out;
 	}
@@ -578,7 +574,7 @@ int main(int argc, char *argv[])
 		goto out;
 	log_set_debug(cmd.debug);
 
-	if (!(app.url = join_url(base_url)) || http_global_init() < 0) {
+	if (!(app.url = url_join(base_url, LIST_PATH)) || http_global_init() < 0) {
 		fprintf(stderr, "omikeyfs: cannot initialise libcurl\n");
 		goto out;
 	}
