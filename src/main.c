@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -23,6 +24,7 @@
 #include "cache.h"
 #include "fs.h"
 #include "http.h"
+#include "keylist.h"
 #include "log.h"
 #include "options.h"
 #include "sdnotify.h"
@@ -55,6 +57,7 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 {
 	struct fetcher *f = ctx;
 	struct http_response resp;
+	char *detail;
 	int rc = http_get(f->http, f->token, &resp);
 
 	/* Session tokens expire: after a 401, a key file may hold a new one. */
@@ -75,7 +78,12 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 		}
 		token_free(fresh);
 	}
-	res->err = http_describe(&resp, res->message, sizeof(res->message));
+	/* An error status: the API's "detail" says why. */
+	detail = resp.error.kind == HTTP_ERR_STATUS ? keylist_error_detail(resp.body, resp.len)
+						     : NULL;
+	http_message(&resp, detail, res->message, sizeof(res->message));
+	free(detail);
+	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {
 		if (resp.status == 304) {

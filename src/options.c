@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http.h"
 #include "log.h"
 #include "options.h"
+#include "url.h"
 
 #define DEFAULT_URL "https://api.omi.me"
 #define LIST_PATH "/v1/dev/keys"
@@ -345,18 +345,6 @@ static bool make_absolute(char **path)
 	return true;
 }
 
-static char *join_url(const char *base)
-{
-	size_t len = strlen(base);
-	char *url;
-
-	while (len && base[len - 1] == '/')
-		len--;
-	if (asprintf(&url, "%.*s%s", (int)len, base, LIST_PATH) < 0)
-		return NULL;
-	return url;
-}
-
 /* The N of a mountpoint "/dev/fd/N" (how mount.fuse3 -o drop_privileges
  * hands over a /dev/fuse it has already mounted), or -1. */
 static int mountpoint_fd(const char *path)
@@ -399,7 +387,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		if (text && v->parse(v->name, text, (char *)o + v->offset, err, errlen) < 0)
 			return -1;
 	}
-	if (http_check_url(o->url, err, errlen) < 0)
+	if (url_check(o->url, err, errlen) < 0)
 		return -1;
 	/* A mount made before omikeyfs ran has the options mount.fuse3 was
 	 * given, which are the ones we see: default_permissions added here
@@ -418,7 +406,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (o->key_file)
 		make_absolute(&o->key_file); /* reading it says why if not */
-	if (!(o->list_url = join_url(o->url)))
+	if (!(o->list_url = url_join(o->url, LIST_PATH)))
 		goto no_memory;
 	return 0;
 no_memory:

@@ -1,0 +1,201 @@
+/*
+ * url: the policy for where omikeyfs may send a secret, checked before any
+ * traffic, and the joining of a base URL with an endpoint's path.
+ *
+ * https:// only, except http:// to a loopback host, which the tests and the
+ * demo use and which never leaves the machine.  The host is judged as
+ * libcurl reads it (curl_url), since libcurl is what connects: "127.1" and
+ * "127.0.0.01" come back as "127.0.0.1", and whatever is not then a plain
+ * dotted quad or bracketed IPv6 literal is a name, of which only
+ * "localhost" counts as loopback.
+ */
+#include "url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#define URL_AUTHORITY_MAX 100  /* bytes of "host:port" shown in a message */
+
+/* One line of text: control characters (and DEL) become spaces. */
+static void url_one_line(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+static int url_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int url_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+		url_one_line(err);
+	}
+	return -EINVAL;
+}
+
+static bool url_loopback_host(const char *host)
+{
+	size_t n = strlen(host);
+	struct in_addr a4;
+	struct in6_addr a6;
+	char inner[INET6_ADDRSTRLEN + 1];
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	/* inet_pton takes only four decimal parts, no leading zeros. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 3 || n - 2 >= sizeof(inner) || host[0] != '[' || host[n - 1] != ']')
+		return false;
+	memcpy(inner, host + 1, n - 2);
+	inner[n - 2] = '\0';
+	return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static int url_policy(const char *url, bool query_ok, char *err, size_t errlen)
+{
+	const char *rest, *end;
+	bool https;
+	CURLU *u;
+	CURLUcode rc;
+	char *host = NULL, *part = NULL;
+	int ret = 0;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!url || !*url)
+		return url_fail(err, errlen, "empty URL");
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f)
+			return url_fail(err, errlen, "URL contains a space or control character");
+
+	if (strncasecmp(url, "https://", 8) == 0) {
+		https = true;
+		rest = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		https = false;
+		rest = url + 7;
+	} else if ((rest = strstr(url, "://")) != NULL) {
+		return url_fail(err, errlen, "unsupported URL scheme %.*s:// (use https://)",
+				(int)(rest - url > 16 ? 16 : rest - url), url);
+	} else {
+		return url_fail(err, errlen, "URL must start with https://");
+	}
+
+	/* The authority ends at the first '/', '?' or '#'; credentials in it
+	 * would be sent as Basic auth (or confuse a reader about the host). */
+	end = rest + strcspn(rest, "/?#");
+	if (end == rest)
+		return url_fail(err, errlen, "URL has no host");
+	if (memchr(rest, '@', (size_t)(end - rest)))
+		return url_fail(err, errlen, "URL must not contain user:password@");
+	if (strchr(url, '#') || (!query_ok && strchr(url, '?')))
+		return url_fail(err, errlen, "API URL must not have a query or fragment");
+	if (strchr(url, '\\'))
+		return url_fail(err, errlen, "URL contains a backslash");
+
+	u = curl_url();
+	if (!u)
+		return url_fail(err, errlen, "out of memory");
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK) {
+		ret = url_fail(err, errlen, "malformed URL: %s", curl_url_strerror(rc));
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_OPTIONS, &part, 0) == CURLUE_OK) {
+		ret = url_fail(err, errlen, "URL must not contain user:password@");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+		ret = url_fail(err, errlen, "URL has no host");
+		goto out;
+	}
+	if (!https && !url_loopback_host(host)) {
+		ret = url_fail(err, errlen,
+			       "refusing http:// to a non-loopback host %s (use https://)", host);
+		goto out;
+	}
+out:
+	curl_free(part);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+int url_check(const char *url, char *err, size_t errlen)
+{
+	return url_policy(url, false, err, errlen);
+}
+
+int url_check_endpoint(const char *url, char *err, size_t errlen)
+{
+	return url_policy(url, true, err, errlen);
+}
+
+char *url_join(const char *base, const char *path)
+{
+	size_t len = strlen(base);
+	char *url;
+
+	while (len && base[len - 1] == '/')
+		len--;
+	if (asprintf(&url, "%.*s%s%s", (int)len, base, path[0] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return url;
+}
+
+/* Cut s to at most max bytes without splitting a UTF-8 sequence, marking
+ * the cut with "...". */
+static void url_cap(char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max || max < 4)
+		return;
+	n = max - 3;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(s + n, "...", 4);
+}
+
+void url_authority(const char *url, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	if (!u)
+		return;
+	if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+		if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+		    port)
+			snprintf(out, outlen, "%s:%s", host, port);
+		else
+			snprintf(out, outlen, "%s", host);
+		url_one_line(out);
+		url_cap(out, URL_AUTHORITY_MAX);
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}

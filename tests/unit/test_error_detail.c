@@ -1,0 +1,106 @@
+/* Unit tests for keylist_error_detail: the "detail" of an API error body
+ * as one line of text, from FastAPI's shapes and from what is not JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keylist.h"
+#include "test.h"
+
+/* The detail of body (a C string), compared with want (NULL: none). */
+static void expect(const char *body, const char *want)
+{
+	char *got = keylist_error_detail(body, strlen(body));
+
+	if (want ? !got || strcmp(got, want) != 0 : got != NULL) {
+		fprintf(stderr, "detail of %s: got %s, want %s\n", body, got ? got : "(none)",
+			want ? want : "(none)");
+		test_assert(!"keylist_error_detail");
+	}
+	free(got);
+}
+
+static void test_shapes(void)
+{
+	expect("{\"detail\":\"Invalid authentication credentials\"}",
+	       "Invalid authentication credentials");
+	expect("{\"detail\": \"Not authenticated\"}\n  \r\n\t", "Not authenticated");
+	/* FastAPI's validation errors: the list as compact JSON, escapes kept. */
+	expect("{\"detail\":[{\"loc\":[\"query\"],\"msg\":\"bad\\nthing\"}]}  ",
+	       "[{\"loc\":[\"query\"],\"msg\":\"bad\\nthing\"}]");
+	expect("{\"detail\":{\"code\":7,\"url\":\"a/b\"}}", "{\"code\":7,\"url\":\"a/b\"}");
+	expect("{\"detail\":\"\"}", "");
+	expect("{\"other\":1,\"detail\":\"second\"}", "second");
+}
+
+static void test_no_detail(void)
+{
+	expect("{\"detail\":42}", NULL);
+	expect("{\"detail\":null}", NULL);
+	expect("{\"detail\":true}", NULL);
+	expect("{\"message\":\"x\"}", NULL);
+	expect("[\"detail\"]", NULL);
+	expect("\"detail\"", NULL);
+	expect("<html></html>", NULL);
+	expect("{\"detail\":\"x\"", NULL);
+	expect("{\"detail\":\"x\"} trailing", NULL);
+	expect("{\"detail\":\"x\"}{}", NULL);
+	expect("{\"detail\":\"\xff\xfe\"}", NULL); /* not UTF-8 */
+	expect("", NULL);
+	test_assert(keylist_error_detail(NULL, 10) == NULL);
+	/* Only len bytes are read. */
+	test_assert(keylist_error_detail("{\"detail\":\"x\"}", 5) == NULL);
+}
+
+static void test_one_line(void)
+{
+	char *d;
+
+	/* Control characters, escaped or raw, come out as spaces. */
+	expect("{\"detail\":\"bad\\r\\nInjected: yes\\tand\\u001b[31mred\\u007f\"}",
+	       "bad  Injected: yes and [31mred ");
+	d = keylist_error_detail("{\"detail\":\"a\\u0000b\"}", 21);
+	test_assert(d && strcmp(d, "a b") == 0);
+	free(d);
+}
+
+static void test_cut(void)
+{
+	char body[1200], want[400];
+	int n;
+
+	/* 400 'x': cut to 300 bytes ending in "..." */
+	n = snprintf(body, sizeof(body), "{\"detail\":\"%0400d\"}", 0);
+	test_assert(n > 0);
+	snprintf(want, sizeof(want), "%0297d...", 0);
+	expect(body, want);
+	/* exactly 300 bytes: kept whole */
+	snprintf(body, sizeof(body), "{\"detail\":\"%0300d\"}", 0);
+	snprintf(want, sizeof(want), "%0300d", 0);
+	expect(body, want);
+	/* 150 two-byte characters and one more: never cut inside one */
+	strcpy(body, "{\"detail\":\"");
+	for (int i = 0; i < 151; i++)
+		strcat(body, "\xc3\xa9");
+	strcat(body, "\"}");
+	{
+		char *d = keylist_error_detail(body, strlen(body));
+		size_t len;
+
+		test_assert(d != NULL);
+		len = strlen(d);
+		test_assert(len <= 300 && strcmp(d + len - 3, "...") == 0);
+		test_assert((len - 3) % 2 == 0);
+		test_assert(strncmp(d, "\xc3\xa9\xc3\xa9", 4) == 0);
+		free(d);
+	}
+}
+
+int main(void)
+{
+	test_run(test_shapes);
+	test_run(test_no_detail);
+	test_run(test_one_line);
+	test_run(test_cut);
+	return 0;
+}
