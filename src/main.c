@@ -132,6 +132,7 @@ static double random_unit(void *ctx)
 /* libfuse's own messages, as ours: "omikeyfs: ...", to syslog once detached.
  * libfuse builds some lines in several calls, so pieces are gathered until
  * the newline. */
+__attribute__((format(printf, 2, 0)))
 static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	static __thread char line[512];
