@@ -116,6 +116,7 @@ static const struct value_option value_options[] = {
 	VALUE("timeout", timeout, parse_seconds, "30"),
 	VALUE("max_size", max_size, parse_size, "67108864"),
 	VALUE("cafile", cafile, parse_string, NULL),
+	VALUE("cache_dir", cache_dir, parse_string, NULL),
 };
 
 struct parse_state {
@@ -139,6 +140,7 @@ static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FLAG("no_cache", no_cache),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
@@ -220,6 +222,12 @@ static void print_usage(const char *progname)
 	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
 	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
 	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
+	       "    -o cache_dir=DIR       keep the last good list in DIR (made 0700), to\n"
+	       "                           start while the API is down and keep mtimes\n"
+	       "                           across remounts (default $XDG_CACHE_HOME/omikeyfs,\n"
+	       "                           ~/.cache/omikeyfs, for root without HOME\n"
+	       "                           /var/cache/omikeyfs)\n"
+	       "    -o no_cache            keep nothing on disk\n"
 	       "    -h, --help             print this help and exit\n"
 	       "    -V, --version          print versions and exit\n"
 	       "    _netdev,noauto,nofail,user,... (fstab words) are accepted and ignored\n\n"
@@ -266,6 +274,29 @@ static char *join_url(const char *base)
 	return url;
 }
 
+/* $XDG_CACHE_HOME/omikeyfs (absolute only), ~/.cache/omikeyfs, or for root
+ * without a home (a mount unit) /var/cache/omikeyfs; NULL when none fits,
+ * with errno 0, or ENOMEM. */
+static char *default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *dir = NULL;
+	int rc = 0;
+
+	errno = 0;
+	if (xdg && xdg[0] == '/')
+		rc = asprintf(&dir, "%s/omikeyfs", xdg);
+	else if (home && home[0] == '/' && strcmp(home, "/") != 0)
+		rc = asprintf(&dir, "%s/.cache/omikeyfs", home);
+	else if (geteuid() == 0)
+		dir = strdup("/var/cache/omikeyfs");
+	if (rc < 0) {
+		errno = ENOMEM;
+		dir = NULL;
+	}
+	return dir;
+}
+
 /* Everything options_parse checks once fuse_opt is done with argv. */
 static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
@@ -298,6 +329,15 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (o->key_file)
 		make_absolute(&o->key_file); /* reading it says why if not */
+	if (o->no_cache) {
+		free(o->cache_dir);
+		o->cache_dir = NULL;
+	} else if (!o->cache_dir && !(o->cache_dir = default_cache_dir()) && errno) {
+		goto no_memory;
+	} else if (o->cache_dir && !o->cache_dir[0]) {
+		snprintf(err, errlen, "invalid cache_dir= (expected a directory)");
+		return -1;
+	}
 	if (!(o->list_url = join_url(o->url)))
 		goto no_memory;
 	return 0;
@@ -367,5 +407,6 @@ void options_free(struct options *opts)
 	free(opts->mountpoint);
 	free(opts->key_file);
 	free(opts->cafile);
+	free(opts->cache_dir);
 	free(opts->fuse.mountpoint);
 }

@@ -214,6 +214,9 @@ class Mount:
         full_env.pop("OMI_API_KEY", None)
         if token is not None:
             full_env["OMI_API_KEY"] = token
+        # A kept list of its own per mount (unless the test says where):
+        # none in the real ~/.cache, none carried from test to test.
+        full_env["XDG_CACHE_HOME"] = mnt + ".cache"
         if env:
             full_env.update(env)
         if args is None:
