@@ -224,7 +224,7 @@ static bool parse_u64(const char **s, const char *end, uint64_t max, uint64_t *o
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {
 		unsigned d = (unsigned)(*p - '0');
 
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return false;
 		v = v * 10 + d;
 	}
