@@ -5,6 +5,7 @@
 #ifndef OMIKEYFS_PERSIST_H
 #define OMIKEYFS_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -25,12 +26,16 @@ struct persist;
  * A kept list there seeds cache (cache_seed), and every list the cache
  * accepts from now on is written back (cache_on_accepted).
  * Returns NULL with a one-line reason in err when dir or a file in it may
- * be read or written by others or cannot be made or read.  A kept list that
+ * be read or written by others or cannot be made or read; but when dir is
+ * a default (fallback), one that cannot be made or that another user owns
+ * is logged and NULL returned with err empty: mount, keeping nothing.
+ * A kept list that
  * is damaged, foreign or of another format is no error: it is ignored with
  * one log line and replaced at the next accepted list.
  */
-struct persist *persist_open(const char *dir, const char *url, const char *credential,
-			     const char *token, struct cache *cache, char *err, size_t errlen);
+struct persist *persist_open(const char *dir, bool fallback, const char *url,
+			     const char *credential, const char *token, struct cache *cache,
+			     char *err, size_t errlen);
 
 /* Start the writing thread; call once after daemonizing.  0 or -errno. */
 int persist_start(struct persist *p);

@@ -252,8 +252,9 @@ int main(int argc, char *argv[])
 	cache_on_swapped(cache, fs_snapshot_swapped, fs);
 	cache_on_rejected(cache, forget_validators, fetcher.http);
 	/* The kept list is the token's: its salted hash names it. */
-	if (opts.cache_dir && !(persist = persist_open(opts.cache_dir, opts.list_url, NULL,
-						       fetcher.token, cache, err, sizeof(err)))) {
+	if (opts.cache_dir && !(persist = persist_open(opts.cache_dir, opts.cache_dir_default,
+						       opts.list_url, NULL, fetcher.token, cache,
+						       err, sizeof(err))) && err[0]) {
 		status = fail(EXIT_USAGE, err);
 		goto out_fs;
 	}

@@ -332,8 +332,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	if (o->no_cache) {
 		free(o->cache_dir);
 		o->cache_dir = NULL;
-	} else if (!o->cache_dir && !(o->cache_dir = default_cache_dir()) && errno) {
-		goto no_memory;
+	} else if (!o->cache_dir) {
+		if (!(o->cache_dir = default_cache_dir()) && errno)
+			goto no_memory;
+		o->cache_dir_default = true;
 	} else if (o->cache_dir && !o->cache_dir[0]) {
 		snprintf(err, errlen, "invalid cache_dir= (expected a directory)");
 		return -1;

@@ -402,24 +402,26 @@ void persist_kept_free(struct persist_kept *kept)
 
 /* ---- the directory ----------------------------------------------------- */
 
-/* Refuses what another user could read or replace: the list names keys. */
+/* Refuses what another user could read or replace: the list names keys.
+ * -EACCES when group or others may, -ENOTDIR (or -EISDIR) for the wrong
+ * kind of file, -EPERM when another user owns it. */
 static int check_private(const struct stat *st, const char *what, const char *path, bool dir,
 			 char *err, size_t errlen)
 {
 	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
 		snprintf(err, errlen, "%s %s: not a %s", what, path, dir ? "directory" : "file");
-		return -1;
+		return dir ? -ENOTDIR : -EISDIR;
 	}
 	if (st->st_uid != geteuid()) {
 		snprintf(err, errlen, "%s %s: owned by uid %u, not by the mounting user", what,
 			 path, (unsigned)st->st_uid);
-		return -1;
+		return -EPERM;
 	}
 	if (st->st_mode & 077) {
 		snprintf(err, errlen, "%s %s: group or others may read or write it (mode %03o); "
 			 "chmod %s it", what, path, (unsigned)(st->st_mode & 0777),
 			 dir ? "700" : "600");
-		return -1;
+		return -EACCES;
 	}
 	return 0;
 }
@@ -450,18 +452,25 @@ static int make_dirs(const char *path)
 	return rc;
 }
 
-static int open_dir(struct persist *p, char *err, size_t errlen)
+/* 0, or -errno as check_private (-EACCES: others may use it, and only
+ * then *unsafe), or the -errno of making or opening it. */
+static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
 {
+	int rc;
+
 	struct stat st;
 
 	p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->dirfd < 0 && errno == ENOENT && make_dirs(p->dir) == 0)
 		p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->dirfd < 0 || fstat(p->dirfd, &st) < 0) {
+		rc = -errno;
 		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(errno));
-		return -1;
+		return rc;
 	}
-	return check_private(&st, "cache_dir", p->dir, true, err, errlen);
+	rc = check_private(&st, "cache_dir", p->dir, true, err, errlen);
+	*unsafe = rc == -EACCES;
+	return rc;
 }
 
 /* A file in the directory, checked, or -1: with errno ENOENT when there is
@@ -756,10 +765,13 @@ static bool one_line(const char *s)
 	return true;
 }
 
-struct persist *persist_open(const char *dir, const char *url, const char *credential,
-			     const char *token, struct cache *cache, char *err, size_t errlen)
+struct persist *persist_open(const char *dir, bool fallback, const char *url,
+			     const char *credential, const char *token, struct cache *cache,
+			     char *err, size_t errlen)
 {
 	struct persist *p = calloc(1, sizeof(*p));
+	bool unsafe = false;
+	int rc;
 
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
@@ -777,7 +789,16 @@ struct persist *persist_open(const char *dir, const char *url, const char *crede
 			 "control characters");
 		goto fail;
 	}
-	if (open_dir(p, err, errlen) < 0 || set_identity(p, credential, token, err, errlen) < 0 ||
+	rc = open_dir(p, &unsafe, err, errlen);
+	/* A default the user never chose, that cannot be made or is not
+	 * theirs (sudo keeps HOME), is no reason not to mount; one that
+	 * others may read is. */
+	if (rc < 0 && !unsafe && fallback) {
+		log_warn("%s; keeping no list (set -o cache_dir= or no_cache)", err);
+		err[0] = '\0';
+		goto fail;
+	}
+	if (rc < 0 || set_identity(p, credential, token, err, errlen) < 0 ||
 	    load_kept(p, cache, err, errlen) < 0)
 		goto fail;
 	cache_on_accepted(cache, persist_accepted, p);

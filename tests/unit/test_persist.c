@@ -248,7 +248,7 @@ static int mount_once(const char *dir, const char *token, struct fake *f,
 {
 	char err[512], msg[512];
 	struct cache *cache = new_cache(f);
-	struct persist *p = persist_open(dir, URL, NULL, token, cache, err, sizeof(err));
+	struct persist *p = persist_open(dir, false, URL, NULL, token, cache, err, sizeof(err));
 	int rc;
 
 	test_assert(p);
@@ -317,12 +317,22 @@ static void test_on_disk(void)
 	{
 		struct cache *cache = new_cache(&f);
 
-		test_assert(!persist_open(dir, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!persist_open(dir, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
 		test_assert(strstr(err, "group or others"));
 		test_assert(chmod(path, 0600) == 0);
 		test_assert(chmod(dir, 0750) == 0);
-		test_assert(!persist_open(dir, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!persist_open(dir, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
 		test_assert(strstr(err, "cache_dir") && strstr(err, "group or others"));
+		/* A default that cannot be made: mount, keeping nothing; a
+		 * default others may read: refused all the same. */
+		snprintf(path, sizeof(path), "%s/salt/sub", dir);
+		test_assert(!persist_open(path, true, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(err[0] == '\0');
+		test_assert(!persist_open(path, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(err[0] != '\0');
+		test_assert(chmod(dir, 0755) == 0);
+		test_assert(!persist_open(dir, true, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(strstr(err, "group or others"));
 		test_assert(chmod(dir, 0700) == 0);
 		cache_free(cache);
 	}
