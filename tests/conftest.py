@@ -291,6 +291,13 @@ class Mount:
         return os.getxattr(self.mnt, "user.omikeyfs." + name).decode()
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Daemons a test starts itself keep their lists under its tmp_path,
+    not in the real ~/.cache (Mount gives each mount its own)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def api_server():
     server = FakeAPI()
