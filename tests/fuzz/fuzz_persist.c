@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "keyname.h"
-#include "persist.h"
+#include "keptlist.h"
 
 #define URL "http://127.0.0.1:8000/v1/dev/keys"
 #define CRED "token-sha256:00"
@@ -27,11 +27,11 @@ static bool same_time(struct timespec a, struct timespec b)
 	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-static void round_trip(const struct persist_kept *kept)
+static void round_trip(const struct kept_list *kept)
 {
 	struct snapshot *snap = snapshot_restore(&kept->list, kept->seeds, kept->nseeds,
 						 kept->members_changed), *back;
-	struct persist_kept again;
+	struct kept_list again;
 	char err[256];
 	size_t len;
 	char *buf;
@@ -41,9 +41,9 @@ static void round_trip(const struct persist_kept *kept)
 		check(kept->seeds[i].ino > kept->seeds[i - 1].ino);
 	for (size_t i = 0; i < snap->count; i++)
 		check(snapshot_find(snap, snap->keys[i].dir->name) == &snap->keys[i]);
-	buf = persist_format(snap, kept->body, kept->body_len, URL, CRED, kept->fetched_at, &len);
+	buf = keptlist_format(snap, kept->body, kept->body_len, URL, CRED, kept->fetched_at, &len);
 	check(buf);
-	check(persist_parse(buf, len, URL, CRED, &again, err, sizeof(err)) == 0);
+	check(keptlist_parse(buf, len, URL, CRED, &again, err, sizeof(err)) == 0);
 	check(same_time(again.fetched_at, kept->fetched_at));
 	back = snapshot_restore(&again.list, again.seeds, again.nseeds, again.members_changed);
 	check(back && back->count == snap->count && same_time(back->mtime, snap->mtime));
@@ -51,24 +51,24 @@ static void round_trip(const struct persist_kept *kept)
 		for (int f = 0; f < FIELD_COUNT; f++)
 			check(same_time(back->keys[i].file[f]->mtime, snap->keys[i].file[f]->mtime));
 	snapshot_unref(back);
-	persist_kept_free(&again);
+	keptlist_free(&again);
 	snapshot_unref(snap);
 	free(buf);
 }
 
 static void one(const char *data, size_t size)
 {
-	struct persist_kept kept;
+	struct kept_list kept;
 	char err[256];
 
-	if (persist_parse(data, size, URL, CRED, &kept, err, sizeof(err)) < 0) {
+	if (keptlist_parse(data, size, URL, CRED, &kept, err, sizeof(err)) < 0) {
 		check(kept.list.count == 0 && kept.seeds == NULL);
 		check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
 		return;
 	}
 	check(kept.body >= data && kept.body + kept.body_len <= data + size);
 	round_trip(&kept);
-	persist_kept_free(&kept);
+	keptlist_free(&kept);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "keptlist.h"
 #include "persist.h"
 #include "test.h"
 
@@ -75,13 +76,13 @@ static struct snapshot *watched(void)
 static void test_round_trip(void)
 {
 	struct snapshot *snap = watched(), *back;
-	struct persist_kept kept;
+	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = persist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
 	test_assert(buf);
-	test_assert(persist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
 	test_assert(same_time(kept.fetched_at, t1));
 	test_assert(kept.body_len == strlen(body_b) && memcmp(kept.body, body_b, kept.body_len) == 0);
 	test_assert(kept.list.count == 2);
@@ -103,7 +104,7 @@ static void test_round_trip(void)
 			test_assert(again->keys[i].file[FIELD_NAME] == back->keys[i].file[FIELD_NAME]);
 		snapshot_unref(again);
 	}
-	persist_kept_free(&kept);
+	keptlist_free(&kept);
 	snapshot_unref(back);
 	snapshot_unref(snap);
 	free(buf);
@@ -116,16 +117,16 @@ static void test_root_mtime_restored(void)
 		"[{\"id\":\"k1\",\"name\":\"one\",\"key_prefix\":null,"
 		"\"created_at\":\"2025-01-15T10:30:00Z\",\"last_used_at\":null,\"scopes\":null}]";
 	struct snapshot *first = build(one, NULL, t1), *snap = build(body_a, first, t2), *back;
-	struct persist_kept kept;
+	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = persist_format(snap, body_a, strlen(body_a), URL, CRED, t2, &len);
+	char *buf = keptlist_format(snap, body_a, strlen(body_a), URL, CRED, t2, &len);
 
 	test_assert(same_time(snap->mtime, t2));
-	test_assert(persist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
 	back = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
 	assert_same_times(snap, back);
-	persist_kept_free(&kept);
+	keptlist_free(&kept);
 	snapshot_unref(back);
 	snapshot_unref(snap);
 	snapshot_unref(first);
@@ -135,26 +136,26 @@ static void test_root_mtime_restored(void)
 static void test_damaged(void)
 {
 	struct snapshot *snap = watched();
-	struct persist_kept kept;
+	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = persist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
 	/* Every truncation and every flipped byte is refused. */
 	for (size_t cut = 0; cut < len; cut++) {
-		test_assert(persist_parse(buf, cut, URL, CRED, &kept, err, sizeof(err)) < 0);
+		test_assert(keptlist_parse(buf, cut, URL, CRED, &kept, err, sizeof(err)) < 0);
 		test_assert(kept.list.count == 0 && err[0]);
 	}
 	for (size_t i = 0; i < len; i++) {
 		int rc;
 
 		buf[i] ^= 0x20;
-		rc = persist_parse(buf, len, URL, CRED, &kept, err, sizeof(err));
+		rc = keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err));
 		test_assert(rc < 0 && kept.list.count == 0);
 		buf[i] ^= 0x20;
 	}
-	test_assert(persist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
-	persist_kept_free(&kept);
+	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	keptlist_free(&kept);
 	snapshot_unref(snap);
 	free(buf);
 }
@@ -162,18 +163,18 @@ static void test_damaged(void)
 static void test_foreign_and_version(void)
 {
 	struct snapshot *snap = watched();
-	struct persist_kept kept;
+	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = persist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
-	test_assert(persist_parse(buf, len, URL "x", CRED, &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptlist_parse(buf, len, URL "x", CRED, &kept, err, sizeof(err)) == -EXDEV);
 	test_assert(strstr(err, "URL"));
-	test_assert(persist_parse(buf, len, URL, "user:u2", &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptlist_parse(buf, len, URL, "user:u2", &kept, err, sizeof(err)) == -EXDEV);
 	test_assert(strstr(err, "credential"));
 	/* A newer format is refused as such, whatever follows. */
 	buf[strlen("omikeyfs kept list ")] = '2';
-	test_assert(persist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) ==
+	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) ==
 		    -EPROTONOSUPPORT);
 	test_assert(kept.list.count == 0);
 	snapshot_unref(snap);
