@@ -66,8 +66,31 @@ void cache_on_swapped(struct cache *cache,
 void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *ctx);
 
 /*
- * The first fetch, made before mounting.  Returns 0, or the fetch's -errno
- * (-EBADMSG for a body that does not parse) with its message in msg.
+ * accepted: a fetched body became the current list, snap (ref it to keep
+ * it); body is the hook's to free.  fetched_at is when it was fetched.
+ * Called as swapped is, the first fetch included: only queue work there.
+ * Without this hook the cache frees the body itself.
+ */
+void cache_on_accepted(struct cache *cache,
+		       void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
+					struct timespec fetched_at),
+		       void *ctx);
+
+/*
+ * Before cache_prime: the list an earlier mount kept (persist.h), built
+ * from body (only its hash is kept) and fetched at fetched_at.  The cache
+ * takes over kept.  The first fetch builds on it, so unchanged files keep
+ * their times; if that fetch fails for a reason that may pass (network,
+ * timeout, 5xx, 429, malformed body: not a refused credential), cache_prime
+ * serves kept instead, stale, logs one line and returns 0.
+ */
+void cache_seed(struct cache *cache, struct snapshot *kept, const char *body, size_t len,
+		struct timespec fetched_at);
+
+/*
+ * The first fetch, made before mounting.  Returns 0 (a kept list may be
+ * served: cache_seed), or the fetch's -errno (-EBADMSG for a body that does
+ * not parse) with its message in msg.
  */
 int cache_prime(struct cache *cache, char *msg, size_t msglen);
 

@@ -14,6 +14,9 @@ struct options {
 	char *mountpoint;   /* as given; opts.fuse.mountpoint once resolved */
 	char *key_file;     /* absolute when it resolves, or NULL */
 	char *cafile;       /* absolute and readable, or NULL */
+	char *cache_dir;    /* where the last good list is kept; NULL: nowhere */
+	int no_cache;       /* -o no_cache: keep nothing */
+	bool cache_dir_default; /* cache_dir is the default, not given */
 	double ttl;         /* seconds a fetched list is served, >= 0 */
 	double timeout;     /* seconds for one HTTP request, > 0 */
 	size_t max_size;    /* largest response in bytes */

@@ -81,6 +81,23 @@ struct snapshot *snapshot_build(const struct snapshot *prev,
 				 const struct keylist *list,
 				 struct timespec now);
 
+/* What a kept list (persist.h) remembers of one key: when omikeyfs saw the
+ * current bytes of its name, key_prefix and scopes appear (the entries for
+ * created_at and last_used_at are not used: those follow their own values). */
+struct snapshot_seed {
+	uint64_t ino; /* the key directory's */
+	struct timespec mtime[FIELD_COUNT];
+};
+
+/*
+ * The snapshot a kept list stood for, to build the first fetch's on: as
+ * snapshot_build with no prev, except that a key with a seed (seeds sorted
+ * by ino, one per key at most) takes its files' times from it, and the root
+ * members_changed.  NULL only when out of memory.
+ */
+struct snapshot *snapshot_restore(const struct keylist *list, const struct snapshot_seed *seeds,
+				  size_t nseeds, struct timespec members_changed);
+
 struct snapshot *snapshot_ref(struct snapshot *snap);
 void snapshot_unref(struct snapshot *snap);
 void node_ref(struct node *node);

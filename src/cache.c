@@ -25,6 +25,10 @@ struct cache {
 	void *swapped_ctx;
 	void (*rejected)(void *ctx);
 	void *rejected_ctx;
+	void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
+			 struct timespec fetched_at);
+	void *accepted_ctx;
+	struct snapshot *seed;      /* a kept list, until the first fetch is done */
 	double ttl;
 	pthread_mutex_t lock;
 	pthread_cond_t refreshed;
@@ -60,6 +64,7 @@ void cache_free(struct cache *cache)
 	if (!cache)
 		return;
 	snapshot_unref(cache->current);
+	snapshot_unref(cache->seed);
 	pthread_cond_destroy(&cache->refreshed);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
@@ -77,6 +82,46 @@ void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *c
 {
 	cache->rejected = rejected;
 	cache->rejected_ctx = ctx;
+}
+
+void cache_on_accepted(struct cache *cache,
+		       void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
+					struct timespec fetched_at),
+		       void *ctx)
+{
+	cache->accepted = accepted;
+	cache->accepted_ctx = ctx;
+}
+
+void cache_seed(struct cache *cache, struct snapshot *kept, const char *body, size_t len,
+		struct timespec fetched_at)
+{
+	snapshot_unref(cache->seed);
+	cache->seed = kept;
+	cache->body_hash = keyname_hash(body, len);
+	cache->body_len = len;
+	cache->fetched_at = fetched_at;
+}
+
+/* Whether a first fetch's failure may pass by itself, so that serving a
+ * kept list beats not mounting.  A refused credential (-EACCES) is not: a
+ * kept list would hide that it is gone.  Nor is a wrong URL (404), an
+ * oversized list or a TLS failure, which need the user. */
+static bool may_pass(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT:
+	case ECONNREFUSED:
+	case ECONNRESET:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EIO:       /* 5xx, a dropped connection, no HTTP answer */
+	case EAGAIN:    /* 429 */
+	case EBADMSG:   /* malformed body */
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Skipped entries are logged one by one up to this many per parse, then
@@ -165,9 +210,13 @@ static double backoff_delay(struct cache *cache, double retry_after)
 /* Called and returns with the lock held; drops it while fetching. */
 static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 {
-	struct snapshot *prev = cache->current ? snapshot_ref(cache->current) : NULL;
+	/* Before the first list, a kept one stands in as the previous list. */
+	struct snapshot *prev = cache->current ? snapshot_ref(cache->current)
+			      : cache->seed ? snapshot_ref(cache->seed) : NULL;
+	bool serving = cache->current != NULL;
 	struct fetch_result res;
 	struct snapshot *next = NULL;
+	struct timespec fetched_at = { 0 };
 	double now;
 	int rc;
 
@@ -183,8 +232,10 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		rc = digest(cache, &res, prev, &next);
 		if (rc < 0 && cache->rejected)
 			cache->rejected(cache->rejected_ctx);
+		fetched_at = cache->ops.realtime(cache->ops.ctx);
 	}
-	free(res.body);
+	if (!next || !cache->accepted)
+		free(res.body);
 
 	pthread_mutex_lock(&cache->lock);
 	now = cache->ops.monotonic(cache->ops.ctx);
@@ -196,15 +247,27 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		cache->next_attempt = now + delay;
 		/* Logged when a failure starts or changes, not on every retry;
 		 * the first fetch's failure is the caller's to report. */
-		if (prev && strcmp(cache->last_error, res.message) != 0)
+		if (serving && strcmp(cache->last_error, res.message) != 0)
 			log_err("fetching the key list failed: %s; serving the last good list",
 				res.message);
-		else if (prev)
+		else if (serving)
 			log_debug("fetching the key list failed again: %s; next try in %.1f s",
 				  res.message, delay);
 		snprintf(cache->last_error, sizeof(cache->last_error), "%s", res.message);
 		if (msg)
 			snprintf(msg, msglen, "%s", res.message);
+		if (!serving && cache->seed && may_pass(rc)) {
+			char when[32];
+			struct tm tm;
+
+			gmtime_r(&cache->fetched_at.tv_sec, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			log_warn("cannot fetch the key list: %s; serving the list kept from %s "
+				 "(stale) until the API answers", res.message, when);
+			cache->current = cache->seed;
+			cache->seed = NULL;
+			rc = 0;
+		}
 	} else {
 		if (cache->failures)
 			log_info("fetching the key list works again after %u failed tries",
@@ -213,7 +276,7 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		cache->last_error[0] = '\0';
 		cache->next_attempt = 0;
 		cache->fetched_mono = now;
-		cache->fetched_at = cache->ops.realtime(cache->ops.ctx);
+		cache->fetched_at = fetched_at;
 		if (next) {
 			struct snapshot *old = cache->current;
 
@@ -222,9 +285,19 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 			 * which keeps the swaps it sees in order. */
 			if (old && cache->swapped)
 				cache->swapped(cache->swapped_ctx, old, next);
+			if (cache->accepted)
+				cache->accepted(cache->accepted_ctx, next, res.body, res.len,
+						fetched_at);
 			snapshot_unref(old);
+		} else if (!cache->current) {
+			/* Byte for byte the kept list: it is the list. */
+			cache->current = cache->seed;
+			cache->seed = NULL;
 		}
 	}
+	/* Only ever the first fetch's previous list. */
+	snapshot_unref(cache->seed);
+	cache->seed = NULL;
 	cache->refreshing = false;
 	cache->refresh_seq++;
 	pthread_cond_broadcast(&cache->refreshed);

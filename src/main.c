@@ -28,6 +28,7 @@
 #include "log.h"
 #include "options.h"
 #include "sdnotify.h"
+#include "persist.h"
 #include "token.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
@@ -225,6 +226,7 @@ int main(int argc, char *argv[])
 	struct fetcher fetcher = { 0 };
 	struct cache *cache;
 	struct fs *fs;
+	struct persist *persist = NULL;
 	struct fuse_session *se;
 	char err[ERR_MAX];
 	int status = EXIT_USAGE, rc;
@@ -264,6 +266,13 @@ int main(int argc, char *argv[])
 	fs_set_owner(fs, opts.uid, opts.gid, opts.umask);
 	cache_on_swapped(cache, fs_snapshot_swapped, fs);
 	cache_on_rejected(cache, forget_validators, fetcher.http);
+	/* The kept list is the token's: its salted hash names it. */
+	if (opts.cache_dir && !(persist = persist_open(opts.cache_dir, opts.cache_dir_default,
+						       opts.list_url, NULL, fetcher.token, cache,
+						       err, sizeof(err))) && err[0]) {
+		status = fail(EXIT_USAGE, err);
+		goto out_fs;
+	}
 
 	/* Options are checked before the first request, and the first request
 	 * before the mount: a failure leaves nothing mounted. */
@@ -292,6 +301,8 @@ int main(int argc, char *argv[])
 		log_err("cannot start the notifier thread");
 		goto out_unmount;
 	}
+	if (persist && persist_start(persist) < 0)
+		log_warn("cannot start the thread that keeps the list; keeping it at unmount");
 	log_info("mounted %s on %s (ttl %g s, timeout %g s)", opts.url, opts.fuse.mountpoint,
 		 opts.ttl, opts.timeout);
 	/* Fetched, mounted and (without -f) detached: the tree answers now. */
@@ -314,6 +325,7 @@ out_session:
 	fuse_session_destroy(se);
 out_fs:
 	fs_free(fs);
+	persist_free(persist);
 	cache_free(cache);
 	http_free(fetcher.http);
 	http_global_cleanup();

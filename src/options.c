@@ -176,6 +176,7 @@ static const struct value_option value_options[] = {
 	VALUE("uid", uid, parse_id, NULL),
 	VALUE("gid", gid, parse_id, NULL),
 	VALUE("umask", umask, parse_umask, "0"),
+	VALUE("cache_dir", cache_dir, parse_string, NULL),
 };
 
 struct parse_state {
@@ -201,6 +202,7 @@ static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FLAG("no_cache", no_cache),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
@@ -292,6 +294,12 @@ static void print_usage(const char *progname)
 	       "    -o umask=OCTAL         taken off the modes dr-xr-xr-x and -r--r--r--\n"
 	       "                           (default 0; umask=027: dr-xr-x---, -r--r-----)\n"
 	       "    -o fsname=NAME         source shown in /proc/mounts (default API_URL)\n"
+	       "    -o cache_dir=DIR       keep the last good list in DIR (made 0700), to\n"
+	       "                           start while the API is down and keep mtimes\n"
+	       "                           across remounts (default $XDG_CACHE_HOME/omikeyfs,\n"
+	       "                           ~/.cache/omikeyfs, for root without HOME\n"
+	       "                           /var/cache/omikeyfs)\n"
+	       "    -o no_cache            keep nothing on disk\n"
 	       "    -h, --help             print this help and exit\n"
 	       "    -V, --version          print versions and exit\n"
 	       "    _netdev,noauto,nofail,user,... (fstab words) are accepted and ignored\n\n"
@@ -361,6 +369,29 @@ static int mountpoint_fd(const char *path)
 	return errno || *end || fd > INT_MAX ? -1 : (int)fd;
 }
 
+/* $XDG_CACHE_HOME/omikeyfs (absolute only), ~/.cache/omikeyfs, or for root
+ * without a home (a mount unit) /var/cache/omikeyfs; NULL when none fits,
+ * with errno 0, or ENOMEM. */
+static char *default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *dir = NULL;
+	int rc = 0;
+
+	errno = 0;
+	if (xdg && xdg[0] == '/')
+		rc = asprintf(&dir, "%s/omikeyfs", xdg);
+	else if (home && home[0] == '/' && strcmp(home, "/") != 0)
+		rc = asprintf(&dir, "%s/.cache/omikeyfs", home);
+	else if (geteuid() == 0)
+		dir = strdup("/var/cache/omikeyfs");
+	if (rc < 0) {
+		errno = ENOMEM;
+		dir = NULL;
+	}
+	return dir;
+}
+
 /* Everything options_parse checks once fuse_opt is done with argv. */
 static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
@@ -406,6 +437,17 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (o->key_file)
 		make_absolute(&o->key_file); /* reading it says why if not */
+	if (o->no_cache) {
+		free(o->cache_dir);
+		o->cache_dir = NULL;
+	} else if (!o->cache_dir) {
+		if (!(o->cache_dir = default_cache_dir()) && errno)
+			goto no_memory;
+		o->cache_dir_default = true;
+	} else if (o->cache_dir && !o->cache_dir[0]) {
+		snprintf(err, errlen, "invalid cache_dir= (expected a directory)");
+		return -1;
+	}
 	if (!(o->list_url = url_join(o->url, LIST_PATH)))
 		goto no_memory;
 	return 0;
@@ -498,5 +540,6 @@ void options_free(struct options *opts)
 	free(opts->mountpoint);
 	free(opts->key_file);
 	free(opts->cafile);
+	free(opts->cache_dir);
 	free(opts->fuse.mountpoint);
 }

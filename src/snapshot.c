@@ -126,23 +126,26 @@ static bool same_bytes(const struct node *node, const struct key_text *text)
 }
 
 /* The time a file is stamped with: its own value for the two timestamps;
- * for the others, created_at until omikeyfs sees the bytes change. */
+ * for the others, created_at until omikeyfs sees the bytes change (or the
+ * time a kept list says it saw them change: seed). */
 static struct timespec file_mtime(const struct parsed_key *key, enum key_field field,
-				  const struct snap_key *old, struct timespec now)
+				  const struct snap_key *old, const struct snapshot_seed *seed,
+				  struct timespec now)
 {
 	if (field == FIELD_CREATED_AT)
 		return key->created;
 	if (field == FIELD_LAST_USED_AT)
 		return key->last_used;
 	if (!old)
-		return key->created;
+		return seed ? seed->mtime[field] : key->created;
 	if (same_bytes(old->file[field], &key->file[field]))
 		return old->file[field]->mtime;
 	return now;
 }
 
 static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_t ino,
-		     const struct snap_key *old, struct timespec now)
+		     const struct snap_key *old, const struct snapshot_seed *seed,
+		     struct timespec now)
 {
 	if (old && old->dir->ino == ino && time_equal(old->dir->mtime, key->created) &&
 	    old->dir->id_len == key->id_len && memcmp(old->dir->id, key->id, key->id_len) == 0) {
@@ -152,7 +155,7 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 		return -1;
 	}
 	for (int f = 0; f < FIELD_COUNT; f++) {
-		struct timespec mtime = file_mtime(key, f, old, now);
+		struct timespec mtime = file_mtime(key, f, old, seed, now);
 		struct node *prev = old ? old->file[f] : NULL;
 
 		if (prev && prev->ino == ino + 1 + f && time_equal(prev->mtime, mtime) &&
@@ -166,10 +169,12 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 	return 0;
 }
 
-struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylist *list,
-				struct timespec now)
+/* snapshot_build, or with seeds (sorted by ino) and no prev, a kept list's. */
+static struct snapshot *build(const struct snapshot *prev, const struct keylist *list,
+			      const struct snapshot_seed *seeds, size_t nseeds,
+			      struct timespec now)
 {
-	size_t n = list->count, kept = 0;
+	size_t n = list->count, kept = 0, s = 0;
 	struct ino_slot *slots = NULL;
 	struct snapshot *snap = calloc(1, sizeof(*snap));
 
@@ -204,6 +209,12 @@ struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylis
 	for (size_t i = 0, j = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[slots[i].index];
 		const struct snap_key *old = NULL;
+		const struct snapshot_seed *seed = NULL;
+
+		while (s < nseeds && seeds[s].ino < slots[i].ino)
+			s++;
+		if (s < nseeds && seeds[s].ino == slots[i].ino)
+			seed = &seeds[s];
 
 		/* Both lists are in inode order and a key keeps its number, so
 		 * a merge finds the previous version; a search covers a number
@@ -218,7 +229,7 @@ struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylis
 				old = snapshot_find(prev, key->name);
 		}
 
-		if (build_key(&snap->keys[i], key, slots[i].ino, old, now) < 0) {
+		if (build_key(&snap->keys[i], key, slots[i].ino, old, seed, now) < 0) {
 			snap->count = i + 1; /* free what was built */
 			goto fail;
 		}
@@ -247,6 +258,27 @@ fail:
 	free(slots);
 	snapshot_unref(snap);
 	return NULL;
+}
+
+struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylist *list,
+				struct timespec now)
+{
+	return build(prev, list, NULL, 0, now);
+}
+
+struct snapshot *snapshot_restore(const struct keylist *list, const struct snapshot_seed *seeds,
+				  size_t nseeds, struct timespec members_changed)
+{
+	struct snapshot *snap = build(NULL, list, seeds, nseeds, members_changed);
+
+	/* As build left it, but members_changed as the kept list says: the
+	 * root's mtime rule then carries over a remount too. */
+	if (snap) {
+		snap->members_changed = members_changed;
+		if (time_after(members_changed, snap->mtime))
+			snap->mtime = members_changed;
+	}
+	return snap;
 }
 
 struct snapshot *snapshot_ref(struct snapshot *snap)

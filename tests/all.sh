@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds omikeyfs with -Dwerror=true, and runs
 # every test: unit and integration tests, the same suite again under
-# ASan+UBSan, and the fuzzer for a bounded time.
-#   FUZZ_SECONDS=60   how long the fuzzer runs (0 skips it)
+# ASan+UBSan, and each fuzzer for a bounded time.
+#   FUZZ_SECONDS=60   how long each fuzzer runs (0 skips them)
 #   SKIP_SANITIZE=1   skip the sanitizer build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,22 +79,29 @@ if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
 fi
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
-if [ "$fuzz_seconds" != 0 ]; then
-	echo "== fuzzer (${fuzz_seconds} s)"
-	CC=clang setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized -Dman-pages=disabled
-	meson compile -C build-fuzz fuzz_keylist
+# Runs one libFuzzer target for fuzz_seconds from a copy of its seed corpus.
+fuzz() { # target, corpus dir under tests/fuzz
+	local target=$1 corpus
+	echo "== fuzzer $target (${fuzz_seconds} s)"
+	meson compile -C build-fuzz "$target"
 	corpus=$(mktemp -d)
-	cp "$root"/tests/fuzz/corpus/* "$corpus"/
-	if build-fuzz/tests/fuzz/fuzz_keylist -max_total_time="$fuzz_seconds" -max_len=65536 \
-		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>build-fuzz/fuzz.log; then
+	cp "$root/tests/fuzz/$2"/* "$corpus"/
+	if "build-fuzz/tests/fuzz/$target" -max_total_time="$fuzz_seconds" -max_len=65536 \
+		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" \
+		2>"build-fuzz/$target.log"; then
 		passed=$((passed + 1))
 	else
-		tail -n 40 build-fuzz/fuzz.log
+		tail -n 40 "build-fuzz/$target.log"
 		failed=$((failed + 1))
 		status=1
 	fi
-	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' build-fuzz/fuzz.log || true
+	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "build-fuzz/$target.log" || true
 	rm -rf "$corpus"
+}
+if [ "$fuzz_seconds" != 0 ]; then
+	CC=clang setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized -Dman-pages=disabled
+	fuzz fuzz_keylist corpus
+	fuzz fuzz_persist corpus_persist
 fi
 
 echo "omikeyfs: $passed passed, $failed failed"

@@ -36,6 +36,8 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 # Lines any mount may print ("<6>" instead of "omikeyfs: " when stderr is
 # the journal).
 NORMAL_STDERR = [
+    # log_level=debug (and -d): each kept list written to cache_dir.
+    r"^(omikeyfs: |<7>)kept the key list \(\d+ keys, \d+ bytes\) in [0-9.]+ ms$",
     r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
 ]
 # With -d (-o debug), libfuse's request trace: every line that is not one of
@@ -235,6 +237,9 @@ class Mount:
         full_env.pop("OMI_API_KEY", None)
         if token is not None:
             full_env["OMI_API_KEY"] = token
+        # A kept list of its own per mount (unless the test says where):
+        # none in the real ~/.cache, none carried from test to test.
+        full_env["XDG_CACHE_HOME"] = mnt + ".cache"
         if env:
             full_env.update(env)
         if args is None:
@@ -320,6 +325,13 @@ class Mount:
 
     def xattr(self, name):
         return os.getxattr(self.mnt, "user.omikeyfs." + name).decode()
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Daemons a test starts itself keep their lists under its tmp_path,
+    not in the real ~/.cache (Mount gives each mount its own)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture(scope="session")

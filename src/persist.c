@@ -1,0 +1,501 @@
+/*
+ * persist: the last good list, kept across mounts.
+ *
+ * One file per API URL and credential (keptlist.h gives its format), named
+ * by a hash of both, in a directory only the user may use.  The file is
+ * replaced atomically (a temporary file, fsync, rename), so a crash leaves
+ * the old list or the new one, and only by a thread of its own: the cache
+ * accepts a list on whatever thread refreshed, often a request's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keptlist.h"
+#include "log.h"
+#include "persist.h"
+#include "sha256.h"
+
+#define SALT_NAME "salt"
+#define SALT_LEN 32
+/* Larger than any list max_size lets through, with its seeds. */
+#define KEPT_MAX ((size_t)4 << 30)
+
+struct pending {
+	struct snapshot *snap;
+	char *body;
+	size_t len;
+	struct timespec fetched_at;
+};
+
+struct persist {
+	int dirfd;
+	char *dir;
+	char *url;
+	char *credential;   /* as stored: never a token */
+	char name[64];      /* the kept list's file name in dir */
+	pthread_t thread;
+	bool running;
+	bool stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct pending pending; /* the newest list not written yet */
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- the directory ----------------------------------------------------- */
+
+/* Refuses what another user could read or replace: the list names keys.
+ * -EACCES when group or others may, -ENOTDIR (or -EISDIR) for the wrong
+ * kind of file, -EPERM when another user owns it. */
+static int check_private(const struct stat *st, const char *what, const char *path, bool dir,
+			 char *err, size_t errlen)
+{
+	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s %s: not a %s", what, path, dir ? "directory" : "file");
+		return dir ? -ENOTDIR : -EISDIR;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen, "%s %s: owned by uid %u, not by the mounting user", what,
+			 path, (unsigned)st->st_uid);
+		return -EPERM;
+	}
+	if (st->st_mode & 077) {
+		snprintf(err, errlen, "%s %s: group or others may read or write it (mode %03o); "
+			 "chmod %s it", what, path, (unsigned)(st->st_mode & 0777),
+			 dir ? "700" : "600");
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* mkdir -p, each missing directory 0700. */
+static int make_dirs(const char *path)
+{
+	char *copy = strdup(path);
+	int rc = 0;
+
+	if (!copy)
+		return -1;
+	for (char *p = copy + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
+				rc = -1;
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* 0, or -errno as check_private (-EACCES: others may use it, and only
+ * then *unsafe), or the -errno of making or opening it. */
+static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
+{
+	int rc;
+
+	struct stat st;
+
+	p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dirfd < 0 && errno == ENOENT && make_dirs(p->dir) == 0)
+		p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dirfd < 0 || fstat(p->dirfd, &st) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(errno));
+		return rc;
+	}
+	rc = check_private(&st, "cache_dir", p->dir, true, err, errlen);
+	*unsafe = rc == -EACCES;
+	return rc;
+}
+
+/* A file in the directory, checked, or -1: with errno ENOENT when there is
+ * none (err empty), otherwise with err set. */
+static int open_private(struct persist *p, const char *name, struct stat *st, char *err,
+			size_t errlen)
+{
+	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	char path[PATH_MAX];
+
+	err[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) < 0 || check_private(st, "cache file", path, false, err, errlen) < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes data as name: a temporary file, fsync, then link (only when name
+ * does not exist yet: exclusive) or rename, and fsync of the directory. */
+static int write_file(struct persist *p, const char *name, const void *data, size_t len,
+		      bool exclusive)
+{
+	char tmp[128];
+	int fd, rc = -1, saved;
+
+	snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
+	unlinkat(p->dirfd, tmp, 0); /* left by a crash of this pid's namesake */
+	fd = openat(p->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, data, len) == 0 && fsync(fd) == 0 && close(fd) == 0) {
+		fd = -1;
+		rc = exclusive ? linkat(p->dirfd, tmp, p->dirfd, name, 0)
+			       : renameat(p->dirfd, tmp, p->dirfd, name);
+	}
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 || exclusive)
+		unlinkat(p->dirfd, tmp, 0);
+	if (rc == 0)
+		fsync(p->dirfd);
+	errno = saved;
+	return rc;
+}
+
+static int read_fd(int fd, size_t size, char **out)
+{
+	char *buf = malloc(size ? size : 1);
+	size_t got = 0;
+
+	if (!buf)
+		return -1;
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size) {
+		free(buf);
+		errno = EIO;
+		return -1;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* The salt of token hashes: SALT_LEN random bytes made once per directory,
+ * so the same token names the same file, and the file name says nothing
+ * of the token to whoever lacks the salt. */
+static int read_salt(struct persist *p, unsigned char salt[SALT_LEN], char *err, size_t errlen)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat st;
+		char *buf;
+		int fd = open_private(p, SALT_NAME, &st, err, errlen);
+
+		if (fd >= 0) {
+			int rc = st.st_size == SALT_LEN ? read_fd(fd, SALT_LEN, &buf) : -1;
+
+			close(fd);
+			if (rc == 0) {
+				memcpy(salt, buf, SALT_LEN);
+				explicit_bzero(buf, SALT_LEN);
+				free(buf);
+				return 0;
+			}
+			/* A damaged salt only orphans the lists it named. */
+			log_warn("%s/" SALT_NAME " is damaged; making a new one", p->dir);
+			if (getrandom(salt, SALT_LEN, 0) != SALT_LEN ||
+			    write_file(p, SALT_NAME, salt, SALT_LEN, false) < 0)
+				break;
+			return 0;
+		}
+		if (err[0])
+			return -1;
+		if (getrandom(salt, SALT_LEN, 0) != SALT_LEN)
+			break;
+		if (write_file(p, SALT_NAME, salt, SALT_LEN, true) == 0)
+			return 0;
+		if (errno != EEXIST) /* else another mount made it first: read it */
+			break;
+	}
+	snprintf(err, errlen, "cache_dir %s: cannot make its salt: %s", p->dir, strerror(errno));
+	return -1;
+}
+
+static void hex(const unsigned char *bytes, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", bytes[i]);
+}
+
+static int set_identity(struct persist *p, const char *credential, const char *token,
+			char *err, size_t errlen)
+{
+	unsigned char digest[SHA256_DIGEST_LEN];
+	char digest_hex[2 * SHA256_DIGEST_LEN + 1];
+	struct sha256 ctx;
+
+	if (credential) {
+		if (asprintf(&p->credential, "user:%s", credential) < 0)
+			p->credential = NULL;
+	} else {
+		unsigned char salt[SALT_LEN];
+
+		if (read_salt(p, salt, err, errlen) < 0)
+			return -1;
+		sha256_init(&ctx);
+		sha256_update(&ctx, salt, sizeof(salt));
+		sha256_update(&ctx, token ? token : "", token ? strlen(token) : 0);
+		sha256_final(&ctx, digest);
+		explicit_bzero(salt, sizeof(salt));
+		hex(digest, sizeof(digest), digest_hex);
+		if (asprintf(&p->credential, "token-sha256:%s", digest_hex) < 0)
+			p->credential = NULL;
+	}
+	if (!p->credential) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sha256_init(&ctx);
+	sha256_update(&ctx, p->url, strlen(p->url));
+	sha256_update(&ctx, "\n", 1);
+	sha256_update(&ctx, p->credential, strlen(p->credential));
+	sha256_final(&ctx, digest);
+	memcpy(p->name, "list-", 5);
+	hex(digest, 16, p->name + 5);
+	return 0;
+}
+
+/* The kept list, if any, as the cache's seed.  Only an unsafe file is an
+ * error; one that does not parse is logged and left to be replaced. */
+static int load_kept(struct persist *p, struct cache *cache, char *err, size_t errlen)
+{
+	struct kept_list kept;
+	struct snapshot *snap;
+	struct stat st;
+	char why[256], *buf = NULL;
+	double start = now_ms();
+	int fd = open_private(p, p->name, &st, err, errlen);
+
+	if (fd < 0)
+		return err[0] ? -1 : 0;
+	if ((size_t)st.st_size > KEPT_MAX || read_fd(fd, (size_t)st.st_size, &buf) < 0) {
+		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name,
+			 (size_t)st.st_size > KEPT_MAX ? "too large" : strerror(errno));
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	if (keptlist_parse(buf, (size_t)st.st_size, p->url, p->credential, &kept, why,
+			   sizeof(why)) < 0) {
+		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name, why);
+		free(buf);
+		return 0;
+	}
+	snap = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
+	if (snap) {
+		cache_seed(cache, snap, kept.body, kept.body_len, kept.fetched_at);
+		log_debug("read the kept list (%zu keys, %lld bytes) in %.1f ms", snap->count,
+			  (long long)st.st_size, now_ms() - start);
+	}
+	keptlist_free(&kept);
+	free(buf);
+	return 0;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void pending_clear(struct pending *pd)
+{
+	snapshot_unref(pd->snap);
+	free(pd->body);
+	memset(pd, 0, sizeof(*pd));
+}
+
+static void write_kept(struct persist *p, const struct pending *pd)
+{
+	double start = now_ms();
+	size_t len;
+	char *buf = keptlist_format(pd->snap, pd->body, pd->len, p->url, p->credential,
+				    pd->fetched_at, &len);
+
+	if (!buf) {
+		log_warn("cannot keep the key list: out of memory");
+		return;
+	}
+	if (write_file(p, p->name, buf, len, false) < 0)
+		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
+	else
+		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", pd->snap->count,
+			  len, now_ms() - start);
+	free(buf);
+}
+
+/* cache_on_accepted: only the newest list matters, so it replaces any
+ * that is still waiting. */
+static void persist_accepted(void *ctx, struct snapshot *snap, char *body, size_t len,
+			     struct timespec fetched_at)
+{
+	struct persist *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	pending_clear(&p->pending);
+	p->pending = (struct pending){ snapshot_ref(snap), body, len, fetched_at };
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *persist_main(void *arg)
+{
+	struct persist *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct pending pd;
+
+		while (!p->pending.snap && !p->stopping)
+			pthread_cond_wait(&p->wake, &p->lock);
+		if (!p->pending.snap)
+			break;
+		pd = p->pending;
+		memset(&p->pending, 0, sizeof(p->pending));
+		pthread_mutex_unlock(&p->lock);
+		write_kept(p, &pd);
+		pending_clear(&pd);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* ---- the interface ------------------------------------------------------ */
+
+static bool one_line(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+struct persist *persist_open(const char *dir, bool fallback, const char *url,
+			     const char *credential, const char *token, struct cache *cache,
+			     char *err, size_t errlen)
+{
+	struct persist *p = calloc(1, sizeof(*p));
+	bool unsafe = false;
+	int rc;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->dirfd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	if (!(p->dir = strdup(dir)) || !(p->url = strdup(url))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!one_line(url) || (credential && (!*credential || !one_line(credential)))) {
+		snprintf(err, errlen, "cannot keep the list: the URL or the user id holds "
+			 "control characters");
+		goto fail;
+	}
+	rc = open_dir(p, &unsafe, err, errlen);
+	/* A default the user never chose, that cannot be made or is not
+	 * theirs (sudo keeps HOME), is no reason not to mount; one that
+	 * others may read is. */
+	if (rc < 0 && !unsafe && fallback) {
+		log_warn("%s; keeping no list (set -o cache_dir= or no_cache)", err);
+		err[0] = '\0';
+		goto fail;
+	}
+	if (rc < 0 || set_identity(p, credential, token, err, errlen) < 0 ||
+	    load_kept(p, cache, err, errlen) < 0)
+		goto fail;
+	cache_on_accepted(cache, persist_accepted, p);
+	return p;
+fail:
+	persist_free(p);
+	return NULL;
+}
+
+int persist_start(struct persist *p)
+{
+	int rc = pthread_create(&p->thread, NULL, persist_main, p);
+
+	if (rc)
+		return -rc;
+	p->running = true;
+	return 0;
+}
+
+void persist_free(struct persist *p)
+{
+	if (!p)
+		return;
+	if (p->running) {
+		pthread_mutex_lock(&p->lock);
+		p->stopping = true;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+	} else if (p->pending.snap) {
+		write_kept(p, &p->pending); /* the thread never ran */
+	}
+	pending_clear(&p->pending);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p->dir);
+	free(p->url);
+	free(p->credential);
+	free(p);
+}
