@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds omikeyfs with -Dwerror=true, and runs
 # every test: unit and integration tests, the same suite again under
-# ASan+UBSan, and the fuzzer for a bounded time.
+# ASan+UBSan, and the fuzzers (key list, sign-in parsers) for a bounded time each.
 #   FUZZ_SECONDS=60   how long the fuzzer runs (0 skips it)
 #   SKIP_SANITIZE=1   skip the sanitizer build
 set -euo pipefail
@@ -94,6 +94,22 @@ if [ "$fuzz_seconds" != 0 ]; then
 		status=1
 	fi
 	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' build-fuzz/fuzz.log || true
+	rm -rf "$corpus"
+
+	echo "== session fuzzer (${fuzz_seconds} s)"
+	meson compile -C build-fuzz fuzz_session
+	corpus=$(mktemp -d)
+	cp "$root"/tests/fuzz/corpus_session/* "$corpus"/
+	if build-fuzz/tests/fuzz/fuzz_session -max_total_time="$fuzz_seconds" -max_len=65536 \
+		-rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" \
+		2>build-fuzz/fuzz_session.log; then
+		passed=$((passed + 1))
+	else
+		tail -n 40 build-fuzz/fuzz_session.log
+		failed=$((failed + 1))
+		status=1
+	fi
+	grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' build-fuzz/fuzz_session.log || true
 	rm -rf "$corpus"
 fi
 
