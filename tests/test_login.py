@@ -459,3 +459,17 @@ def test_session_for_another_api_is_refused(auth_api, env, tmp_path):
     assert rc == 2
     assert len(lines(err)) == 1 and "omikeyfs --login" in err and "api.example.com" in err
     assert auth_api.request_log() == []
+
+
+def test_session_the_api_refuses_exits_2_naming_login(auth_api, env, tmp_path):
+    """Every ID token refused (as if the API no longer took this user's):
+    one renewal and one retry, then exit 2 with the hint."""
+    sign_in(auth_api, env)
+    auth_api.set_token_lifetime(0)
+    auth_api.control("reset", {})
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 2
+    assert lines(err) == ["omikeyfs: cannot fetch the key list from %s: HTTP 401: Invalid "
+                          "authentication credentials; sign in again with omikeyfs --login"
+                          % auth_api.url]
+    assert [e["status"] for e in list_log(auth_api)] == [401, 401]
