@@ -81,9 +81,9 @@ int credentials_session(const struct cred_session_config *cfg, struct credential
  * A refused renewal ends the session (CRED_ENDED, -EACCES, "the session has
  * ended (TOKEN_EXPIRED); sign in again with omikeyfs --login"); from then
  * on each call first reads the session file again and, when it holds a
- * different refresh token (a new --login) for the same API URL and
- * Firebase API key, continues with that one; otherwise it fails the same
- * way without any traffic.
+ * new sign-in (a different refresh token, or a different "created": a new
+ * --login) for the same API URL and Firebase API key, continues with that
+ * one; otherwise it fails the same way without any traffic.
  *
  * Returns 0 with *token set, or err->err with *err filled and *token NULL.
  * Not thread-safe: one caller at a time (the cache's single refresh).
@@ -101,6 +101,14 @@ bool credentials_refused(struct credentials *c);
 
 /* Whether c is a session's (for status and messages). */
 bool credentials_is_session(const struct credentials *c);
+
+/* The session's Firebase user id (what a copy of its list is kept under),
+ * or NULL for a plain token.  Valid until the next call on c. */
+const char *credentials_user_id(const struct credentials *c);
+
+/* A plain token as it is (for a salted hash that names its kept list), or
+ * NULL for a session.  Valid until the next call on c. */
+const char *credentials_plain_token(const struct credentials *c);
 
 /* Wipe every token and free c (NULL is fine). */
 void credentials_free(struct credentials *c);

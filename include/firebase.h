@@ -61,8 +61,9 @@ struct firebase_tokens {
 
 /*
  * Parse a 2xx answer strictly.  Sign-in: {"idToken", "refreshToken",
- * "expiresIn": "3600", "localId"}; renewal: {"id_token", "refresh_token",
- * "expires_in": "3600", "user_id"}.  Tokens and the uid are 0x21..0x7e,
+ * "expiresIn": "3600"}, the uid from "localId" when present, else from the
+ * ID token's "sub" claim (signInWithCustomToken sends no localId);
+ * renewal: {"id_token", "refresh_token", "expires_in": "3600", "user_id"}.  Tokens and the uid are 0x21..0x7e,
  * expiresIn a string of digits.  Other members are ignored.  Returns 0, or
  * -EBADMSG (or -ENOMEM) with one line in err that holds no value; *out is
  * zeroed on failure.

@@ -2,6 +2,7 @@
 #ifndef OMIKEYFS_URL_H
 #define OMIKEYFS_URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -15,6 +16,11 @@ int url_check(const char *url, char *err, size_t errlen);
 /* The same policy for a full endpoint URL, which may carry a query
  * (Firebase's "?key=" takes the project's public API key). */
 int url_check_endpoint(const char *url, char *err, size_t errlen);
+
+/* Whether host (as libcurl gives it, or a HOST of HOST:PORT) is loopback:
+ * "localhost", a dotted quad in 127.0.0.0/8, or ::1 with or without
+ * brackets.  Plain http:// is allowed only to such a host. */
+bool url_host_is_loopback(const char *host);
 
 /*
  * base without its trailing slashes, then path ("/v1/dev/keys"; a '/' is

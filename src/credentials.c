@@ -243,7 +243,11 @@ static bool heal(struct credentials *c)
 
 	if (session_load(c->path, &disk, NULL, 0) < 0)
 		return false;
-	if (strcmp(disk.refresh_token, c->session.refresh_token) == 0) {
+	/* A new sign-in: another refresh token, or the same one saved anew
+	 * (Firebase may hand the same user the same token, the Auth
+	 * Emulator always does), which is worth one more renewal. */
+	if (strcmp(disk.refresh_token, c->session.refresh_token) == 0 &&
+	    disk.created == c->session.created) {
 		session_free(&disk);
 		return false;
 	}
@@ -320,6 +324,16 @@ bool credentials_refused(struct credentials *c)
 bool credentials_is_session(const struct credentials *c)
 {
 	return c->is_session;
+}
+
+const char *credentials_user_id(const struct credentials *c)
+{
+	return c->is_session ? c->session.user_id : NULL;
+}
+
+const char *credentials_plain_token(const struct credentials *c)
+{
+	return c->is_session ? NULL : c->token;
 }
 
 void credentials_free(struct credentials *c)

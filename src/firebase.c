@@ -4,7 +4,6 @@
  * The answers are untrusted bytes; nothing from them reaches a message
  * but Firebase's own error text, cleaned of control characters.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 
 #include "firebase.h"
 #include "jsonstrict.h"
+#include "url.h"
 #include "urlenc.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -31,21 +31,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static bool is_loopback_ipv4(const char *host)
-{
-	struct in_addr a;
-
-	/* inet_pton takes exactly a dotted quad: no octal, no short forms. */
-	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
-static bool is_loopback_ipv6(const char *host)
-{
-	struct in6_addr a;
-
-	return inet_pton(AF_INET6, host, &a) == 1 && IN6_IS_ADDR_LOOPBACK(&a);
 }
 
 /*
@@ -81,8 +66,8 @@ static bool emulator_split(const char *hp, char *host, size_t hostlen, unsigned 
 	memcpy(inner, hp, n);
 	inner[n] = '\0';
 	v6 = memchr(inner, ':', n) != NULL;
-	if (v6 ? !is_loopback_ipv6(inner)
-	       : strcasecmp(inner, "localhost") != 0 && !is_loopback_ipv4(inner))
+	/* url.c's rule, the one every plain http:// URL is held to. */
+	if (!url_host_is_loopback(inner))
 		return false;
 	snprintf(host, hostlen, v6 ? "[%s]" : "%s", inner);
 	return true;
@@ -178,7 +163,68 @@ void firebase_tokens_free(struct firebase_tokens *t)
 /* Names of the four members in one of the two answers. */
 struct names {
 	const char *id_token, *refresh_token, *expires_in, *user_id;
+	bool uid_in_token; /* no user_id member: the ID token's "sub" says it */
 };
+
+static int base64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/*
+ * The uid an ID token names (its "sub" claim), read without checking the
+ * signature: it only says whose session the file holds and grants
+ * nothing.  Firebase's signInWithCustomToken answer carries no localId
+ * (the Auth Emulator's neither), so this is where the uid comes from.
+ */
+static int id_token_subject(const char *jwt, char **uid, char *why, size_t whylen)
+{
+	const char *start = strchr(jwt, '.'), *end;
+	struct json_object *claims;
+	unsigned char *buf;
+	size_t n = 0;
+	unsigned acc = 0, bits = 0;
+	int r = -EBADMSG;
+
+	*uid = NULL;
+	if (!start || !(end = strchr(++start, '.'))) {
+		snprintf(why, whylen, "the ID token is not a JWT");
+		return -EBADMSG;
+	}
+	if (!(buf = malloc((size_t)(end - start) + 1)))
+		return -ENOMEM;
+	for (const char *p = start; p < end; p++) {
+		int v = base64url_value((unsigned char)*p);
+
+		if (v < 0)
+			goto out;
+		acc = (acc << 6 | (unsigned)v) & 0xffffff;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			buf[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	claims = jsonstrict_parse((const char *)buf, n, NULL, 0);
+	if (claims) {
+		r = jsonstrict_string(claims, "sub", FIREBASE_USER_MAX, JSONSTRICT_TOKEN, uid, why,
+				      whylen);
+		jsonstrict_put(claims);
+	}
+out:
+	if (r == -EBADMSG || r == -ENOENT) {
+		snprintf(why, whylen, "the ID token names no user");
+		r = -EBADMSG;
+	}
+	explicit_bzero(buf, (size_t)(end - start) + 1);
+	free(buf);
+	return r;
+}
 
 static int parse_tokens(const char *body, size_t len, const struct names *names,
 			struct firebase_tokens *out, char *err, size_t errlen)
@@ -198,9 +244,12 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 	if (r == 0)
 		r = jsonstrict_string(obj, names->refresh_token, FIREBASE_TOKEN_MAX,
 				      JSONSTRICT_TOKEN, &out->refresh_token, why, sizeof(why));
-	if (r == 0)
+	if (r == 0) {
 		r = jsonstrict_string(obj, names->user_id, FIREBASE_USER_MAX, JSONSTRICT_TOKEN,
 				      &out->user_id, why, sizeof(why));
+		if (r == -ENOENT && names->uid_in_token)
+			r = id_token_subject(out->id_token, &out->user_id, why, sizeof(why));
+	}
 	if (r == 0)
 		r = jsonstrict_string(obj, names->expires_in, 8, JSONSTRICT_TOKEN, &expires,
 				      why, sizeof(why));
@@ -227,7 +276,8 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out,
 			   char *err, size_t errlen)
 {
-	static const struct names names = { "idToken", "refreshToken", "expiresIn", "localId" };
+	static const struct names names = { "idToken", "refreshToken", "expiresIn", "localId",
+					    true };
 
 	return parse_tokens(body, len, &names, out, err, errlen);
 }
@@ -236,7 +286,7 @@ int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *o
 			 char *err, size_t errlen)
 {
 	static const struct names names = { "id_token", "refresh_token", "expires_in",
-					    "user_id" };
+					    "user_id", false };
 
 	return parse_tokens(body, len, &names, out, err, errlen);
 }

@@ -1,12 +1,14 @@
 /*
  * omikeyfs: mount the Omi developer API's key list as a read-only tree.
  *
- *   $ OMI_API_KEY=... omikeyfs /mnt/omi-keys
+ *   $ omikeyfs --login
+ *   $ omikeyfs /mnt/omi-keys
  *   $ grep -rl memories:write /mnt/omi-keys --include=scopes
  *   $ fusermount3 -u /mnt/omi-keys
  *
  * main: wiring and signals.  Mounting waits for the first successful fetch,
- * so a bad token or URL never leaves a mount behind.
+ * so a bad token, an ended session or a bad URL never leaves a mount
+ * behind.
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "fetch.h"
 #include "fs.h"
 #include "http.h"
 #include "keylist.h"
@@ -29,81 +32,23 @@
 #include "options.h"
 #include "sdnotify.h"
 #include "persist.h"
-#include "token.h"
+#include "signin.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_USAGE = 1,    /* bad option, URL, key file or missing token */
-	EXIT_REFUSED = 2,  /* the API refused the token (401/403) */
-	EXIT_FETCH = 3,    /* the first fetch failed otherwise */
+	EXIT_USAGE = 1,    /* bad option, URL, key or session file, missing token */
+	EXIT_REFUSED = 2,  /* the API refused the token or session (401/403, ended);
+			    * --login: the sign-in was refused */
+	EXIT_FETCH = 3,    /* the first fetch failed otherwise; --login: no answer
+			    * from Omi or Firebase, or no sign-in in time */
 	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
 #define ERR_MAX (PATH_MAX + 512)
 
-/* What cache_ops.fetch needs. */
-struct fetcher {
-	struct http_client *http;
-	char *token;           /* token_free'd */
-	const char *key_file;  /* read again after a 401, or NULL */
-};
-
 static struct fs *signal_fs;
-
-/* ---- the fetcher the cache calls -------------------------------------- */
-
-static void fetch_keys(void *ctx, struct fetch_result *res)
-{
-	struct fetcher *f = ctx;
-	struct http_response resp;
-	char *detail;
-	int rc = http_get(f->http, f->token, &resp);
-
-	/* Session tokens expire: after a 401, a key file may hold a new one. */
-	if (rc == -EACCES && resp.status == 401 && f->key_file) {
-		char err[256];
-		char *fresh = token_read_file(f->key_file, err, sizeof(err));
-
-		if (!fresh) {
-			log_warn("%s", err);
-		} else if (strcmp(fresh, f->token) != 0) {
-			log_info("the API refused the token; retrying with the new one in %s",
-				 f->key_file);
-			token_free(f->token);
-			f->token = fresh;
-			fresh = NULL;
-			http_response_free(&resp);
-			rc = http_get(f->http, f->token, &resp);
-		}
-		token_free(fresh);
-	}
-	/* An error status: the API's "detail" says why. */
-	detail = resp.error.kind == HTTP_ERR_STATUS ? keylist_error_detail(resp.body, resp.len)
-						     : NULL;
-	http_message(&resp, detail, res->message, sizeof(res->message));
-	free(detail);
-	res->err = rc;
-	res->retry_after = resp.retry_after;
-	if (res->err == 0) {
-		if (resp.status == 304) {
-			res->not_modified = true;
-		} else {
-			res->body = resp.body;
-			res->len = resp.len;
-			resp.body = NULL;
-		}
-	}
-	http_response_free(&resp);
-}
-
-/* http_forget_validators takes its client typed, and calling it through a
- * void * hook would be undefined behaviour. */
-static void forget_validators(void *http)
-{
-	http_forget_validators(http);
-}
 
 static double clock_monotonic(void *ctx)
 {
@@ -173,7 +118,7 @@ static void on_sighup(int sig)
 static struct cache *new_cache(struct fetcher *f, double ttl)
 {
 	const struct cache_ops ops = {
-		.fetch = fetch_keys,
+		.fetch = fetcher_fetch,
 		.monotonic = clock_monotonic,
 		.realtime = clock_realtime,
 		.random = random_unit,
@@ -191,17 +136,49 @@ static int fail(int status, const char *err)
 	return status;
 }
 
-static struct http_client *http_from_options(const struct options *opts)
+/* --login and --logout: refusals 2, no answer or no sign-in in time 3. */
+static int signin_status(int rc)
 {
-	struct http_config config = {
-		.url = opts->list_url,
-		.timeout = (long)ceil(opts->timeout),
-		.max_size = opts->max_size,
-		.cafile = opts->cafile,
-	};
+	switch (rc) {
+	case 0:
+		return EXIT_OK;
+	case -EACCES:
+	case -EPROTO:
+	case -EBADMSG:
+		return EXIT_REFUSED;
+	case -ETIMEDOUT:
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -EAGAIN:
+	case -EIO:
+		return EXIT_FETCH;
+	default:
+		return EXIT_USAGE;
+	}
+}
 
-	config.connect_timeout = config.timeout < 10 ? config.timeout : 10;
-	return http_new(&config);
+static int run_signin(struct fuse_args *args, const struct options *opts)
+{
+	char err[ERR_MAX];
+	int rc;
+
+	/* Nothing is left for libfuse to take: -f, -d and the like mean
+	 * nothing here. */
+	if (args->argc > 1)
+		return fail(EXIT_USAGE, "--login and --logout take no FUSE options");
+	if (opts->logout)
+		rc = signin_logout(opts, err, sizeof(err));
+	else if (http_global_init() < 0)
+		return fail(EXIT_USAGE, "cannot initialise libcurl");
+	else
+		rc = signin_login(opts, err, sizeof(err));
+	if (rc < 0)
+		log_err("%s", err);
+	if (opts->login)
+		http_global_cleanup();
+	return signin_status(rc);
 }
 
 static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
@@ -223,15 +200,15 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options opts = { 0 };
-	struct fetcher fetcher = { 0 };
-	struct cache *cache;
-	struct fs *fs;
+	struct fetcher *fetcher = NULL;
+	struct cache *cache = NULL;
+	struct fs *fs = NULL;
 	struct persist *persist = NULL;
 	struct fuse_session *se;
 	char err[ERR_MAX];
 	int status = EXIT_USAGE, rc;
 
-	/* The token must not end up in a core dump. */
+	/* No token, refresh token or code may end up in a core dump. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
 	fuse_set_log_func(fuse_log_to_ours);
@@ -243,9 +220,11 @@ int main(int argc, char *argv[])
 		status = rc > 0 ? EXIT_OK : fail(EXIT_USAGE, err);
 		goto out;
 	}
-	fetcher.key_file = opts.key_file;
-	if (!(fetcher.token = token_load(opts.key_file, err, sizeof(err))) ||
-	    options_fuse_args(&args, &opts, err, sizeof(err)) < 0) {
+	if (opts.login || opts.logout) {
+		status = run_signin(&args, &opts);
+		goto out;
+	}
+	if (options_fuse_args(&args, &opts, err, sizeof(err)) < 0) {
 		status = fail(EXIT_USAGE, err);
 		goto out;
 	}
@@ -256,8 +235,12 @@ int main(int argc, char *argv[])
 		status = fail(EXIT_USAGE, "cannot initialise libcurl");
 		goto out;
 	}
-	fetcher.http = http_from_options(&opts);
-	cache = fetcher.http ? new_cache(&fetcher, opts.ttl) : NULL;
+	/* A session made for another API is refused as the API would. */
+	if ((rc = fetcher_new(&opts, &fetcher, err, sizeof(err))) < 0) {
+		status = fail(rc == -EACCES ? EXIT_REFUSED : EXIT_USAGE, err);
+		goto out_fs;
+	}
+	cache = new_cache(fetcher, opts.ttl);
 	fs = cache ? fs_new(cache) : NULL;
 	if (!fs) {
 		status = fail(EXIT_USAGE, "out of memory");
@@ -265,11 +248,15 @@ int main(int argc, char *argv[])
 	}
 	fs_set_owner(fs, opts.uid, opts.gid, opts.umask);
 	cache_on_swapped(cache, fs_snapshot_swapped, fs);
-	cache_on_rejected(cache, forget_validators, fetcher.http);
-	/* The kept list is the token's: its salted hash names it. */
-	if (opts.cache_dir && !(persist = persist_open(opts.cache_dir, opts.cache_dir_default,
-						       opts.list_url, NULL, fetcher.token, cache,
-						       err, sizeof(err))) && err[0]) {
+	cache_on_rejected(cache, fetcher_forget_validators, fetcher);
+	/* The kept list is the signed-in user's, or the token's: only a salted
+	 * hash of a token names it. */
+	if (opts.cache_dir &&
+	    !(persist = persist_open(opts.cache_dir, opts.cache_dir_default, opts.list_url,
+				     credentials_user_id(fetcher_credentials(fetcher)),
+				     credentials_plain_token(fetcher_credentials(fetcher)), cache,
+				     err, sizeof(err))) &&
+	    err[0]) {
 		status = fail(EXIT_USAGE, err);
 		goto out_fs;
 	}
@@ -327,10 +314,9 @@ out_fs:
 	fs_free(fs);
 	persist_free(persist);
 	cache_free(cache);
-	http_free(fetcher.http);
+	fetcher_free(fetcher);
 	http_global_cleanup();
 out:
-	token_free(fetcher.token);
 	options_free(&opts);
 	fuse_opt_free_args(&args);
 	return status;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "firebase.h"
 #include "log.h"
 #include "options.h"
 #include "url.h"
@@ -156,6 +157,34 @@ static int parse_log_level(const char *name, const char *text, void *field, char
 	return 0;
 }
 
+/* --port=N: a TCP port, 0 for any free one. */
+static int parse_port(const char *name, const char *text, void *field, char *err,
+		      size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *text < '0' || *text > '9' || *end || v > 65535) {
+		snprintf(err, errlen, "invalid %s=%s (expected a port from 0 to 65535)", name,
+			 text);
+		return -1;
+	}
+	*(int *)field = (int)v;
+	return 0;
+}
+
+static int parse_provider(const char *name, const char *text, void *field, char *err,
+			  size_t errlen)
+{
+	if (strcmp(text, "google") != 0 && strcmp(text, "apple") != 0) {
+		snprintf(err, errlen, "invalid %s=%s (expected google or apple)", name, text);
+		return -1;
+	}
+	return parse_string(name, text, field, err, errlen);
+}
+
 struct value_option {
 	const char *name;
 	size_t offset;          /* of the field in struct options */
@@ -177,6 +206,11 @@ static const struct value_option value_options[] = {
 	VALUE("gid", gid, parse_id, NULL),
 	VALUE("umask", umask, parse_umask, "0"),
 	VALUE("cache_dir", cache_dir, parse_string, NULL),
+	VALUE("session_file", session_file, parse_string, NULL),
+	VALUE("firebase_api_key", firebase_api_key, parse_string, FIREBASE_DEFAULT_API_KEY),
+	VALUE("login_timeout", login_timeout, parse_seconds, "300"),
+	VALUE("--port", port, parse_port, "0"),
+	VALUE("--provider", provider, parse_provider, "google"),
 };
 
 struct parse_state {
@@ -203,6 +237,9 @@ static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
 	FLAG("no_cache", no_cache),
+	FLAG("--login", login),
+	FLAG("--logout", logout),
+	FLAG("--no-browser", no_browser),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
@@ -274,15 +311,39 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 
 static void print_usage(const char *progname)
 {
-	printf("usage: %s [options] [API_URL] MOUNTPOINT\n\n", progname);
+	printf("usage: %s --login [--no-browser] [--port=N] [--provider=google|apple] [API_URL]\n"
+	       "       %s [options] [API_URL] MOUNTPOINT\n"
+	       "       %s --logout\n\n", progname, progname, progname);
 	printf("Mounts the Omi developer API key list (GET API_URL" LIST_PATH ") as a\n"
 	       "read-only tree: one directory per key holding name, key_prefix,\n"
 	       "created_at, last_used_at and scopes.  API_URL defaults to " DEFAULT_URL ";\n"
 	       "only https:// is accepted, or http:// to a loopback host.\n\n"
-	       "omikeyfs options:\n"
-	       "    -o key_file=PATH       read the API token from the first line of PATH\n"
-	       "                           (must not be readable by group or others);\n"
-	       "                           otherwise OMI_API_KEY is used\n"
+	       "Sign in once with --login (a browser sign-in, as Omi's own CLI does); the\n"
+	       "mount then uses and renews that session.  The key list takes a signed-in\n"
+	       "session: an omi_dev_ key cannot list keys.\n\n"
+	       "Signing in:\n"
+	       "    --login                sign in: print the sign-in URL, open it with\n"
+	       "                           xdg-open, wait for the browser's callback on\n"
+	       "                           127.0.0.1 and save the session file\n"
+	       "    --no-browser           only print the URL (open it anywhere)\n"
+	       "    --port=N               the loopback port (default: any free one); on a\n"
+	       "                           server: ssh -L N:127.0.0.1:N server, then open\n"
+	       "                           the URL in the laptop's browser\n"
+	       "    --provider=NAME        google (default) or apple\n"
+	       "    -o login_timeout=SECONDS  how long to wait for the sign-in (default 300)\n"
+	       "    -o firebase_api_key=KEY   Firebase Web API key to sign in with (default\n"
+	       "                           Omi's, " FIREBASE_DEFAULT_API_KEY ")\n"
+	       "    --logout               remove the session file\n\n"
+	       "Credentials of a mount, the first that is given:\n"
+	       "    -o session_file=PATH   the session --login saved (also for --login and\n"
+	       "                           --logout: where it is saved or removed)\n"
+	       "    -o key_file=PATH       a bearer token on the first line of PATH (must\n"
+	       "                           not be readable by group or others)\n"
+	       "    OMI_API_KEY            a bearer token in the environment\n"
+	       "    (none)                 the default session file, when it exists:\n"
+	       "                           $XDG_CONFIG_HOME/omikeyfs/session.json, else\n"
+	       "                           ~/.config/omikeyfs/session.json\n\n"
+	       "Mount options:\n"
 	       "    -o ttl=SECONDS         how long a fetched list is served (default 60)\n"
 	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
 	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
@@ -325,10 +386,14 @@ static void print_notes(void)
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
 	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
 	       "unmount.  Environment: OMI_API_KEY, the token when no key_file is given;\n"
+	       "FIREBASE_AUTH_EMULATOR_HOST=HOST:PORT (loopback only): Firebase calls go to\n"
+	       "that Auth Emulator; XDG_CONFIG_HOME, HOME: where the default session is;\n"
 	       "NOTIFY_SOCKET (systemd Type=notify): READY=1 once mounted, STOPPING=1;\n"
 	       "JOURNAL_STREAM: log lines carry <N> priorities.\n"
-	       "Exit status: 0 ok, 1 usage or credentials, 2 token refused by the API,\n"
-	       "3 first fetch failed, 4 mount failed.\n");
+	       "Exit status: 0 ok (--logout when not signed in too), 1 usage or\n"
+	       "credentials, 2 token or session refused by the API (--login: sign-in\n"
+	       "refused or failed), 3 first fetch failed (--login: Omi or Firebase\n"
+	       "unreachable, or timed out), 4 mount failed.\n");
 }
 
 static void print_version(void)
@@ -348,6 +413,25 @@ static bool make_absolute(char **path)
 
 	if (!abs)
 		return false;
+	free(*path);
+	*path = abs;
+	return true;
+}
+
+/* A session file path made absolute without resolving it: --login may be
+ * about to create it, and a mount reads it again once in "/".  False
+ * only when out of memory (a path whose cwd is gone stays as it is). */
+static bool absolute_from_cwd(char **path)
+{
+	char *cwd, *abs;
+
+	if ((*path)[0] == '/' || !(cwd = getcwd(NULL, 0)))
+		return true;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0) {
+		free(cwd);
+		return false;
+	}
+	free(cwd);
 	free(*path);
 	*path = abs;
 	return true;
@@ -397,16 +481,28 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 {
 	struct options *o = &st->o;
 
-	if (st->too_many || st->npositional == 0) {
+	if (o->login && o->logout) {
+		snprintf(err, errlen, "--login and --logout exclude each other");
+		return -1;
+	}
+	if (o->login || o->logout) {
+		/* Signing in mounts nothing: at most the API_URL. */
+		if (st->too_many || st->npositional > 1) {
+			snprintf(err, errlen, "usage: %s %s [options] [API_URL] (see --help)",
+				 progname, o->login ? "--login" : "--logout");
+			return -1;
+		}
+	} else if (st->too_many || st->npositional == 0) {
 		snprintf(err, errlen, "usage: %s [options] [API_URL] MOUNTPOINT (see --help)",
 			 progname);
 		return -1;
+	} else {
+		o->mountpoint = st->positional[--st->npositional];
 	}
-	o->mountpoint = st->positional[--st->npositional];
 	o->url = st->npositional ? st->positional[--st->npositional] : strdup(DEFAULT_URL);
 	if (!o->url)
 		goto no_memory;
-	o->fd_mountpoint = mountpoint_fd(o->mountpoint) >= 0;
+	o->fd_mountpoint = o->mountpoint && mountpoint_fd(o->mountpoint) >= 0;
 	/* Not given: the mounting user's, as today (fs keeps getuid()). */
 	o->uid = (uid_t)-1;
 	o->gid = (gid_t)-1;
@@ -448,6 +544,12 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		snprintf(err, errlen, "invalid cache_dir= (expected a directory)");
 		return -1;
 	}
+	if (o->session_file && !*o->session_file) {
+		snprintf(err, errlen, "invalid session_file= (expected a path)");
+		return -1;
+	}
+	if (o->session_file && !absolute_from_cwd(&o->session_file))
+		goto no_memory;
 	if (!(o->list_url = url_join(o->url, LIST_PATH)))
 		goto no_memory;
 	return 0;
@@ -541,5 +643,8 @@ void options_free(struct options *opts)
 	free(opts->key_file);
 	free(opts->cafile);
 	free(opts->cache_dir);
+	free(opts->provider);
+	free(opts->session_file);
+	free(opts->firebase_api_key);
 	free(opts->fuse.mountpoint);
 }

@@ -48,7 +48,7 @@ static int url_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static bool url_loopback_host(const char *host)
+bool url_host_is_loopback(const char *host)
 {
 	size_t n = strlen(host);
 	struct in_addr a4;
@@ -60,10 +60,14 @@ static bool url_loopback_host(const char *host)
 	/* inet_pton takes only four decimal parts, no leading zeros. */
 	if (inet_pton(AF_INET, host, &a4) == 1)
 		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (n < 3 || n - 2 >= sizeof(inner) || host[0] != '[' || host[n - 1] != ']')
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(inner))
 		return false;
-	memcpy(inner, host + 1, n - 2);
-	inner[n - 2] = '\0';
+	memcpy(inner, host, n);
+	inner[n] = '\0';
 	return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
@@ -127,7 +131,7 @@ static int url_policy(const char *url, bool query_ok, char *err, size_t errlen)
 		ret = url_fail(err, errlen, "URL has no host");
 		goto out;
 	}
-	if (!https && !url_loopback_host(host)) {
+	if (!https && !url_host_is_loopback(host)) {
 		ret = url_fail(err, errlen,
 			       "refusing http:// to a non-loopback host %s (use https://)", host);
 		goto out;

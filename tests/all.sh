@@ -102,6 +102,7 @@ if [ "$fuzz_seconds" != 0 ]; then
 	CC=clang setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized -Dman-pages=disabled
 	fuzz fuzz_keylist corpus
 	fuzz fuzz_persist corpus_persist
+	fuzz fuzz_session corpus_session
 fi
 
 echo "omikeyfs: $passed passed, $failed failed"

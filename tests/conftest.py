@@ -240,6 +240,8 @@ class Mount:
         # A kept list of its own per mount (unless the test says where):
         # none in the real ~/.cache, none carried from test to test.
         full_env["XDG_CACHE_HOME"] = mnt + ".cache"
+        # Likewise no real ~/.config/omikeyfs/session.json is ever used.
+        full_env["XDG_CONFIG_HOME"] = mnt + ".config"
         if env:
             full_env.update(env)
         if args is None:
@@ -330,8 +332,10 @@ class Mount:
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     """Daemons a test starts itself keep their lists under its tmp_path,
-    not in the real ~/.cache (Mount gives each mount its own)."""
+    not in the real ~/.cache, and find no real session in ~/.config (Mount
+    gives each mount its own)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture(scope="session")
@@ -421,6 +425,8 @@ def wait_for(predicate, timeout=10, interval=0.05, what="condition", ignore=()):
 # the fake API in Firebase mode.  Nothing of ours stands in for Firebase.
 
 FIREBASE_PROJECT = "demo-omikeyfs"
+# Read once at import: tests point XDG_CACHE_HOME at their own tmp_path.
+INSTALL_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
 
 
 def firebase_dir():
@@ -431,8 +437,7 @@ def firebase_dir():
     import hashlib
     with open(os.path.join(HERE, "firebase", "package-lock.json"), "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "omikeyfs-tests", "firebase-" + digest)
+    return os.path.join(INSTALL_CACHE, "omikeyfs-tests", "firebase-" + digest)
 
 
 def free_port():

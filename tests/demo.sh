@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds omikeyfs and mounts a key list on ./mnt
-# (or on the directory given as $1): your real keys when OMI_API_KEY is set,
+# (or on the directory given as $1): your real keys when you have signed in
+# (omikeyfs --login saved the default session file) or OMI_API_KEY is set,
 # otherwise the bundled demo list served on loopback by tests/fakeapi.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,17 @@ if mountpoint -q "$mnt"; then
 	fusermount3 -u "$mnt"
 fi
 
-if [ -n "${OMI_API_KEY:-}" ]; then
+if [ -n "${XDG_CONFIG_HOME:-}" ] && [ "${XDG_CONFIG_HOME#/}" != "$XDG_CONFIG_HOME" ]; then
+	session=$XDG_CONFIG_HOME/omikeyfs/session.json
+else
+	session=${HOME:-/nonexistent}/.config/omikeyfs/session.json
+fi
+
+if [ -z "${OMI_API_KEY:-}" ] && [ -e "$session" ]; then
+	# No credential given: omikeyfs uses the saved session.
+	build/omikeyfs "${OMIKEYFS_URL:-https://api.omi.me}" "$mnt"
+	echo "mounted your keys (the session in $session) on $mnt"
+elif [ -n "${OMI_API_KEY:-}" ]; then
 	build/omikeyfs "${OMIKEYFS_URL:-https://api.omi.me}" "$mnt"
 	echo "mounted your keys on $mnt"
 else
@@ -34,6 +45,7 @@ else
 	OMI_API_KEY=omi_dev_demo_token build/omikeyfs "http://127.0.0.1:$port" "$mnt"
 	echo "mounted the demo key list (fake API pid $api_pid on port $port) on $mnt"
 	echo "when done: fusermount3 -u $mnt; kill $api_pid"
+	echo "your own keys: build/omikeyfs --login, then run this script again"
 fi
 echo
 ls -l "$mnt" | head -n 8

@@ -24,6 +24,10 @@ from test_mounting import (MOUNT_FUSE3, Host, alive, mountinfo, reaper,  # noqa:
 
 MEMBER_UID, GROUP, OUTSIDER_UID = 4243, 4242, 4244
 
+# What a refused omi_dev_ key's message adds: the key list wants a sign-in.
+DEV_KEY_HINT = (" (an omi_dev_ key cannot list keys: the key list needs a signed-in session; "
+                "sign in with omikeyfs --login)")
+
 
 def expected_tree(keys):
     return {k["id"]: expected_files(k) for k in keys}
@@ -102,7 +106,8 @@ def test_journal_error_lines_are_priority_3(api, tmp_path):
         assert rc == 2
         prefix = "<3>" if journal else "omikeyfs: "
         assert text == ("%scannot fetch the key list from %s: HTTP 401: "
-                        "Invalid authentication credentials\n" % (prefix, api.url)), text
+                        "Invalid authentication credentials%s\n"
+                        % (prefix, api.url, DEV_KEY_HINT)), text
         assert not os.path.ismount(mnt)
 
 
@@ -251,7 +256,7 @@ def test_drop_privileges_mount_with_a_refused_token_leaves_nothing(api, fuse3_ho
     r = drop_privileges_mount(fuse3_host, api, mnt, key_file)
     assert r.returncode == 2, r
     assert r.stderr == ("omikeyfs: cannot fetch the key list from %s: HTTP 401: "
-                        "Invalid authentication credentials\n" % api.url)
+                        "Invalid authentication credentials%s\n" % (api.url, DEV_KEY_HINT))
     assert api.requests() == 1
     assert_nothing_left(mnt)
 

@@ -70,6 +70,19 @@ static void script(struct fake *f, int n, const struct answer *a)
 
 static char dir[64], path[128];
 
+static void write_session_made(const char *refresh, const char *user, long long created)
+{
+	struct session s = {
+		.refresh_token = (char *)refresh,
+		.api_url = "https://api.omi.me",
+		.firebase_api_key = "KEY",
+		.user_id = (char *)user,
+		.created = created,
+	};
+
+	test_assert(session_save(path, &s, NULL, 0) == 0);
+}
+
 static void write_session(const char *refresh, const char *api_url, const char *key)
 {
 	struct session s = {
@@ -308,6 +321,51 @@ static void test_healing(void)
 	credentials_free(c);
 }
 
+/* The same refresh token saved by a new --login (the Auth Emulator gives
+ * a user the same one every time) heals as well; the old file does not. */
+static void test_healing_with_the_same_token(void)
+{
+	struct fake f = { .now = 0 };
+	struct answer a[] = { { .status = 400, .body = FB_ERROR(400, "USER_DISABLED") },
+			      { .status = 200, .body = RENEWED("ID-2", "REFRESH-1", "3600") } };
+	struct credentials *c;
+
+	script(&f, 2, a);
+	c = start(&f, "REFRESH-1");
+	test_assert(strcmp(credentials_user_id(c), "uid") == 0);
+	token_fails(c, CRED_ENDED, -EACCES, "USER_DISABLED");
+	write_session_made("REFRESH-1", "uid", 1000);
+	token_fails(c, CRED_ENDED, -EACCES, "USER_DISABLED");
+	test_assert(f.calls == 1);
+	write_session_made("REFRESH-1", "other-uid", 2000);
+	test_assert(strcmp(token_ok(c), "ID-2") == 0);
+	test_assert(f.calls == 2);
+	/* Whose list it is now. */
+	test_assert(strcmp(credentials_user_id(c), "other-uid") == 0);
+	credentials_free(c);
+}
+
+/* Renewals an hour with Firebase's 3600 s tokens, one fetch a minute (the
+ * default TTL) for a day: each token serves 3540 s (renewed 60 s early). */
+static void test_renewals_per_hour(void)
+{
+	struct fake f = { .now = 0 };
+	struct answer a[] = { { .status = 200, .body = RENEWED("ID", "REFRESH-1", "3600") } };
+	struct credentials *c;
+
+	script(&f, 1, a);
+	c = start(&f, "REFRESH-1");
+	for (int minute = 0; minute < 24 * 60; minute++) {
+		f.now = (int64_t)minute * 60000;
+		test_assert(strcmp(token_ok(c), "ID") == 0);
+	}
+	/* Renewed at minutes 0, 59, 118, ...: every 59 minutes. */
+	test_assert(f.calls == 25);
+	fprintf(stderr, "renewals in 24 h of fetches every 60 s: %d (%.3f an hour)\n", f.calls,
+		f.calls / 24.0);
+	credentials_free(c);
+}
+
 static void test_transient(void)
 {
 	struct fake f = { .now = 0 };
@@ -376,6 +434,7 @@ static void test_bearer(void)
 	struct cred_error err;
 	const char *token;
 
+	test_assert(credentials_user_id(c) == NULL);
 	test_assert(!credentials_is_session(c));
 	test_assert(strcmp(token_ok(c), "omi_dev_1") == 0);
 	test_assert(rereads == 0);
@@ -411,6 +470,8 @@ int main(void)
 	test_run(test_rotation_saved);
 	test_run(test_refusals);
 	test_run(test_healing);
+	test_run(test_healing_with_the_same_token);
+	test_run(test_renewals_per_hour);
 	test_run(test_transient);
 	test_run(test_wrong_api);
 	test_run(test_bearer);

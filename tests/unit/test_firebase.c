@@ -93,6 +93,34 @@ static void test_parse(void)
 	firebase_tokens_free(&t);
 	test_assert(t.id_token == NULL);
 
+	/* signInWithCustomToken sends no localId: the ID token's sub is the uid. */
+	test_assert(firebase_parse_sign_in(LIT("{\"idToken\": \"eyJhbGciOiJub25lIn0."
+					       "eyJzdWIiOiAidXNlci05IiwgImlzcyI6ICJ4In0.\", "
+					       "\"refreshToken\": \"R\", \"expiresIn\": \"3600\"}"),
+					   &t, err, sizeof(err)) == 0);
+	test_assert(strcmp(t.user_id, "user-9") == 0);
+	firebase_tokens_free(&t);
+	test_assert(firebase_parse_sign_in(LIT("{\"idToken\": \"eyJhbGciOiJub25lIn0."
+					       "eyJpc3MiOiAieCJ9.\", \"refreshToken\": \"R\", "
+					       "\"expiresIn\": \"3600\"}"),
+					   &t, err, sizeof(err)) == -EBADMSG);
+	test_assert(strstr(err, "the ID token names no user") && t.id_token == NULL);
+	test_assert(firebase_parse_sign_in(LIT("{\"idToken\": \"eyJhbGciOiJub25lIn0."
+					       "eyJzdWIiOiAiYSBiIn0.\", \"refreshToken\": \"R\", "
+					       "\"expiresIn\": \"3600\"}"),
+					   &t, err, sizeof(err)) == -EBADMSG);
+	/* No ID token to take the uid from. */
+	test_assert(firebase_parse_sign_in(LIT("{\"refreshToken\": \"R\", \"expiresIn\": \"1\"}"),
+					   &t, err, sizeof(err)) == -EBADMSG);
+	test_assert(strstr(err, "no \"idToken\""));
+	test_assert(firebase_parse_sign_in(LIT("{\"idToken\": \"no-dots\", \"refreshToken\": "
+					       "\"R\", \"expiresIn\": \"3600\"}"),
+					   &t, err, sizeof(err)) == -EBADMSG);
+	test_assert(strstr(err, "not a JWT"));
+	test_assert(firebase_parse_sign_in(LIT("{\"idToken\": \"a.b!c.d\", \"refreshToken\": "
+					       "\"R\", \"expiresIn\": \"3600\"}"),
+					   &t, err, sizeof(err)) == -EBADMSG);
+
 	test_assert(firebase_parse_renew(LIT("{\"access_token\": \"ID\", \"expires_in\": \"60\", "
 					     "\"token_type\": \"Bearer\", \"refresh_token\": \"R2\", "
 					     "\"id_token\": \"ID\", \"user_id\": \"u\", "

@@ -1,0 +1,273 @@
+/*
+ * fetch: what the cache calls once per TTL (or per retry).  Renewing a
+ * session's ID token happens only in here, inside the cache's single
+ * refresh, so no lookup ever waits for a renewal the TTL did not call
+ * for, and a failed renewal is a failed fetch like any other: the last
+ * good list stays, and the cache backs off.
+ *
+ * Each secret has its own client, bound to its one URL: the bearer or ID
+ * token goes only to API_URL/v1/dev/keys, the refresh token only to
+ * Firebase's token service.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "endpoint.h"
+#include "fetch.h"
+#include "firebase.h"
+#include "http.h"
+#include "keylist.h"
+#include "log.h"
+#include "session.h"
+#include "token.h"
+
+/* Firebase's answers are about 2 KiB. */
+#define RENEW_MAX_SIZE (1 << 20)
+#define DEV_KEY_PREFIX "omi_dev_"
+
+struct fetcher {
+	struct http_client *list;  /* GET API_URL/v1/dev/keys */
+	struct endpoint renew;     /* POST securetoken, for a session only */
+	struct credentials *cred;
+	const char *key_file;      /* opts', read again after a 401, or NULL */
+};
+
+static void http_config_from(const struct options *opts, const char *url, size_t max_size,
+			     struct http_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->url = url;
+	config->timeout = (long)ceil(opts->timeout);
+	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
+	config->max_size = max_size;
+	config->cafile = opts->cafile;
+}
+
+/* credentials' reread: the key file again (token.c reads it). */
+static char *reread_key_file(void *ctx)
+{
+	char err[512];
+	char *token = token_read_file(ctx, err, sizeof(err));
+
+	if (!token)
+		log_warn("%s", err);
+	return token;
+}
+
+static void warn_line(void *ctx, const char *message)
+{
+	log_warn("%s", message);
+}
+
+static int open_session(struct fetcher *f, const struct options *opts, const char *path,
+			char *err, size_t errlen)
+{
+	struct session s;
+	struct http_config config;
+	struct cred_error ce;
+	char *url = NULL;
+	int r;
+
+	/* A file others may read is the user's to fix (exit 1), not a
+	 * refusal by the API (-EACCES, exit 2). */
+	if ((r = session_load(path, &s, err, errlen)) < 0)
+		return r == -EACCES ? -EPERM : r;
+	/* Before any traffic: a non-loopback emulator would get the refresh
+	 * token over plain http. */
+	r = firebase_url(FIREBASE_RENEW, s.firebase_api_key, getenv(FIREBASE_EMULATOR_ENV), &url,
+			 err, errlen);
+	if (r == 0) {
+		http_config_from(opts, url, RENEW_MAX_SIZE, &config);
+		r = endpoint_open(&f->renew, &config, err, errlen);
+	}
+	if (r == 0) {
+		struct cred_session_config cfg = {
+			.session_path = path,
+			.session = &s,
+			.api_url = opts->url,
+			.renew = f->renew,
+			.warn = warn_line,
+		};
+
+		if ((r = credentials_session(&cfg, &f->cred, &ce)) < 0)
+			snprintf(err, errlen, "%s", ce.message);
+		else
+			log_debug("using the session in %s (user %s)", path, s.user_id);
+	}
+	free(url);
+	session_free(&s);
+	return r;
+}
+
+/* A plain token: key_file, or OMI_API_KEY. */
+static int open_bearer(struct fetcher *f, const struct options *opts, char *err, size_t errlen)
+{
+	char *token = token_load(opts->key_file, err, errlen);
+
+	if (!token)
+		return -EINVAL;
+	f->key_file = opts->key_file;
+	f->cred = credentials_bearer(token, opts->key_file ? reread_key_file : NULL,
+				     (void *)opts->key_file);
+	token_free(token);
+	if (!f->cred) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int open_credentials(struct fetcher *f, const struct options *opts, char *err,
+			    size_t errlen)
+{
+	struct stat st;
+	char *path;
+	int r;
+
+	if (opts->session_file) {
+		token_scrub_env();
+		return open_session(f, opts, opts->session_file, err, errlen);
+	}
+	if (opts->key_file || getenv("OMI_API_KEY"))
+		return open_bearer(f, opts, err, errlen);
+	/* Nothing given: the session --login saved, when there is one. */
+	if (session_default_path(&path, err, errlen) == 0) {
+		if (lstat(path, &st) == 0) {
+			r = open_session(f, opts, path, err, errlen);
+			free(path);
+			return r;
+		}
+		free(path);
+	}
+	snprintf(err, errlen, "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+		 "or use -o key_file=PATH");
+	return -ENOENT;
+}
+
+int fetcher_new(const struct options *opts, struct fetcher **out, char *err, size_t errlen)
+{
+	struct fetcher *f = calloc(1, sizeof(*f));
+	struct http_config config;
+	int r;
+
+	*out = NULL;
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if ((r = open_credentials(f, opts, err, errlen)) < 0) {
+		fetcher_free(f);
+		return r;
+	}
+	http_config_from(opts, opts->list_url, opts->max_size, &config);
+	if (!(f->list = http_new(&config))) {
+		fetcher_free(f);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*out = f;
+	return 0;
+}
+
+/* What to do about a refused token, said after the API's own words. */
+static void refusal_hint(const struct fetcher *f, long status, bool dev_key, char *msg,
+			 size_t msglen)
+{
+	size_t n = strlen(msg);
+	const char *hint = NULL;
+
+	if (status != 401 && status != 403)
+		return;
+	if (credentials_is_session(f->cred))
+		hint = "; sign in again with omikeyfs --login";
+	else if (dev_key)
+		hint = " (an " DEV_KEY_PREFIX " key cannot list keys: the key list needs a "
+		       "signed-in session; sign in with omikeyfs --login)";
+	if (hint && n < msglen)
+		snprintf(msg + n, msglen - n, "%s", hint);
+}
+
+static void credentials_failed(const struct cred_error *ce, struct fetch_result *res)
+{
+	/* Never 0: a credential that cannot be had is a failed fetch, which
+	 * the cache backs off from. */
+	res->err = ce->err < 0 ? ce->err : -EACCES;
+	snprintf(res->message, sizeof(res->message), "%s", ce->message);
+}
+
+void fetcher_fetch(void *ctx, struct fetch_result *res)
+{
+	struct fetcher *f = ctx;
+	struct http_response resp;
+	struct cred_error ce;
+	const char *token;
+	char *detail;
+	bool dev_key;
+	int rc;
+
+	if (credentials_token(f->cred, &token, &ce) < 0) {
+		credentials_failed(&ce, res);
+		return;
+	}
+	dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
+	rc = http_get(f->list, token, &resp);
+	/* An ID token may expire early (revoked, clock skew); a key file may
+	 * hold a rotated token: one more try with a new one. */
+	if (rc == -EACCES && resp.status == 401 && credentials_refused(f->cred)) {
+		http_response_free(&resp);
+		if (!credentials_is_session(f->cred))
+			log_info("the API refused the token; retrying with the new one in %s",
+				 f->key_file);
+		if (credentials_token(f->cred, &token, &ce) < 0) {
+			credentials_failed(&ce, res);
+			return;
+		}
+		dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
+		rc = http_get(f->list, token, &resp);
+	}
+	/* An error status: the API's "detail" says why. */
+	detail = resp.error.kind == HTTP_ERR_STATUS ? keylist_error_detail(resp.body, resp.len)
+						     : NULL;
+	http_message(&resp, detail, res->message, sizeof(res->message));
+	free(detail);
+	if (rc == -EACCES)
+		refusal_hint(f, resp.status, dev_key, res->message, sizeof(res->message));
+	res->err = rc;
+	res->retry_after = resp.retry_after;
+	if (res->err == 0) {
+		if (resp.status == 304) {
+			res->not_modified = true;
+		} else {
+			res->body = resp.body;
+			res->len = resp.len;
+			resp.body = NULL;
+		}
+	}
+	http_response_free(&resp);
+}
+
+void fetcher_forget_validators(void *ctx)
+{
+	struct fetcher *f = ctx;
+
+	http_forget_validators(f->list);
+}
+
+const struct credentials *fetcher_credentials(const struct fetcher *f)
+{
+	return f->cred;
+}
+
+void fetcher_free(struct fetcher *f)
+{
+	if (!f)
+		return;
+	credentials_free(f->cred);
+	endpoint_close(&f->renew);
+	http_free(f->list);
+	free(f);
+}

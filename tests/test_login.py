@@ -1,0 +1,475 @@
+"""omikeyfs --login, --logout and mounts with a signed-in session, for real:
+the Firebase Auth Emulator (Google's own, installed by tests/deps.sh) and
+the fake API in real-auth mode (--firebase-auth), which lists keys only
+for a live Firebase ID token, as the real API does (shared AUTH.md).  The
+test plays the browser (FakeAPI.browser_login).
+"""
+import json
+import os
+import re
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (BIN, SIGHUP_LINE, Mount, api_order, expected_files, free_port,
+                      make_keys, tree, unmount_all, wait_for)
+
+DEFAULT_FIREBASE_KEY = "AIzaSyA88gHcmiAxjN_aE23tHRWXOgFfapyO6dk"
+USER = "omikeyfs-test-user"
+KEYS = make_keys(4, seed=91)
+SIGNING_IN = r"^omikeyfs: signing in to \S+: open the URL below in a browser \(waiting up to [0-9.]+ s\)$"
+SSH_HINT = r"^omikeyfs: from another machine's browser: ssh -L (\d+):127\.0\.0\.1:(\d+) THIS-HOST first$"
+SIGNED_IN = r"^omikeyfs: signed in; the session is saved in (\S+)$"
+ENDED = "the session has ended (USER_DISABLED); sign in again with omikeyfs --login"
+
+
+def expected_tree(keys):
+    return {k["id"]: expected_files(k) for k in keys}
+
+
+def lines(text):
+    return [line for line in text.splitlines() if line]
+
+
+class Login:
+    """One `omikeyfs --login --no-browser` run; .url is the sign-in URL it
+    printed (None when it printed none), .finish() waits for its exit."""
+
+    def __init__(self, api, env, args=(), opts=(), cwd=None):
+        argv = [BIN, "--login", "--no-browser"] + list(args)
+        if opts:
+            argv += ["-o", ",".join(opts)]
+        argv.append(api.url)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A hang must fail the test, not the run.
+        self.timer = threading.Timer(60, self.proc.kill)
+        self.timer.start()
+        line = self.proc.stdout.readline()
+        self.url = line.rstrip("\n") or None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def finish(self):
+        out, err = self.proc.communicate()
+        self.timer.cancel()
+        self.rest_of_stdout = out
+        self.stderr = err
+        self.rc = self.proc.returncode
+        return self
+
+
+@pytest.fixture
+def env(auth_api, tmp_path):
+    """What each omikeyfs of a test runs with: the emulator, and a config
+    directory of the test's own (so the default session file is in it)."""
+    e = dict(os.environ)
+    e.pop("OMI_API_KEY", None)
+    e.update(auth_api.firebase.env())
+    e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    return e
+
+
+def default_session(tmp_path):
+    return str(tmp_path / "config" / "omikeyfs" / "session.json")
+
+
+def sign_in(auth_api, env, args=(), opts=()):
+    """A whole successful --login; returns the finished Login."""
+    login = Login(auth_api, env, args, opts)
+    assert login.url, "no sign-in URL: %s" % login.finish().stderr
+    status, _, body = login.browser = auth_api.browser_login(login.url)
+    login.finish()
+    assert (status, login.rc) == (200, 0), (status, body, login.stderr)
+    assert body == b"Signed in to omikeyfs; you may close this tab.\n"
+    return login
+
+
+def read_session(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def auth_mount(auth_api, env, tmp_path):
+    """auth_mount(opts=(), env=None, **kw) -> Mount against the real-auth fake API."""
+    mounts = []
+
+    def start(opts=(), extra_env=None, ttl=60, **kw):
+        mnt = str(tmp_path / ("mnt%d" % len(mounts)))
+        os.mkdir(mnt)
+        m = Mount(auth_api.url, mnt, opts=["ttl=%s" % ttl, "timeout=5"] + list(opts),
+                  env=dict(env, **(extra_env or {})), token=kw.pop("token", None), **kw)
+        mounts.append(m)
+        return m
+
+    yield start
+    unmount_all(mounts)
+
+
+def mount_fails(auth_api, env, tmp_path, opts=(), token=None):
+    """(exit status, stderr) of a mount that must not come up."""
+    mnt = str(tmp_path / "failing")
+    os.makedirs(mnt, exist_ok=True)
+    e = dict(env)
+    if token is not None:
+        e["OMI_API_KEY"] = token
+    argv = [BIN, "-f", "-o", ",".join(["timeout=5"] + list(opts)), auth_api.url, mnt]
+    r = subprocess.run(argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert not os.path.ismount(mnt)
+    return r.returncode, r.stderr
+
+
+def list_log(auth_api):
+    return [e for e in auth_api.request_log() if e["path"] == "/v1/dev/keys"]
+
+
+# ---------------------------------------------------------------------------
+
+def test_login_saves_a_private_session_and_a_mount_uses_it(auth_api, env, auth_mount, tmp_path):
+    auth_api.set_keys(KEYS)
+    port = free_port()
+    login = sign_in(auth_api, env, args=["--port=%d" % port])
+
+    # The URL: Omi's authorize endpoint, the loopback callback on --port.
+    assert login.url.startswith(auth_api.url + "/v1/auth/authorize?provider=google&")
+    assert "redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fcallback" % port in login.url
+    assert "code_challenge_method=S256" in login.url
+    assert login.rest_of_stdout == ""
+    path = default_session(tmp_path)
+    err = lines(login.stderr)
+    assert len(err) == 3, err
+    assert re.match(SIGNING_IN, err[0]) and re.match(SSH_HINT, err[1])
+    assert re.match(SIGNED_IN, err[2]).group(1) == path
+
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and stat.S_ISREG(st.st_mode)
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    session = read_session(path)
+    assert set(session) == {"version", "api_url", "firebase_api_key", "user_id",
+                            "refresh_token", "created"}
+    assert session["version"] == 1 and session["api_url"] == auth_api.url
+    assert session["firebase_api_key"] == DEFAULT_FIREBASE_KEY
+    assert session["user_id"] == USER
+    assert isinstance(session["created"], int) and abs(session["created"] - time.time()) < 3600
+    refresh = session["refresh_token"]
+    status, renewed = auth_api.firebase.refresh(refresh)
+    assert status == 200 and renewed["user_id"] == USER
+
+    # No credential given: the default session file.  Under -d, too, no secret shows.
+    m = auth_mount(opts=["debug"], expect_stderr=[r"^omikeyfs: using the session in %s \(user %s\)$"
+                                                  % (re.escape(path), USER)])
+    assert tree(m.mnt) == expected_tree(KEYS)
+    with open("/proc/%d/cmdline" % m.pid, "rb") as f:
+        cmdline = f.read()
+    assert refresh.encode() not in cmdline
+    m.unmount()
+    assert refresh not in m.stderr() and refresh not in login.stderr
+
+    # Which secret went where: the refresh token never to the API, the
+    # ID token only to the key list.
+    log = auth_api.request_log()
+    text = [json.dumps(e) for e in log]
+    assert not any(refresh in t for t in text)
+    keys = [e for e in log if e["path"] == "/v1/dev/keys"]
+    assert [e["status"] for e in keys] == [200]
+    bearer = keys[0]["headers"]["authorization"]
+    assert bearer.startswith("Bearer ey")
+    id_token = bearer.split(" ", 1)[1]
+    assert [e["path"] for e, t in zip(log, text) if id_token in t] == ["/v1/dev/keys"]
+    assert [(e["method"], e["path"]) for e in log] == [
+        ("GET", "/v1/auth/authorize"), ("POST", "/v1/auth/token"), ("GET", "/v1/dev/keys")]
+
+
+def test_mount_with_session_file_option(auth_api, env, auth_mount, tmp_path):
+    alice = make_keys(3, seed=92)
+    auth_api.set_user("alice")
+    auth_api.set_user_keys("alice", alice)
+    path = str(tmp_path / "elsewhere" / "alice.json")
+    login = sign_in(auth_api, env, opts=["session_file=" + path])
+    assert re.match(SIGNED_IN, lines(login.stderr)[-1]).group(1) == path
+    assert not os.path.exists(default_session(tmp_path))
+    assert read_session(path)["user_id"] == "alice"
+    m = auth_mount(opts=["session_file=" + path])
+    assert tree(m.mnt) == expected_tree(alice)
+
+
+def test_relative_session_file_is_made_absolute(auth_api, env, tmp_path):
+    login = Login(auth_api, env, opts=["session_file=s.json"], cwd=str(tmp_path))
+    auth_api.browser_login(login.url)
+    assert login.finish().rc == 0, login.stderr
+    path = str(tmp_path / "s.json")
+    assert re.match(SIGNED_IN, lines(login.stderr)[-1]).group(1) == path
+    assert read_session(path)["user_id"] == USER
+
+
+def test_renewals_while_walking(auth_api, env, auth_mount):
+    """ID tokens the API treats as expired after 2 s: the mount renews
+    inside the fetches the TTL calls for, never failing an operation."""
+    auth_api.set_keys(KEYS)
+    sign_in(auth_api, env)
+    auth_api.set_token_lifetime(2)
+    m = auth_mount(ttl=0.3)
+    want = expected_tree(KEYS)
+    walks = 0
+    errors = []
+
+    def walker():
+        nonlocal walks
+        while not done.is_set():
+            try:
+                assert tree(m.mnt) == want
+                walks += 1
+                assert m.xattr("stale") == "0" and m.xattr("last_error") == ""
+            except Exception as e:  # reported below
+                errors.append(e)
+                return
+
+    done = threading.Event()
+    threads = [threading.Thread(target=walker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        # Until the mount has renewed at least three times.
+        wait_for(lambda: errors or sum(e["status"] == 401 for e in list_log(auth_api)) >= 3,
+                 timeout=60, interval=0.2, what="three renewals")
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+
+    statuses = [e["status"] for e in list_log(auth_api)]
+    renewals = statuses.count(401)
+    assert set(statuses) == {200, 401}
+    # Each refresh ends in one 200; a refresh that needed a renewal made
+    # exactly one extra request, the 401 before it.
+    assert statuses[-1] == 200 and statuses[0] == 200
+    for a, b in zip(statuses, statuses[1:]):
+        assert not (a == 401 and b == 401), statuses
+    assert statuses.count(200) == len(statuses) - renewals
+    print("%d walks: %d list requests, %d of them a 401 before a renewal"
+          % (walks, len(statuses), renewals))
+
+
+@pytest.mark.parametrize("again_as", ["same user, enabled again", "another user"])
+def test_disabled_account_ends_the_session_and_login_heals_it(auth_api, env, auth_mount,
+                                                              tmp_path, again_as):
+    auth_api.set_keys(KEYS)
+    sign_in(auth_api, env)
+    path = default_session(tmp_path)
+    m = auth_mount(ttl=0.3)
+    before = tree(m.mnt)
+
+    auth_api.firebase.disable_user(USER)
+    auth_api.set_token_lifetime(1)  # the next refresh needs a renewal
+    m.expect_stderr(r"^omikeyfs: fetching the key list failed: %s; serving the last good "
+                    r"list$" % re.escape(ENDED),
+                    r"^omikeyfs: fetching the key list works again after \d+ failed tries$")
+    wait_for(lambda: m.xattr("stale") == "1", timeout=30, what="the ended session")
+    assert m.xattr("last_error") == ENDED
+    assert tree(m.mnt) == before  # the last good list stays
+
+    # A new mount with the ended session: exit 2, one line, nothing mounted.
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 2
+    assert lines(err) == ["omikeyfs: cannot fetch the key list from %s: %s"
+                          % (auth_api.url, ENDED)]
+
+    # Sign in again while mounted: the mount heals without a remount.
+    if again_as == "another user":
+        keys = make_keys(2, seed=93)
+        auth_api.set_user("bob")
+        auth_api.set_user_keys("bob", keys)
+    else:
+        keys = KEYS
+        auth_api.firebase.enable_user(USER)
+    auth_api.set_token_lifetime(None)
+    old = read_session(path)
+    sign_in(auth_api, env)
+    # The emulator gives a user the same refresh token each time; the
+    # file is a new sign-in all the same.
+    assert read_session(path) != old
+    m.sighup()
+    wait_for(lambda: m.xattr("stale") == "0", timeout=30, what="the healed mount")
+    wait_for(lambda: tree(m.mnt) == expected_tree(keys), timeout=10, what="the new list",
+             ignore=(FileNotFoundError,))
+    assert m.xattr("pid") == str(m.pid)
+
+
+def session_bytes(path):
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        return f.read(), os.stat(path).st_mtime_ns
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no session", "a session"])
+@pytest.mark.parametrize("how, rc, reason", [
+    ("wrong state", 2, "the sign-in callback carried a wrong state; try omikeyfs --login again"),
+    ("error=", 2, "the sign-in failed: access_denied"),
+    ("expired code", 2, "the Omi API refused the sign-in code (HTTP 400: Invalid or expired code)"),
+    ("disabled user", 2, "Firebase refused the sign-in (HTTP 400: USER_DISABLED)"),
+    ("timeout", 3, "timed out waiting for the sign-in (1 s)"),
+])
+def test_failed_login_leaves_the_session_file_alone(auth_api, env, tmp_path, existing, how, rc,
+                                                    reason):
+    path = default_session(tmp_path)
+    if existing or how == "disabled user":
+        sign_in(auth_api, env)  # makes the user, and a session file
+    if not existing and os.path.exists(path):
+        os.unlink(path)
+    before = session_bytes(path)
+    opts = []
+    if how == "wrong state":
+        auth_api.set_login_outcome("wrong_state")
+    elif how == "error=":
+        auth_api.set_login_outcome("access_denied")
+    elif how == "expired code":
+        auth_api.set_code_lifetime(0)
+    elif how == "disabled user":
+        auth_api.firebase.disable_user(USER)
+    else:
+        opts = ["login_timeout=1"]
+    auth_api.control("reset", {})  # an empty request log
+
+    login = Login(auth_api, env, opts=opts)
+    assert login.url
+    if how != "timeout":
+        status, _, body = auth_api.browser_login(login.url)
+        if how in ("wrong state", "error="):
+            assert status == 400
+            assert body == b"The sign-in to omikeyfs failed; see the terminal for why.\n"
+    login.finish()
+    assert login.rc == rc, login.stderr
+    err = lines(login.stderr)
+    assert re.match(SIGNING_IN, err[0])
+    assert err[1:] == ["omikeyfs: " + reason]
+    assert session_bytes(path) == before
+    if not existing:
+        assert not os.path.exists(os.path.dirname(path)) or os.listdir(os.path.dirname(path)) == []
+
+
+def test_reused_code_is_refused(auth_api, env, tmp_path):
+    """The browser's callback played twice: the second --login gets the
+    first one's code, which works once."""
+    first = Login(auth_api, env)
+    answer = auth_api.browser_login(first.url)
+    assert first.finish().rc == 0
+    before = session_bytes(default_session(tmp_path))
+    second = Login(auth_api, env)
+    # The old code with the second run's state, sent to its listener.
+    import urllib.parse
+    code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(answer.location).query))["code"]
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(second.url).query))
+    callback = query["redirect_uri"] + "?" + urllib.parse.urlencode(
+        {"code": code, "state": query["state"]})
+    from conftest import http_call
+    assert http_call("GET", callback)[0] == 200
+    second.finish()
+    assert second.rc == 2
+    assert lines(second.stderr)[1:] == [
+        "omikeyfs: the Omi API refused the sign-in code (HTTP 400: Invalid or expired code)"]
+    assert session_bytes(default_session(tmp_path)) == before
+
+
+@pytest.mark.parametrize("host", ["example.com:9099", "10.0.0.1:9099", "[2001:db8::1]:9099",
+                                  "127.0.0.1"])
+def test_emulator_off_loopback_is_refused_before_any_traffic(auth_api, env, tmp_path, host):
+    sign_in(auth_api, env)
+    auth_api.control("reset", {})  # an empty request log
+    env = dict(env, FIREBASE_AUTH_EMULATOR_HOST=host)
+    r = subprocess.run([BIN, "--login", "--no-browser", auth_api.url], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stdout == ""
+    want = ["omikeyfs: FIREBASE_AUTH_EMULATOR_HOST=%s is not a loopback HOST:PORT such as "
+            "127.0.0.1:9099, [::1]:9099 or localhost:9099" % host]
+    assert lines(r.stderr) == want
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert (rc, lines(err)) == (1, want)
+    assert auth_api.request_log() == []
+
+
+def test_developer_key_is_refused_with_the_login_hint(auth_api, env, tmp_path):
+    rc, err = mount_fails(auth_api, env, tmp_path, token="omi_dev_" + "3fa9" * 8)
+    assert rc == 2
+    assert lines(err) == [
+        "omikeyfs: cannot fetch the key list from %s: HTTP 401: Invalid authentication "
+        "credentials (an omi_dev_ key cannot list keys: the key list needs a signed-in "
+        "session; sign in with omikeyfs --login)" % auth_api.url]
+
+
+def test_no_credentials_names_login_first(auth_api, env, tmp_path):
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 1
+    assert lines(err) == ["omikeyfs: no API token: sign in with omikeyfs --login, or set "
+                          "OMI_API_KEY or use -o key_file=PATH"]
+    assert auth_api.request_log() == []
+
+
+def test_logout(auth_api, env, tmp_path):
+    sign_in(auth_api, env)
+    path = default_session(tmp_path)
+    r = subprocess.run([BIN, "--logout"], env=env, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "")
+    assert lines(r.stderr) == ["omikeyfs: signed out: removed the session file %s" % path]
+    assert not os.path.exists(path)
+    r = subprocess.run([BIN, "--logout"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    assert lines(r.stderr) == ["omikeyfs: not signed in: there is no session file %s" % path]
+
+
+def test_session_file_open_to_others_is_refused(auth_api, env, tmp_path):
+    sign_in(auth_api, env)
+    path = default_session(tmp_path)
+    os.chmod(path, 0o644)
+    auth_api.control("reset", {})  # an empty request log
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 1
+    assert lines(err) == ["omikeyfs: session file %s is accessible by group or others "
+                          "(mode 644); run: chmod 600 %s" % (path, path)]
+    assert auth_api.request_log() == []
+
+
+def test_fifo_as_session_file_is_refused_without_hanging(auth_api, env, tmp_path):
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo, 0o600)
+    rc, err = mount_fails(auth_api, env, tmp_path, opts=["session_file=" + fifo])
+    assert rc == 1
+    assert len(lines(err)) == 1 and fifo in err and "regular file" in err
+
+
+def test_session_for_another_api_is_refused(auth_api, env, tmp_path):
+    sign_in(auth_api, env)
+    path = default_session(tmp_path)
+    s = read_session(path)
+    s["api_url"] = "https://api.example.com"
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(s, f)
+    os.replace(path + ".new", path)
+    auth_api.control("reset", {})  # an empty request log
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 2
+    assert len(lines(err)) == 1 and "omikeyfs --login" in err and "api.example.com" in err
+    assert auth_api.request_log() == []
+
+
+def test_session_the_api_refuses_exits_2_naming_login(auth_api, env, tmp_path):
+    """Every ID token refused (as if the API no longer took this user's):
+    one renewal and one retry, then exit 2 with the hint."""
+    sign_in(auth_api, env)
+    auth_api.set_token_lifetime(0)
+    auth_api.control("reset", {})
+    rc, err = mount_fails(auth_api, env, tmp_path)
+    assert rc == 2
+    assert lines(err) == ["omikeyfs: cannot fetch the key list from %s: HTTP 401: Invalid "
+                          "authentication credentials; sign in again with omikeyfs --login"
+                          % auth_api.url]
+    assert [e["status"] for e in list_log(auth_api)] == [401, 401]
