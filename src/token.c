@@ -54,7 +54,10 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	struct stat st;
 	ssize_t n;
 	char *token = NULL, *nl, *line;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO (or a device) at the path must not hang the
+	 * mount, nor a refresh that reads the file again; fstat then refuses
+	 * anything but a regular file, for which the flag changes nothing. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));

@@ -111,6 +111,20 @@ static void test_file_not_regular(void)
 	expect_refused("/dev/null", "not a regular file");
 }
 
+/* A FIFO with no writer: refused at once, never waited on (blocked in
+ * open(), the alarm ends the test). */
+static void test_file_fifo(void)
+{
+	char fifo[sizeof(path) + 8];
+
+	snprintf(fifo, sizeof(fifo), "%s.fifo", path);
+	test_assert(mkfifo(fifo, 0600) == 0);
+	alarm(30);
+	expect_refused(fifo, "not a regular file");
+	alarm(0);
+	unlink(fifo);
+}
+
 static void test_file_first_line_trimmed(void)
 {
 	expect_token(key_text("secret", 0600), "secret");
@@ -228,6 +242,7 @@ int main(void)
 	test_run(test_ok);
 	test_run(test_file_modes);
 	test_run(test_file_not_regular);
+	test_run(test_file_fifo);
 	test_run(test_file_first_line_trimmed);
 	test_run(test_file_empty);
 	test_run(test_file_bad_bytes);

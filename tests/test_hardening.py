@@ -1,0 +1,94 @@
+"""omikeyfs against inputs and events that must neither hang nor mislead:
+key files that are no files, signals during a hung refresh, key files
+rotated through symlinks, mounts stacked on mounts, numbers past their
+limits, terminal controls from the API, huge headers, deep nesting and
+lists that shrink at once.
+
+Waits here are deadlines for something that must happen (generous, for
+loaded machines and ASan builds), never measurements.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import (BIN, PYTHON, SIGHUP_LINE, TOKEN, Mount, make_keys, run, tree,
+                      wait_for)
+
+KEYS = make_keys(6, seed=41)
+FAILED = r"^omikeyfs: fetching the key list failed: .*%s.*; serving the last good list$"
+WORKS_AGAIN = r"^omikeyfs: fetching the key list works again after \d+ failed tries$"
+# Far past any deadline below: a daemon that exits before this has aborted
+# its transfer, it has not timed out.
+LONG_TIMEOUT = 600
+DEADLINE = 30
+
+
+def key_file(path, token=TOKEN):
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def daemon(args, env=None, cwd=None, timeout=DEADLINE):
+    """Run omikeyfs in the foreground to its end (it must end by itself)."""
+    full_env = dict(os.environ)
+    full_env.pop("OMI_API_KEY", None)
+    full_env.update(env or {})
+    return subprocess.run([BIN, "-f"] + list(args), env=full_env, cwd=cwd,
+                          capture_output=True, timeout=timeout)
+
+
+def one_line(res):
+    """The daemon's only stderr line."""
+    lines = res.stderr.decode(errors="replace").splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def xattr_in_child(mnt, name, timeout=DEADLINE):
+    """A root xattr read by another process, so a daemon that hangs fails
+    the test instead of hanging it."""
+    res = subprocess.run([PYTHON, "-c", "import os, sys; sys.stdout.buffer.write("
+                          "os.getxattr(sys.argv[1], 'user.omikeyfs.' + sys.argv[2]))",
+                          mnt, name], capture_output=True, timeout=timeout)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+# ---- 1. key files that would block open() ------------------------------------
+
+def test_fifo_key_file_is_refused_at_mount(api, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = daemon(["-o", "key_file=./fifo", api.url, str(mnt)], cwd=str(tmp_path))
+    assert res.returncode == 1
+    assert re.fullmatch(r"omikeyfs: key file /\S*/fifo is not a regular file", one_line(res))
+    assert api.requests() == 0
+    assert not os.path.ismount(mnt)
+
+
+def test_key_file_replaced_by_fifo_is_refused_at_reread(api, mount, tmp_path):
+    path = key_file(tmp_path / "token")
+    m = mount(KEYS, ttl=60, token=None, opts=["key_file=" + path],
+              expect_stderr=[r"^omikeyfs: key file %s is not a regular file$" % path,
+                             FAILED % "HTTP 401"])
+    before = tree(m.mnt)
+    os.unlink(path)
+    os.mkfifo(path, 0o600)
+    api.control("token", {"token": "omi_dev_rotated_elsewhere"})
+    m.sighup()
+    # The 401 makes the daemon read the key file again: refused, not
+    # waited on, and the last good list is still served.
+    wait_for(lambda: xattr_in_child(m.mnt, "stale") == b"1", timeout=DEADLINE,
+             what="the refused refresh")
+    assert b"HTTP 401" in xattr_in_child(m.mnt, "last_error")
+    assert tree(m.mnt) == before
+    assert "is not a regular file" in m.stderr()
