@@ -11,6 +11,10 @@ struct http_config {
 	long connect_timeout;  /* seconds to connect, 0 < connect_timeout <= timeout */
 	size_t max_size;       /* a larger 2xx body is an error, never buffered; > 0 */
 	const char *cafile;    /* extra CA bundle, or NULL */
+	/* Polled about once a second during a transfer (NULL: never): true
+	 * aborts it with -ECANCELED, however the network behaves. */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 };
 
 enum http_error_kind {
@@ -30,7 +34,8 @@ struct http_error {
 				* 429 -EAGAIN, other statuses -EIO; timeout
 				* -ETIMEDOUT, connect -ECONNREFUSED, DNS
 				* -EHOSTUNREACH, TLS -EPROTO, too large -EFBIG,
-				* refused URL -EINVAL, memory -ENOMEM, else -EIO */
+				* refused URL -EINVAL, memory -ENOMEM, aborted
+				* by config.cancelled -ECANCELED, else -EIO */
 	char message[256];     /* one line, never a secret; "" for HTTP_ERR_NONE */
 };
 

@@ -188,7 +188,12 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 
 	pthread_mutex_lock(&cache->lock);
 	now = cache->ops.monotonic(cache->ops.ctx);
-	if (rc < 0) {
+	if (rc == -ECANCELED) {
+		/* Stopping: no failure of the API's, nothing to log or back off
+		 * from; waiters get the last good list. */
+		if (msg)
+			snprintf(msg, msglen, "%s", res.message);
+	} else if (rc < 0) {
 		double delay;
 
 		cache->failures++;

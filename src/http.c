@@ -51,6 +51,8 @@ struct http_client {
 	size_t max_size;
 	char *cafile;
 	char *etag;            /* of the last 200, sent back as If-None-Match */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -138,6 +140,8 @@ struct http_client *http_new(const struct http_config *config)
 	c->connect_timeout = config->connect_timeout;
 	if (c->connect_timeout <= 0 || c->connect_timeout > c->timeout)
 		c->connect_timeout = c->timeout;
+	c->cancelled = config->cancelled;
+	c->cancel_ctx = config->cancel_ctx;
 	c->max_size = config->max_size;
 	if (c->max_size > SIZE_MAX / 4)
 		c->max_size = SIZE_MAX / 4;
@@ -286,6 +290,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/* libcurl calls this at least once a second, even while nothing arrives:
+ * non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct http_client *c = userp;
+
+	return c->cancelled(c->cancel_ctx) ? 1 : 0;
+}
+
 /* Seconds or an HTTP date; -1 when absent or unreadable.  Not capped: the
  * cache decides how long it really waits. */
 static double parse_retry_after(const char *v)
@@ -333,6 +347,7 @@ static int curl_to_errno(CURLcode code)
 	case CURLE_UNSUPPORTED_PROTOCOL:	return EINVAL;
 	case CURLE_BAD_FUNCTION_ARGUMENT:	return EINVAL;
 	case CURLE_OUT_OF_MEMORY:		return ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:		return ECANCELED;
 	default:				return EIO;
 	}
 }
@@ -384,6 +399,9 @@ static void transport_fail(struct http_client *c, CURLcode code, struct http_res
 		break;
 	case ENOMEM:
 		http_fail(out, HTTP_ERR_LOCAL, e, "out of memory");
+		break;
+	case ECANCELED:
+		http_fail(out, HTTP_ERR_LOCAL, e, "transfer aborted: stop requested");
 		break;
 	default:
 		http_fail(out, HTTP_ERR_TRANSPORT, e, "transfer failed: %s", words);
@@ -499,7 +517,13 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+	/* The progress callback only to abort: a stuck transfer must not
+	 * outlive a stop request by more than a second. */
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, c->cancelled ? 0L : 1L);
+	if (c->cancelled) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	}
 	curl_easy_setopt(h, CURLOPT_FAILONERROR, 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "options.h"
 #include "sdnotify.h"
+#include "stop.h"
 #include "token.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
@@ -58,7 +59,15 @@ static void fetch_keys(void *ctx, struct fetch_result *res)
 	struct fetcher *f = ctx;
 	struct http_response resp;
 	char *detail;
-	int rc = http_get(f->http, f->token, &resp);
+	int rc;
+
+	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
+	if (stop_requested(NULL)) {
+		res->err = -ECANCELED;
+		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		return;
+	}
+	rc = http_get(f->http, f->token, &resp);
 
 	/* Session tokens expire: after a 401, a key file may hold a new one. */
 	if (rc == -EACCES && resp.status == 401 && f->key_file) {
@@ -197,6 +206,7 @@ static struct http_client *http_from_options(const struct options *opts)
 		.timeout = (long)ceil(opts->timeout),
 		.max_size = opts->max_size,
 		.cafile = opts->cafile,
+		.cancelled = stop_requested,
 	};
 
 	config.connect_timeout = config.timeout < 10 ? config.timeout : 10;
@@ -278,6 +288,8 @@ int main(int argc, char *argv[])
 	status = EXIT_MOUNT;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
+	if (stop_install(se) < 0)
+		goto out_signals;
 	signal_fs = fs;
 	signal(SIGHUP, on_sighup);
 	if (fuse_session_mount(se, opts.fuse.mountpoint) != 0) {
@@ -301,6 +313,9 @@ int main(int argc, char *argv[])
 	status = run_loop(se, &opts.fuse) < 0 ? EXIT_MOUNT : EXIT_OK;
 	sdnotify_send("STOPPING=1");
 out_unmount:
+	/* However the loop ended, a fetch still under way (the notifier's)
+	 * is aborted and none starts. */
+	stop_request();
 	/* Unmounting closes the session's fd, which aborts whatever the
 	 * notifier may still be waiting on in the kernel; only then join it. */
 	fs_notifier_stopping(fs);
@@ -309,6 +324,7 @@ out_unmount:
 out_signals:
 	signal(SIGHUP, SIG_DFL);
 	signal_fs = NULL;
+	stop_remove();
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);

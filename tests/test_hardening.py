@@ -92,3 +92,66 @@ def test_key_file_replaced_by_fifo_is_refused_at_reread(api, mount, tmp_path):
     assert b"HTTP 401" in xattr_in_child(m.mnt, "last_error")
     assert tree(m.mnt) == before
     assert "is not a regular file" in m.stderr()
+
+
+# ---- 2. stopping during a hung refresh ---------------------------------------
+
+def hang_refresh(api, m):
+    """Make the API hang and the daemon's notifier start a refresh that
+    would wait LONG_TIMEOUT for it."""
+    api.fault(delay=LONG_TIMEOUT * 2)
+    m.sighup()
+    wait_for(lambda: api.requests() == 2, timeout=DEADLINE, what="the hung refresh")
+
+
+def ended(m, rc=0):
+    """The daemon ended with rc by itself, within DEADLINE, unmounted."""
+    try:
+        got = m.proc.wait(DEADLINE)
+    except subprocess.TimeoutExpired:
+        pytest.fail("omikeyfs still runs %d s after being told to stop" % DEADLINE)
+    m.unmounted = True
+    m.stderr_file.close()
+    assert got == rc, m.stderr()
+    assert not os.path.ismount(m.mnt)
+    m.check_stderr()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_hung_refresh(api, mount, sig):
+    m = mount(KEYS, ttl=60, timeout=LONG_TIMEOUT)
+    hang_refresh(api, m)
+    # Another SIGHUP while the first one's fetch hangs: once stopping, no
+    # second fetch starts.
+    m.sighup()
+    os.kill(m.pid, sig)
+    ended(m)
+    assert api.requests() == 2
+
+
+def test_sigterm_answers_operations_waiting_for_a_hung_refresh(api, mount):
+    m = mount(KEYS, ttl=0, timeout=LONG_TIMEOUT)
+    key = KEYS[0]["id"]
+    api.fault(delay=LONG_TIMEOUT * 2)
+    sent = api.requests()  # the mount's, and its first stats' (ttl=0)
+    # With ttl=0 the operation itself refreshes, and waits.
+    reader = subprocess.Popen([PYTHON, "-c", "import os, sys; os.stat(sys.argv[1])",
+                               os.path.join(m.mnt, key)], stderr=subprocess.PIPE)
+    wait_for(lambda: api.requests() == sent + 1, timeout=DEADLINE, what="the hung refresh")
+    os.kill(m.pid, signal.SIGTERM)
+    ended(m)
+    # Answered (from the last good list) or refused, never left hanging.
+    try:
+        reader.wait(DEADLINE)
+    except subprocess.TimeoutExpired:
+        reader.kill()
+        pytest.fail("the waiting operation was never answered")
+    assert api.requests() == sent + 1
+
+
+def test_unmount_ends_a_hung_refresh(api, mount):
+    m = mount(KEYS, ttl=60, timeout=LONG_TIMEOUT)
+    hang_refresh(api, m)
+    subprocess.run(["fusermount3", "-u", m.mnt], check=True)
+    ended(m)
+
