@@ -12,7 +12,8 @@ struct options {
 	char *url;          /* API base URL, as http_check_url accepts it */
 	char *list_url;     /* url + "/v1/dev/keys" */
 	char *mountpoint;   /* as given; opts.fuse.mountpoint once resolved */
-	char *key_file;     /* absolute when it resolves, or NULL */
+	char *key_file;     /* absolute (a relative one joined to the working
+			     * directory, links kept), or NULL */
 	char *cafile;       /* absolute and readable, or NULL */
 	double ttl;         /* seconds a fetched list is served, >= 0 */
 	double timeout;     /* seconds for one HTTP request, > 0 */

@@ -334,13 +334,35 @@ static void print_version(void)
 	printf("json-c %s\n", json_c_version());
 }
 
-/* Replaces *path by its absolute form; false (errno set) when it has none. */
+/*
+ * Replaces a relative *path by the working directory joined with it; false
+ * (errno set) when that cannot be had.  Links are not resolved, nor "." or
+ * ".." dropped (either changes what a path names when links are on the
+ * way): the file is opened again by this name, so a key file that is a
+ * symlink swapped to rotate it (Kubernetes: token -> ..data/token,
+ * ..data -> a dated directory) is read at its new target.
+ */
 static bool make_absolute(char **path)
 {
-	char *abs = realpath(*path, NULL);
+	char *cwd, *abs;
+	const char *rel = *path;
 
-	if (!abs)
+	if (rel[0] == '/')
+		return true;
+	if (!(cwd = getcwd(NULL, 0)))
 		return false;
+	/* "./" in front adds nothing but noise to messages. */
+	while (rel[0] == '.' && rel[1] == '/') {
+		rel += 2;
+		while (*rel == '/')
+			rel++;
+	}
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rel) < 0) {
+		free(cwd);
+		errno = ENOMEM;
+		return false;
+	}
+	free(cwd);
 	free(*path);
 	*path = abs;
 	return true;
@@ -405,8 +427,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		snprintf(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
 		return -1;
 	}
-	if (o->key_file)
-		make_absolute(&o->key_file); /* reading it says why if not */
+	if (o->key_file && !make_absolute(&o->key_file)) {
+		snprintf(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
+		return -1;
+	}
 	if (!(o->list_url = url_join(o->url, LIST_PATH)))
 		goto no_memory;
 	return 0;

@@ -155,3 +155,33 @@ def test_unmount_ends_a_hung_refresh(api, mount):
     subprocess.run(["fusermount3", "-u", m.mnt], check=True)
     ended(m)
 
+
+# ---- 3. a key file rotated through symlinks ----------------------------------
+
+def test_token_rotated_by_swapping_a_symlinked_directory(api, mount, tmp_path):
+    """Kubernetes' secret volume: token -> ..data/token, ..data -> a dated
+    directory, rotated by renaming a new ..data link over the old one."""
+    secret = tmp_path / "secret"
+    (secret / "v1").mkdir(parents=True)
+    key_file(secret / "v1" / "token")
+    os.symlink("v1", secret / "..data")
+    os.symlink("..data/token", secret / "token")
+    path = str(secret / "token")
+    m = mount(KEYS, ttl=60, token=None, opts=["key_file=" + path],
+              expect_stderr=[r"^omikeyfs: the API refused the token; retrying with the new "
+                             r"one in %s$" % re.escape(path)])
+    assert len(os.listdir(m.mnt)) == len(KEYS)
+
+    rotated = "omi_dev_rotated_token_9d2e"
+    (secret / "v2").mkdir()
+    key_file(secret / "v2" / "token", rotated)
+    os.symlink("v2", secret / "..data_tmp")
+    os.rename(secret / "..data_tmp", secret / "..data")
+    api.control("token", {"token": rotated})
+    new_keys = make_keys(3, seed=42)
+    api.set_keys(new_keys)
+    m.sighup()
+    wait_for(lambda: sorted(os.listdir(m.mnt)) == sorted(k["id"] for k in new_keys),
+             timeout=DEADLINE, what="the tree fetched with the rotated token")
+    assert m.xattr("stale") == "0"
+    assert api.stats()["last_headers"]["authorization"] == "Bearer " + rotated
