@@ -26,6 +26,7 @@
 #include "http.h"
 #include "keylist.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "options.h"
 #include "sdnotify.h"
 #include "stop.h"
@@ -37,7 +38,8 @@ enum {
 	EXIT_USAGE = 1,    /* bad option, URL, key file or missing token */
 	EXIT_REFUSED = 2,  /* the API refused the token (401/403) */
 	EXIT_FETCH = 3,    /* the first fetch failed otherwise */
-	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed */
+	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed; the mountpoint
+			    * is an omikeyfs mount already, or a dead one */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
@@ -249,6 +251,12 @@ int main(int argc, char *argv[])
 
 	if ((rc = options_parse(&args, &opts, err, sizeof(err))) != 0) {
 		status = rc > 0 ? EXIT_OK : fail(EXIT_USAGE, err);
+		goto out;
+	}
+	/* Before options_fuse_args, which a dead mount would fail with a bare
+	 * "Transport endpoint is not connected". */
+	if (!opts.fd_mountpoint && mountpoint_check(opts.mountpoint, err, sizeof(err)) < 0) {
+		status = fail(EXIT_MOUNT, err);
 		goto out;
 	}
 	fetcher.key_file = opts.key_file;

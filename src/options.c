@@ -321,7 +321,8 @@ static void print_notes(void)
 	       "NOTIFY_SOCKET (systemd Type=notify): READY=1 once mounted, STOPPING=1;\n"
 	       "JOURNAL_STREAM: log lines carry <N> priorities.\n"
 	       "Exit status: 0 ok, 1 usage or credentials, 2 token refused by the API,\n"
-	       "3 first fetch failed, 4 mount failed.\n");
+	       "3 first fetch failed, 4 mount failed (or MOUNTPOINT is an omikeyfs\n"
+	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it).\n");
 }
 
 static void print_version(void)

@@ -185,3 +185,43 @@ def test_token_rotated_by_swapping_a_symlinked_directory(api, mount, tmp_path):
              timeout=DEADLINE, what="the tree fetched with the rotated token")
     assert m.xattr("stale") == "0"
     assert api.stats()["last_headers"]["authorization"] == "Bearer " + rotated
+
+
+# ---- 4. stacked and dead mounts ----------------------------------------------
+
+def test_second_mount_on_the_same_path_is_refused(api, mount):
+    m = mount(KEYS)
+    res = daemon([api.url, m.mnt], env={"OMI_API_KEY": TOKEN})
+    assert res.returncode == 4
+    assert one_line(res) == ("omikeyfs: mountpoint %s is already an omikeyfs mount (pid %d); "
+                             "unmount it first: fusermount3 -u %s" % (m.mnt, m.pid, m.mnt))
+    assert api.requests() == 1  # the first mount's fetch only
+    # Still the first mount alone, answering.
+    assert len(os.listdir(m.mnt)) == len(KEYS)
+    assert m.xattr("pid") == str(m.pid)
+
+
+@pytest.mark.parametrize("ttl", [600, 0], ids=["root-cached", "root-expired"])
+def test_mount_on_a_dead_mount_is_refused_with_the_cure(api, mount, ttl):
+    m = mount(KEYS, ttl=ttl)
+    os.stat(m.mnt)
+    m.proc.kill()
+    m.proc.wait()
+    m.unmounted = True
+    m.stderr_file.close()
+    try:
+        res = daemon([api.url, m.mnt], env={"OMI_API_KEY": TOKEN})
+        assert res.returncode == 4
+        assert one_line(res) == ("omikeyfs: mountpoint %s: a previous mount died (Transport "
+                                 "endpoint is not connected); fusermount3 -u %s clears it"
+                                 % (m.mnt, m.mnt))
+    except BaseException:
+        subprocess.run(["fusermount3", "-u", "-z", m.mnt])
+        raise
+    # What the message says works, and then mounting there does.
+    subprocess.run(["fusermount3", "-u", m.mnt], check=True)
+    again = Mount(api.url, m.mnt, opts=["ttl=60", "timeout=5"])
+    try:
+        assert len(os.listdir(m.mnt)) == len(KEYS)
+    finally:
+        again.unmount()
