@@ -46,7 +46,10 @@ static int parse_string(const char *name, const char *text, void *field, char *e
 	return 0;
 }
 
-/* A finite number of seconds up to a year; 0 only when zero_ok. */
+/* The longest ttl or timeout: a year (365 days). */
+#define SECONDS_MAX (86400 * 365)
+
+/* A finite number of seconds up to SECONDS_MAX; 0 only when zero_ok. */
 static int parse_secs(const char *name, const char *text, bool zero_ok, double *out,
 		      char *err, size_t errlen)
 {
@@ -56,9 +59,10 @@ static int parse_secs(const char *name, const char *text, bool zero_ok, double *
 	errno = 0;
 	v = strtod(text, &end);
 	if (errno || end == text || *end || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
-	    v > 86400 * 365.0) {
-		snprintf(err, errlen, "invalid %s=%s (expected %s number of seconds)",
-			 name, text, zero_ok ? "a non-negative" : "a positive");
+	    v > SECONDS_MAX) {
+		snprintf(err, errlen, "invalid %s=%s (expected %s number of seconds, at most "
+			 "%d: 365 days)", name, text, zero_ok ? "a non-negative" : "a positive",
+			 SECONDS_MAX);
 		return -1;
 	}
 	*out = v;
@@ -83,18 +87,23 @@ static int parse_size(const char *name, const char *text, void *field, char *err
 {
 	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
 
 	errno = 0;
 	v = strtoull(text, &end, 10);
 	if (errno || end == text || *text == '-')
 		goto bad;
 	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
+		shift = 10, end++;
 	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
+		shift = 20, end++;
 	else if (*end == 'g' || *end == 'G')
-		v <<= 30, end++;
-	if (*end || v < 1024 || v > (1ULL << 31) - 1)
+		shift = 30, end++;
+	/* Checked before shifting: 17179869185G would wrap to 1G. */
+	if (*end || v > ((1ULL << 31) - 1) >> shift)
+		goto bad;
+	v <<= shift;
+	if (v < 1024)
 		goto bad;
 	*(size_t *)field = (size_t)v;
 	return 0;
@@ -282,8 +291,10 @@ static void print_usage(const char *progname)
 	       "                           (must not be readable by group or others);\n"
 	       "                           otherwise OMI_API_KEY is used\n"
 	       "    -o ttl=SECONDS         how long a fetched list is served (default 60)\n"
-	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
-	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
+	       "    -o timeout=SECONDS     limit for one HTTP request (default 30);\n"
+	       "                           ttl and timeout: at most 31536000 (365 days)\n"
+	       "    -o max_size=BYTES      largest response accepted (default 67108864),\n"
+	       "                           1024 to under 2G, with an optional K, M or G\n"
 	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug: what\n"
 	       "                           omikeyfs logs (-d also traces FUSE requests)\n"

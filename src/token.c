@@ -79,7 +79,14 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	buf[n] = '\0';
-	if ((nl = strchr(buf, '\n'))) {
+	/* By length, not as a string: a NUL would silently cut the token. */
+	nl = memchr(buf, '\n', (size_t)n);
+	if (memchr(buf, '\0', nl ? (size_t)(nl - buf) : (size_t)n)) {
+		snprintf(err, errlen, "key file %s: the token holds control characters "
+			 "(a NUL byte)", path);
+		goto out;
+	}
+	if (nl) {
 		*nl = '\0';
 	} else if (n > TOKEN_MAX) {
 		snprintf(err, errlen, "key file %s: first line longer than %d bytes", path,

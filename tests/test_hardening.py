@@ -225,3 +225,36 @@ def test_mount_on_a_dead_mount_is_refused_with_the_cure(api, mount, ttl):
         assert len(os.listdir(m.mnt)) == len(KEYS)
     finally:
         again.unmount()
+
+
+# ---- 5. numbers and bytes ----------------------------------------------------
+
+@pytest.mark.parametrize("opt,limit", [
+    ("max_size=17179869185G", "from 1024 to under 2G"),  # 2^64 + 1G: wrapped to 1G
+    ("max_size=8589934592K", "from 1024 to under 2G"),
+    ("ttl=1e308", "at most 31536000"),
+    ("ttl=31536001", "at most 31536000"),
+    ("timeout=1e308", "at most 31536000"),
+])
+def test_numbers_past_their_limits_are_refused(api, tmp_path, opt, limit):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = daemon(["-o", opt, api.url, str(mnt)], env={"OMI_API_KEY": TOKEN})
+    assert res.returncode == 1, res.stderr
+    line = one_line(res)
+    assert line.startswith("omikeyfs: invalid %s " % opt), line
+    assert limit in line
+    assert api.requests() == 0
+
+
+def test_nul_in_the_key_file_is_refused_before_any_request(api, tmp_path):
+    path = tmp_path / "token"
+    path.write_bytes(b"omi_dev\0" + TOKEN.encode() + b"\n")
+    os.chmod(path, 0o600)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = daemon(["-o", "key_file=%s" % path, api.url, str(mnt)])
+    assert res.returncode == 1
+    assert one_line(res) == ("omikeyfs: key file %s: the token holds control characters "
+                             "(a NUL byte)" % path)
+    assert api.requests() == 0

@@ -151,6 +151,12 @@ static void test_file_bad_bytes(void)
 	expect_refused(key_text("del\x7f\n", 0600), "the token holds");
 	expect_refused(key_text("caf\xc3\xa9\n", 0600), "the token holds");
 	expect_refused(key_text("cr\rinside\n", 0600), "the token holds");
+	/* A NUL must not cut the token short (to "omi_dev"): refused. */
+	expect_refused(key_file("omi_dev\0rest\n", 13, 0600), "NUL byte");
+	expect_refused(key_file("omi_dev_token\0", 14, 0600), "NUL byte");
+	expect_refused(key_file("\0omi_dev_token\n", 15, 0600), "NUL byte");
+	/* Below the first line, nothing counts. */
+	expect_token(key_file("omi_dev_token\n\0\n", 16, 0600), "omi_dev_token");
 }
 
 static void test_file_long_line(void)
