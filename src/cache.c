@@ -15,6 +15,7 @@
 #include "cache.h"
 #include "keylist.h"
 #include "log.h"
+#include "text.h"
 
 /* Retry-After is honoured up to a day; past that it is taken as a day. */
 #define RETRY_AFTER_MAX 86400.0
@@ -207,7 +208,9 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		else if (prev)
 			log_debug("fetching the key list failed again: %s; next try in %.1f s",
 				  res.message, delay);
-		snprintf(cache->last_error, sizeof(cache->last_error), "%s", res.message);
+		/* Shown as user.omikeyfs.last_error: made safe once, here. */
+		text_sanitize(cache->last_error, sizeof(cache->last_error), res.message,
+			      strnlen(res.message, sizeof(res.message)));
 		if (msg)
 			snprintf(msg, msglen, "%s", res.message);
 	} else {

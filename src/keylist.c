@@ -18,6 +18,7 @@
 
 #include "keylist.h"
 #include "keyname.h"
+#include "text.h"
 #include "timestamp.h"
 
 const char *const key_field_names[FIELD_COUNT] = {
@@ -66,6 +67,8 @@ static void warnf(const struct parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Whatever of the body a warning quotes stays one safe line. */
+	text_sanitize(msg, sizeof(msg), msg, strlen(msg));
 	p->warn(p->ctx, msg);
 }
 
@@ -689,10 +692,13 @@ char *keylist_error_detail(const char *body, size_t len)
 
 		out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
 	}
-	out[n] = '\0';
+	/* It reaches terminals, the journal and an xattr: no C1 control, no
+	 * bidi override, no broken UTF-8 (the cut above may have made one). */
+	n = text_sanitize(out, n + 1, out, n);
 	/* Cut: never inside a UTF-8 sequence, and marked with "...". */
 	if (cut) {
-		n = DETAIL_MAX - 3;
+		if (n > DETAIL_MAX - 3)
+			n = DETAIL_MAX - 3;
 		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
 			n--;
 		memcpy(out + n, "...", 4);

@@ -258,3 +258,25 @@ def test_nul_in_the_key_file_is_refused_before_any_request(api, tmp_path):
     assert one_line(res) == ("omikeyfs: key file %s: the token holds control characters "
                              "(a NUL byte)" % path)
     assert api.requests() == 0
+
+
+# ---- 6. text from the API that could rewrite a terminal ----------------------
+
+# CSI (U+009B), another C1 control, right-to-left override and isolate.
+HOSTILE = "Quota\u009b2J exceeded\u0085 for \u202euoy\u202c \u2067isolated\u2069 now"
+HOSTILE_BYTES = [c.encode() for c in "\u009b\u0085\u202e\u202c\u2067\u2069"]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_terminal_controls_in_the_detail_are_replaced(api, mount, status):
+    m = mount(KEYS, ttl=60, expect_stderr=[FAILED % ("HTTP %d" % status)])
+    api.raw(json.dumps({"detail": HOSTILE}), status=status)
+    m.sighup()
+    wait_for(lambda: m.xattr("stale") == "1", what="the failed refresh")
+    error = os.getxattr(m.mnt, "user.omikeyfs.last_error")
+    assert b"Quota?2J exceeded? for ?uoy? ?isolated? now" in error, error
+    with open(m.stderr_path, "rb") as f:
+        err = f.read()
+    assert b"Quota?2J exceeded? for ?uoy? ?isolated? now" in err, err
+    for raw in HOSTILE_BYTES:
+        assert raw not in error and raw not in err
