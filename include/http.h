@@ -24,7 +24,8 @@ enum http_error_kind {
 	HTTP_ERR_STATUS,       /* the server answered 4xx or 5xx */
 	HTTP_ERR_REDIRECT,     /* a 3xx other than 304: never followed */
 	HTTP_ERR_TOO_LARGE,    /* a 2xx body passed max_size */
-	HTTP_ERR_PROTOCOL,     /* no status, or a 304 nobody asked for */
+	HTTP_ERR_PROTOCOL,     /* no status, a 304 nobody asked for, or a header
+				* line larger than libcurl takes */
 };
 
 /* Set once, where the failure is seen. */

@@ -64,6 +64,7 @@ struct transfer {
 	size_t cap;
 	bool too_large;        /* a 2xx body passed max_size */
 	bool error_body_cut;   /* an error body passed HTTP_ERROR_BODY_MAX */
+	bool in_headers;       /* between a status line and the blank line */
 	/* headers of the (last) response */
 	char *etag;
 	char *retry_after;
@@ -263,6 +264,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		set_str(&t->etag, NULL);
 		set_str(&t->retry_after, NULL);
+		t->in_headers = true;
+		return n;
+	}
+	if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+		t->in_headers = false;
 		return n;
 	}
 	colon = memchr(data, ':', n);
@@ -364,13 +370,30 @@ static int status_to_errno(long status)
 }
 /* clang-format on */
 
-static void transport_fail(struct http_client *c, CURLcode code, struct http_response *out)
+/* libcurl refuses a header line past its limit (100 KiB) with
+ * CURLE_OUT_OF_MEMORY up to 8.5, CURLE_TOO_LARGE since: no memory ran out. */
+static bool header_too_large(const struct transfer *t, CURLcode code)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (code == CURLE_TOO_LARGE)
+		return true;
+#endif
+	return code == CURLE_OUT_OF_MEMORY && t->in_headers;
+}
+
+static void transport_fail(struct http_client *c, const struct transfer *t, CURLcode code,
+			   struct http_response *out)
 {
 	int e = curl_to_errno(code);
 	const char *words = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
 	curl_off_t sending = 0, resolved = 0;
 	long os_errno = 0;
 
+	if (header_too_large(t, code)) {
+		http_fail(out, HTTP_ERR_PROTOCOL, EIO, "the API sent a response header larger "
+			  "than libcurl accepts");
+		return;
+	}
 	switch (e) {
 	case ETIMEDOUT:
 		/* Which limit fired, the timers tell: nothing sent yet means the
@@ -430,7 +453,7 @@ static void classify(struct http_client *c, const struct transfer *t, CURLcode c
 		http_fail(out, HTTP_ERR_TOO_LARGE, EFBIG,
 			  "response larger than %zu bytes (max_size)", c->max_size);
 	} else if (code != CURLE_OK) {
-		transport_fail(c, code, out);
+		transport_fail(c, t, code, out);
 	} else if (s == 304 && !out->conditional) {
 		/* Nothing was sent to compare with: "unchanged" since what? */
 		http_fail(out, HTTP_ERR_PROTOCOL, EIO,

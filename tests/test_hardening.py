@@ -280,3 +280,16 @@ def test_terminal_controls_in_the_detail_are_replaced(api, mount, status):
     assert b"Quota?2J exceeded? for ?uoy? ?isolated? now" in err, err
     for raw in HOSTILE_BYTES:
         assert raw not in error and raw not in err
+
+
+# ---- 7. a response header larger than libcurl takes --------------------------
+
+def test_huge_response_header_is_named_as_such(api, mount):
+    m = mount(KEYS, ttl=60, expect_stderr=[FAILED % "response header larger than"])
+    api.raw(json.dumps([]), status=200, headers={"X-Padding": "a" * (1 << 20)})
+    m.sighup()
+    wait_for(lambda: m.xattr("stale") == "1", what="the failed refresh")
+    error = m.xattr("last_error")
+    assert "the API sent a response header larger than libcurl accepts" in error, error
+    assert "out of memory" not in error
+    assert len(os.listdir(m.mnt)) == len(KEYS)
