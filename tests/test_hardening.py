@@ -293,3 +293,29 @@ def test_huge_response_header_is_named_as_such(api, mount):
     assert "the API sent a response header larger than libcurl accepts" in error, error
     assert "out of memory" not in error
     assert len(os.listdir(m.mnt)) == len(KEYS)
+
+
+# ---- 8. one absurdly nested unknown field ------------------------------------
+
+def deep(levels):
+    value = 1
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def test_an_entry_nested_too_deep_is_skipped_and_the_rest_served(api, mount):
+    m = mount(KEYS, ttl=60, expect_stderr=[
+        r"^omikeyfs: skipping key #1: nested deeper than 16 levels$"])
+    keys = make_keys(4, seed=43)
+    body = list(keys)
+    body.insert(1, dict(make_key_like(keys[0]), future_field=deep(20)))
+    api.raw(json.dumps(body))
+    m.sighup()
+    wait_for(lambda: sorted(os.listdir(m.mnt)) == sorted(k["id"] for k in keys),
+             timeout=DEADLINE, what="the list without the deep entry")
+    assert m.xattr("stale") == "0"
+
+
+def make_key_like(key):
+    return dict(key, id="deep-" + key["id"])
