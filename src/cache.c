@@ -135,6 +135,12 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		keylist_free(&list);
 		return -EBADMSG;
 	}
+	/* An empty or short list may be real (keys revoked), so it is served;
+	 * but an API answering wrongly looks the same, and a mirror kept with
+	 * rsync --delete would follow it: say so. */
+	if (prev && list.count < prev->count - prev->count / 2)
+		log_warn("the key list shrank from %zu to %zu keys in one refresh",
+			 prev->count, list.count);
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);
 	if (!*next) {

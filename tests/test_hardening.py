@@ -319,3 +319,33 @@ def test_an_entry_nested_too_deep_is_skipped_and_the_rest_served(api, mount):
 
 def make_key_like(key):
     return dict(key, id="deep-" + key["id"])
+
+
+# ---- 9. a list that shrinks at once ------------------------------------------
+
+SHRANK = r"^omikeyfs: the key list shrank from %d to %d keys in one refresh$"
+
+
+def test_a_list_shrinking_by_more_than_half_is_served_with_a_warning(api, mount):
+    keys = make_keys(10, seed=44)
+    m = mount(keys, ttl=60, expect_stderr=[SHRANK % (10, 0), SHRANK % (5, 2)])
+    # By half: served without a word.
+    api.set_keys(keys[:5])
+    m.sighup()
+    wait_for(lambda: len(os.listdir(m.mnt)) == 5, timeout=DEADLINE, what="5 keys")
+    assert "shrank" not in m.stderr()
+    api.set_keys(keys[:2])
+    m.sighup()
+    wait_for(lambda: len(os.listdir(m.mnt)) == 2, timeout=DEADLINE, what="2 keys")
+    api.set_keys(keys)
+    m.sighup()
+    wait_for(lambda: len(os.listdir(m.mnt)) == 10, timeout=DEADLINE, what="10 keys")
+    # Every key revoked is real: served, with the counts.
+    api.set_keys([])
+    m.sighup()
+    wait_for(lambda: os.listdir(m.mnt) == [], timeout=DEADLINE, what="the empty list")
+    assert m.xattr("stale") == "0"
+    lines = m.stderr().splitlines()
+    assert [l for l in lines if "shrank" in l] == [
+        "omikeyfs: the key list shrank from 5 to 2 keys in one refresh",
+        "omikeyfs: the key list shrank from 10 to 0 keys in one refresh"]
