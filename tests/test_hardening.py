@@ -109,6 +109,12 @@ def ended(m, rc=0):
     try:
         got = m.proc.wait(DEADLINE)
     except subprocess.TimeoutExpired:
+        # Killed first: looking at the mount would wait for the daemon.
+        m.proc.kill()
+        m.proc.wait()
+        subprocess.run(["fusermount3", "-u", "-z", m.mnt], stderr=subprocess.DEVNULL)
+        m.stderr_file.close()
+        m.unmounted = True
         pytest.fail("omikeyfs still runs %d s after being told to stop" % DEADLINE)
     m.unmounted = True
     m.stderr_file.close()
