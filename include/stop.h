@@ -8,17 +8,19 @@
 #include <stdbool.h>
 
 /*
- * Handle SIGTERM and SIGINT for se: raise the flag, end se's loop, and wake
- * the thread that runs the loop (the one calling this) when the signal
- * reached another one, stuck in a transfer.  Call from that thread, after
- * fuse_set_signal_handlers, whose handlers for the two it replaces.
+ * Handle SIGTERM and SIGINT for se: raise the flag, end se's loop, and
+ * start a thread that interrupts the thread running the loop (the one
+ * calling this) until the loop has returned, wherever the signal landed.
+ * Call from that thread once daemonized (a thread does not survive fork),
+ * after fuse_set_signal_handlers, whose handlers for the two it replaces.
  * Returns 0 or -errno.
  */
 int stop_install(struct fuse_session *se);
-/* Back to the default actions; se is forgotten. */
+/* Stop that thread, back to the default actions; se is forgotten.  Fine
+ * without stop_install. */
 void stop_remove(void);
 
-/* Raise the flag (the loop has returned).  Async-signal-safe. */
+/* The loop has returned: raise the flag, stop interrupting. */
 void stop_request(void);
 
 /* Whether the flag is up or se's loop has ended (unmounted).  ctx is

@@ -296,8 +296,6 @@ int main(int argc, char *argv[])
 	status = EXIT_MOUNT;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
-	if (stop_install(se) < 0)
-		goto out_signals;
 	signal_fs = fs;
 	signal(SIGHUP, on_sighup);
 	if (fuse_session_mount(se, opts.fuse.mountpoint) != 0) {
@@ -308,6 +306,10 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	if (!opts.fuse.foreground)
 		log_to_syslog();
+	if (stop_install(se) < 0) {
+		log_err("cannot set up SIGTERM and SIGINT");
+		goto out_unmount;
+	}
 	if (fs_start_notifier(fs, se) < 0) {
 		log_err("cannot start the notifier thread");
 		goto out_unmount;

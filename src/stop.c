@@ -1,22 +1,33 @@
 /*
  * stop: a signal may reach any thread, and libfuse's own handler only marks
- * the session as ended: when the thread it reaches is stuck in a transfer
- * and the loop's thread sleeps, nothing ends.  Here the handler also raises
- * a flag that transfers poll (http_config.cancelled) and forwards the
- * signal to the loop's thread, whose interrupted wait then sees the end.
+ * the session as ended; the loop's thread sees that only when its wait is
+ * interrupted, which it is not when the signal reached another thread (one
+ * stuck in a transfer, say), nor when the signal came just before the wait
+ * or together with SIGHUP (whose handler restarts it).  So the handler
+ * here also raises a flag that transfers poll (http_config.cancelled) and
+ * wakes a thread of ours that keeps interrupting the loop's thread until
+ * the loop has returned.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "stop.h"
 
+/* How often the loop's thread is interrupted until its loop returns. */
+#define NUDGE_NS 50000000L
+
 static atomic_bool stopping;
+static atomic_bool loop_done;
 static struct fuse_session *_Atomic stop_se;
-static pthread_t loop_thread;
+static pthread_t loop_thread, nudger;
+static bool nudger_running;
+static sem_t wake;
 
 static void on_stop_signal(int sig)
 {
@@ -24,12 +35,24 @@ static void on_stop_signal(int sig)
 	int saved = errno;
 
 	atomic_store(&stopping, true);
-	if (se) {
+	if (se)
 		fuse_session_exit(se);
-		if (!pthread_equal(pthread_self(), loop_thread))
-			pthread_kill(loop_thread, sig);
-	}
+	sem_post(&wake);
 	errno = saved;
+}
+
+static void *nudge_main(void *arg)
+{
+	const struct timespec pause = { 0, NUDGE_NS };
+
+	while (sem_wait(&wake) < 0 && errno == EINTR)
+		;
+	/* Each interruption makes the loop look at the session again. */
+	while (!atomic_load(&loop_done)) {
+		pthread_kill(loop_thread, SIGTERM);
+		nanosleep(&pause, NULL);
+	}
+	return arg;
 }
 
 static int set_handler(int sig, void (*handler)(int))
@@ -52,10 +75,21 @@ static int set_handler(int sig, void (*handler)(int))
 
 int stop_install(struct fuse_session *se)
 {
+	sigset_t all, old;
 	int rc;
 
 	loop_thread = pthread_self();
 	atomic_store(&stop_se, se);
+	if (sem_init(&wake, 0, 0) < 0)
+		return -errno;
+	/* The nudger never takes a signal itself: they are for the others. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&nudger, NULL, nudge_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0)
+		return rc;
+	nudger_running = true;
 	if ((rc = set_handler(SIGTERM, on_stop_signal)) < 0 ||
 	    (rc = set_handler(SIGINT, on_stop_signal)) < 0)
 		return rc;
@@ -64,6 +98,14 @@ int stop_install(struct fuse_session *se)
 
 void stop_remove(void)
 {
+	/* The nudger first: none of its signals may find the default action. */
+	atomic_store(&loop_done, true);
+	if (nudger_running) {
+		sem_post(&wake);
+		pthread_join(nudger, NULL);
+		nudger_running = false;
+		sem_destroy(&wake);
+	}
 	set_handler(SIGTERM, SIG_DFL);
 	set_handler(SIGINT, SIG_DFL);
 	atomic_store(&stop_se, NULL);
@@ -72,6 +114,7 @@ void stop_remove(void)
 void stop_request(void)
 {
 	atomic_store(&stopping, true);
+	atomic_store(&loop_done, true);
 }
 
 bool stop_requested(void *ctx)
