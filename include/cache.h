@@ -19,7 +19,8 @@
 #define CACHE_BACKOFF_CAP 300.0
 
 struct fetch_result {
-	int err;             /* 0, or -errno when the fetch failed */
+	int err;             /* 0, or -errno when the fetch failed; -ECANCELED:
+			      * not tried (stopping), which is no failure */
 	bool not_modified;   /* 304: the list is as it was */
 	char *body;          /* on success: malloc'd, taken over by the cache */
 	size_t len;

@@ -11,6 +11,10 @@ struct http_config {
 	long connect_timeout;  /* seconds to connect, 0 < connect_timeout <= timeout */
 	size_t max_size;       /* a larger 2xx body is an error, never buffered; > 0 */
 	const char *cafile;    /* extra CA bundle, or NULL */
+	/* Polled about once a second during a transfer (NULL: never): true
+	 * aborts it with -ECANCELED, however the network behaves. */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 };
 
 enum http_error_kind {
@@ -20,7 +24,8 @@ enum http_error_kind {
 	HTTP_ERR_STATUS,       /* the server answered 4xx or 5xx */
 	HTTP_ERR_REDIRECT,     /* a 3xx other than 304: never followed */
 	HTTP_ERR_TOO_LARGE,    /* a 2xx body passed max_size */
-	HTTP_ERR_PROTOCOL,     /* no status, or a 304 nobody asked for */
+	HTTP_ERR_PROTOCOL,     /* no status, a 304 nobody asked for, or a header
+				* line larger than libcurl takes */
 };
 
 /* Set once, where the failure is seen. */
@@ -30,7 +35,8 @@ struct http_error {
 				* 429 -EAGAIN, other statuses -EIO; timeout
 				* -ETIMEDOUT, connect -ECONNREFUSED, DNS
 				* -EHOSTUNREACH, TLS -EPROTO, too large -EFBIG,
-				* refused URL -EINVAL, memory -ENOMEM, else -EIO */
+				* refused URL -EINVAL, memory -ENOMEM, aborted
+				* by config.cancelled -ECANCELED, else -EIO */
 	char message[256];     /* one line, never a secret; "" for HTTP_ERR_NONE */
 };
 

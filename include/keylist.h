@@ -21,7 +21,9 @@ enum key_field {
 /* "name", "key_prefix", "created_at", "last_used_at", "scopes" */
 extern const char *const key_field_names[FIELD_COUNT];
 
-/* JSON nesting deeper than this is a malformed body, not a stack overflow. */
+/* JSON nesting deeper than this (the list counts as one level) is never
+ * parsed: such an entry is skipped with a warning, the others are kept; an
+ * element that never ends refuses the body.  No recursion either way. */
 #define KEYLIST_MAX_DEPTH 16
 
 /* A body with more array entries than this (skipped ones count too) is
@@ -53,9 +55,9 @@ typedef void (*keylist_warn_fn)(void *ctx, const char *message);
 
 /*
  * Parse a response body.  Returns 0 and fills *out, or -EBADMSG with a
- * one-line reason in err (body not JSON, truncated, not an array, nested too
- * deep, more than KEYLIST_MAX_ENTRIES entries).  Entries that are not
- * objects, lack a string "id" or carry a wrong type in a known field are
+ * one-line reason in err (body not JSON, truncated, not an array, more
+ * than KEYLIST_MAX_ENTRIES entries).  Entries nested deeper than
+ * KEYLIST_MAX_DEPTH, entries that are not objects, lack a string "id" or carry a wrong type in a known field are
  * skipped with a warning; duplicate ids (after escaping) keep the first in
  * API order.  warn may be NULL.
  */

@@ -12,7 +12,8 @@ struct options {
 	char *url;          /* API base URL, as http_check_url accepts it */
 	char *list_url;     /* url + "/v1/dev/keys" */
 	char *mountpoint;   /* as given; opts.fuse.mountpoint once resolved */
-	char *key_file;     /* absolute when it resolves, or NULL */
+	char *key_file;     /* absolute (a relative one joined to the working
+			     * directory, links kept), or NULL */
 	char *cafile;       /* absolute and readable, or NULL */
 	char *cache_dir;    /* where the last good list is kept; NULL: nowhere */
 	int no_cache;       /* -o no_cache: keep nothing */

@@ -15,6 +15,7 @@
 #include "cache.h"
 #include "keylist.h"
 #include "log.h"
+#include "text.h"
 
 /* Retry-After is honoured up to a day; past that it is taken as a day. */
 #define RETRY_AFTER_MAX 86400.0
@@ -179,6 +180,12 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		keylist_free(&list);
 		return -EBADMSG;
 	}
+	/* An empty or short list may be real (keys revoked), so it is served;
+	 * but an API answering wrongly looks the same, and a mirror kept with
+	 * rsync --delete would follow it: say so. */
+	if (prev && list.count < prev->count - prev->count / 2)
+		log_warn("the key list shrank from %zu to %zu keys in one refresh",
+			 prev->count, list.count);
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);
 	if (!*next) {
@@ -239,7 +246,12 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 
 	pthread_mutex_lock(&cache->lock);
 	now = cache->ops.monotonic(cache->ops.ctx);
-	if (rc < 0) {
+	if (rc == -ECANCELED) {
+		/* Stopping: no failure of the API's, nothing to log or back off
+		 * from; waiters get the last good list. */
+		if (msg)
+			snprintf(msg, msglen, "%s", res.message);
+	} else if (rc < 0) {
 		double delay;
 
 		cache->failures++;
@@ -253,7 +265,9 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		else if (serving)
 			log_debug("fetching the key list failed again: %s; next try in %.1f s",
 				  res.message, delay);
-		snprintf(cache->last_error, sizeof(cache->last_error), "%s", res.message);
+		/* Shown as user.omikeyfs.last_error: made safe once, here. */
+		text_sanitize(cache->last_error, sizeof(cache->last_error), res.message,
+			      strnlen(res.message, sizeof(res.message)));
 		if (msg)
 			snprintf(msg, msglen, "%s", res.message);
 		if (!serving && cache->seed && may_pass(rc)) {

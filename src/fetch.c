@@ -23,6 +23,7 @@
 #include "keylist.h"
 #include "log.h"
 #include "session.h"
+#include "stop.h"
 #include "token.h"
 
 /* Firebase's answers are about 2 KiB. */
@@ -45,6 +46,8 @@ static void http_config_from(const struct options *opts, const char *url, size_t
 	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
 	config->max_size = max_size;
 	config->cafile = opts->cafile;
+	/* Stopping aborts a transfer under way, renewals included. */
+	config->cancelled = stop_requested;
 }
 
 /* credentials' reread: the key file again (token.c reads it). */
@@ -209,6 +212,12 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	bool dev_key;
 	int rc;
 
+	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
+	if (stop_requested(NULL)) {
+		res->err = -ECANCELED;
+		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		return;
+	}
 	if (credentials_token(f->cred, &token, &ce) < 0) {
 		credentials_failed(&ce, res);
 		return;

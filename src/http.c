@@ -51,6 +51,8 @@ struct http_client {
 	size_t max_size;
 	char *cafile;
 	char *etag;            /* of the last 200, sent back as If-None-Match */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -62,6 +64,7 @@ struct transfer {
 	size_t cap;
 	bool too_large;        /* a 2xx body passed max_size */
 	bool error_body_cut;   /* an error body passed HTTP_ERROR_BODY_MAX */
+	bool in_headers;       /* between a status line and the blank line */
 	/* headers of the (last) response */
 	char *etag;
 	char *retry_after;
@@ -138,6 +141,8 @@ struct http_client *http_new(const struct http_config *config)
 	c->connect_timeout = config->connect_timeout;
 	if (c->connect_timeout <= 0 || c->connect_timeout > c->timeout)
 		c->connect_timeout = c->timeout;
+	c->cancelled = config->cancelled;
+	c->cancel_ctx = config->cancel_ctx;
 	c->max_size = config->max_size;
 	if (c->max_size > SIZE_MAX / 4)
 		c->max_size = SIZE_MAX / 4;
@@ -259,6 +264,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		set_str(&t->etag, NULL);
 		set_str(&t->retry_after, NULL);
+		t->in_headers = true;
+		return n;
+	}
+	if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+		t->in_headers = false;
 		return n;
 	}
 	colon = memchr(data, ':', n);
@@ -284,6 +294,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	}
 	set_str(slot, strndup(v, (size_t)(e - v)));
 	return n;
+}
+
+/* libcurl calls this at least once a second, even while nothing arrives:
+ * non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct http_client *c = userp;
+
+	return c->cancelled(c->cancel_ctx) ? 1 : 0;
 }
 
 /* Seconds or an HTTP date; -1 when absent or unreadable.  Not capped: the
@@ -333,6 +353,7 @@ static int curl_to_errno(CURLcode code)
 	case CURLE_UNSUPPORTED_PROTOCOL:	return EINVAL;
 	case CURLE_BAD_FUNCTION_ARGUMENT:	return EINVAL;
 	case CURLE_OUT_OF_MEMORY:		return ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:		return ECANCELED;
 	default:				return EIO;
 	}
 }
@@ -349,13 +370,30 @@ static int status_to_errno(long status)
 }
 /* clang-format on */
 
-static void transport_fail(struct http_client *c, CURLcode code, struct http_response *out)
+/* libcurl refuses a header line past its limit (100 KiB) with
+ * CURLE_OUT_OF_MEMORY up to 8.5, CURLE_TOO_LARGE since: no memory ran out. */
+static bool header_too_large(const struct transfer *t, CURLcode code)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (code == CURLE_TOO_LARGE)
+		return true;
+#endif
+	return code == CURLE_OUT_OF_MEMORY && t->in_headers;
+}
+
+static void transport_fail(struct http_client *c, const struct transfer *t, CURLcode code,
+			   struct http_response *out)
 {
 	int e = curl_to_errno(code);
 	const char *words = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
 	curl_off_t sending = 0, resolved = 0;
 	long os_errno = 0;
 
+	if (header_too_large(t, code)) {
+		http_fail(out, HTTP_ERR_PROTOCOL, EIO, "the API sent a response header larger "
+			  "than libcurl accepts");
+		return;
+	}
 	switch (e) {
 	case ETIMEDOUT:
 		/* Which limit fired, the timers tell: nothing sent yet means the
@@ -385,6 +423,9 @@ static void transport_fail(struct http_client *c, CURLcode code, struct http_res
 	case ENOMEM:
 		http_fail(out, HTTP_ERR_LOCAL, e, "out of memory");
 		break;
+	case ECANCELED:
+		http_fail(out, HTTP_ERR_LOCAL, e, "transfer aborted: stop requested");
+		break;
 	default:
 		http_fail(out, HTTP_ERR_TRANSPORT, e, "transfer failed: %s", words);
 		break;
@@ -412,7 +453,7 @@ static void classify(struct http_client *c, const struct transfer *t, CURLcode c
 		http_fail(out, HTTP_ERR_TOO_LARGE, EFBIG,
 			  "response larger than %zu bytes (max_size)", c->max_size);
 	} else if (code != CURLE_OK) {
-		transport_fail(c, code, out);
+		transport_fail(c, t, code, out);
 	} else if (s == 304 && !out->conditional) {
 		/* Nothing was sent to compare with: "unchanged" since what? */
 		http_fail(out, HTTP_ERR_PROTOCOL, EIO,
@@ -499,7 +540,13 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+	/* The progress callback only to abort: a stuck transfer must not
+	 * outlive a stop request by more than a second. */
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, c->cancelled ? 0L : 1L);
+	if (c->cancelled) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	}
 	curl_easy_setopt(h, CURLOPT_FAILONERROR, 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

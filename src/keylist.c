@@ -18,6 +18,7 @@
 
 #include "keylist.h"
 #include "keyname.h"
+#include "text.h"
 #include "timestamp.h"
 
 const char *const key_field_names[FIELD_COUNT] = {
@@ -66,6 +67,8 @@ static void warnf(const struct parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Whatever of the body a warning quotes stays one safe line. */
+	text_sanitize(msg, sizeof(msg), msg, strlen(msg));
 	p->warn(p->ctx, msg);
 }
 
@@ -452,7 +455,8 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
  * Walk the top-level array here and hand each element to json-c alone.  A
  * whole-body tree of 100 000 keys costs more in malloc and free than the
  * parsing itself; one element's tree is freed while still in cache.  json-c
- * gets the depth left under the array, so a flood of '[' stops at 16.
+ * gets the depth left under the array, so a flood of '[' stops at 16 (and
+ * an entry nested deeper is skipped by skip_element).
  */
 /*
  * json-c keeps field names as C strings, so "id\u0000" would read as "id"
@@ -487,6 +491,41 @@ static bool has_nul_field_name(const char *s, size_t n)
 	return false;
 }
 
+/*
+ * The end (one past it) of the array or object starting at body[start], or
+ * 0 when it does not end within len: brackets counted outside strings,
+ * with a counter rather than recursion, so any depth costs no stack.
+ * Brackets are not matched by kind: what is skipped is never read.
+ */
+static size_t skip_element(const char *body, size_t start, size_t len)
+{
+	size_t depth = 0;
+
+	for (size_t i = start; i < len; i++) {
+		switch (body[i]) {
+		case '"':
+			for (i++; i < len && body[i] != '"'; i++)
+				if (body[i] == '\\')
+					i++;
+			if (i >= len)
+				return 0;
+			break;
+		case '[':
+		case '{':
+			depth++;
+			break;
+		case ']':
+		case '}':
+			if (depth == 0)
+				return 0;
+			if (--depth == 0)
+				return i + 1;
+			break;
+		}
+	}
+	return 0;
+}
+
 static int parse_elements(const struct parser *p, const char *body, size_t len,
 			  size_t open, struct keylist *list, size_t **api_index,
 			  char *err, size_t errlen)
@@ -513,10 +552,28 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		entry = json_tokener_parse_ex(tok, body + i, (int)(len - i));
 		jerr = json_tokener_get_error(tok);
 		if (jerr == json_tokener_error_depth) {
-			set_err(err, errlen, "response is nested deeper than %d levels",
-				KEYLIST_MAX_DEPTH);
-			r = -EBADMSG;
-			break;
+			/* Unknown fields are ignored, however deep: one such entry
+			 * is skipped, the others are served.  Only an element that
+			 * never ends refuses the body. */
+			size_t end = skip_element(body, i, len);
+
+			if (!end) {
+				set_err(err, errlen, "response is nested deeper than %d levels",
+					KEYLIST_MAX_DEPTH);
+				r = -EBADMSG;
+				break;
+			}
+			if (index >= KEYLIST_MAX_ENTRIES) {
+				set_err(err, errlen, "response has more than %d entries",
+					KEYLIST_MAX_ENTRIES);
+				r = -EBADMSG;
+				break;
+			}
+			warnf(p, "skipping key #%zu: nested deeper than %d levels", index,
+			      KEYLIST_MAX_DEPTH);
+			list->skipped++;
+			i = end;
+			goto next;
 		}
 		if (jerr != json_tokener_success) {
 			/* continue: the body ended inside this element. */
@@ -554,7 +611,7 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		else
 			(*api_index)[list->count - 1] = index;
 		r = 0;
-
+next:
 		i = skip_space(body, i, len);
 		if (i < len && body[i] == ',') {
 			i = skip_space(body, i + 1, len);
@@ -689,10 +746,13 @@ char *keylist_error_detail(const char *body, size_t len)
 
 		out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
 	}
-	out[n] = '\0';
+	/* It reaches terminals, the journal and an xattr: no C1 control, no
+	 * bidi override, no broken UTF-8 (the cut above may have made one). */
+	n = text_sanitize(out, n + 1, out, n);
 	/* Cut: never inside a UTF-8 sequence, and marked with "...". */
 	if (cut) {
-		n = DETAIL_MAX - 3;
+		if (n > DETAIL_MAX - 3)
+			n = DETAIL_MAX - 3;
 		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
 			n--;
 		memcpy(out + n, "...", 4);

@@ -29,10 +29,12 @@
 #include "http.h"
 #include "keylist.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "options.h"
 #include "sdnotify.h"
 #include "persist.h"
 #include "signin.h"
+#include "stop.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
@@ -42,7 +44,8 @@ enum {
 			    * --login: the sign-in was refused */
 	EXIT_FETCH = 3,    /* the first fetch failed otherwise; --login: no answer
 			    * from Omi or Firebase, or no sign-in in time */
-	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed */
+	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed; the mountpoint
+			    * is an omikeyfs mount already, or a dead one */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
@@ -224,6 +227,12 @@ int main(int argc, char *argv[])
 		status = run_signin(&args, &opts);
 		goto out;
 	}
+	/* Before options_fuse_args, which a dead mount would fail with a bare
+	 * "Transport endpoint is not connected". */
+	if (!opts.fd_mountpoint && mountpoint_check(opts.mountpoint, err, sizeof(err)) < 0) {
+		status = fail(EXIT_MOUNT, err);
+		goto out;
+	}
 	if (options_fuse_args(&args, &opts, err, sizeof(err)) < 0) {
 		status = fail(EXIT_USAGE, err);
 		goto out;
@@ -284,6 +293,10 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	if (!opts.fuse.foreground)
 		log_to_syslog();
+	if (stop_install(se) < 0) {
+		log_err("cannot set up SIGTERM and SIGINT");
+		goto out_unmount;
+	}
 	if (fs_start_notifier(fs, se) < 0) {
 		log_err("cannot start the notifier thread");
 		goto out_unmount;
@@ -299,6 +312,9 @@ int main(int argc, char *argv[])
 	status = run_loop(se, &opts.fuse) < 0 ? EXIT_MOUNT : EXIT_OK;
 	sdnotify_send("STOPPING=1");
 out_unmount:
+	/* However the loop ended, a fetch still under way (the notifier's)
+	 * is aborted and none starts. */
+	stop_request();
 	/* Unmounting closes the session's fd, which aborts whatever the
 	 * notifier may still be waiting on in the kernel; only then join it. */
 	fs_notifier_stopping(fs);
@@ -307,6 +323,7 @@ out_unmount:
 out_signals:
 	signal(SIGHUP, SIG_DFL);
 	signal_fs = NULL;
+	stop_remove();
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);

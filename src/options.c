@@ -47,7 +47,10 @@ static int parse_string(const char *name, const char *text, void *field, char *e
 	return 0;
 }
 
-/* A finite number of seconds up to a year; 0 only when zero_ok. */
+/* The longest ttl or timeout: a year (365 days). */
+#define SECONDS_MAX (86400 * 365)
+
+/* A finite number of seconds up to SECONDS_MAX; 0 only when zero_ok. */
 static int parse_secs(const char *name, const char *text, bool zero_ok, double *out,
 		      char *err, size_t errlen)
 {
@@ -57,9 +60,10 @@ static int parse_secs(const char *name, const char *text, bool zero_ok, double *
 	errno = 0;
 	v = strtod(text, &end);
 	if (errno || end == text || *end || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
-	    v > 86400 * 365.0) {
-		snprintf(err, errlen, "invalid %s=%s (expected %s number of seconds)",
-			 name, text, zero_ok ? "a non-negative" : "a positive");
+	    v > SECONDS_MAX) {
+		snprintf(err, errlen, "invalid %s=%s (expected %s number of seconds, at most "
+			 "%d: 365 days)", name, text, zero_ok ? "a non-negative" : "a positive",
+			 SECONDS_MAX);
 		return -1;
 	}
 	*out = v;
@@ -84,18 +88,23 @@ static int parse_size(const char *name, const char *text, void *field, char *err
 {
 	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
 
 	errno = 0;
 	v = strtoull(text, &end, 10);
 	if (errno || end == text || *text == '-')
 		goto bad;
 	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
+		shift = 10, end++;
 	else if (*end == 'm' || *end == 'M')
-		v <<= 20, end++;
+		shift = 20, end++;
 	else if (*end == 'g' || *end == 'G')
-		v <<= 30, end++;
-	if (*end || v < 1024 || v > (1ULL << 31) - 1)
+		shift = 30, end++;
+	/* Checked before shifting: 17179869185G would wrap to 1G. */
+	if (*end || v > ((1ULL << 31) - 1) >> shift)
+		goto bad;
+	v <<= shift;
+	if (v < 1024)
 		goto bad;
 	*(size_t *)field = (size_t)v;
 	return 0;
@@ -345,8 +354,10 @@ static void print_usage(const char *progname)
 	       "                           ~/.config/omikeyfs/session.json\n\n"
 	       "Mount options:\n"
 	       "    -o ttl=SECONDS         how long a fetched list is served (default 60)\n"
-	       "    -o timeout=SECONDS     limit for one HTTP request (default 30)\n"
-	       "    -o max_size=BYTES      largest response accepted (default 67108864)\n"
+	       "    -o timeout=SECONDS     limit for one HTTP request (default 30);\n"
+	       "                           ttl and timeout: at most 31536000 (365 days)\n"
+	       "    -o max_size=BYTES      largest response accepted (default 67108864),\n"
+	       "                           1024 to under 2G, with an optional K, M or G\n"
 	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
 	       "    -o log_level=LEVEL     error, warning, info (default) or debug: what\n"
 	       "                           omikeyfs logs (-d also traces FUSE requests)\n"
@@ -385,7 +396,8 @@ static void print_notes(void)
 	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
 	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
-	       "unmount.  Environment: OMI_API_KEY, the token when no key_file is given;\n"
+	       "unmount within about a second, aborting a request under way.\n"
+	       "Environment: OMI_API_KEY, the token when no key_file is given;\n"
 	       "FIREBASE_AUTH_EMULATOR_HOST=HOST:PORT (loopback only): Firebase calls go to\n"
 	       "that Auth Emulator; XDG_CONFIG_HOME, HOME: where the default session is;\n"
 	       "NOTIFY_SOCKET (systemd Type=notify): READY=1 once mounted, STOPPING=1;\n"
@@ -393,7 +405,8 @@ static void print_notes(void)
 	       "Exit status: 0 ok (--logout when not signed in too), 1 usage or\n"
 	       "credentials, 2 token or session refused by the API (--login: sign-in\n"
 	       "refused or failed), 3 first fetch failed (--login: Omi or Firebase\n"
-	       "unreachable, or timed out), 4 mount failed.\n");
+	       "unreachable, or timed out), 4 mount failed (or MOUNTPOINT is an omikeyfs\n"
+	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it).\n");
 }
 
 static void print_version(void)
@@ -406,29 +419,32 @@ static void print_version(void)
 	printf("json-c %s\n", json_c_version());
 }
 
-/* Replaces *path by its absolute form; false (errno set) when it has none. */
+/*
+ * Replaces a relative *path by the working directory joined with it; false
+ * (errno set) when that cannot be had.  Links are not resolved, nor "." or
+ * ".." dropped (either changes what a path names when links are on the
+ * way): the file is opened again by this name, so a key file that is a
+ * symlink swapped to rotate it (Kubernetes: token -> ..data/token,
+ * ..data -> a dated directory) is read at its new target.
+ */
 static bool make_absolute(char **path)
 {
-	char *abs = realpath(*path, NULL);
-
-	if (!abs)
-		return false;
-	free(*path);
-	*path = abs;
-	return true;
-}
-
-/* A session file path made absolute without resolving it: --login may be
- * about to create it, and a mount reads it again once in "/".  False
- * only when out of memory (a path whose cwd is gone stays as it is). */
-static bool absolute_from_cwd(char **path)
-{
 	char *cwd, *abs;
+	const char *rel = *path;
 
-	if ((*path)[0] == '/' || !(cwd = getcwd(NULL, 0)))
+	if (rel[0] == '/')
 		return true;
-	if (asprintf(&abs, "%s/%s", cwd, *path) < 0) {
+	if (!(cwd = getcwd(NULL, 0)))
+		return false;
+	/* "./" in front adds nothing but noise to messages. */
+	while (rel[0] == '.' && rel[1] == '/') {
+		rel += 2;
+		while (*rel == '/')
+			rel++;
+	}
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rel) < 0) {
 		free(cwd);
+		errno = ENOMEM;
 		return false;
 	}
 	free(cwd);
@@ -531,8 +547,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		snprintf(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
 		return -1;
 	}
-	if (o->key_file)
-		make_absolute(&o->key_file); /* reading it says why if not */
+	if (o->key_file && !make_absolute(&o->key_file)) {
+		snprintf(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
+		return -1;
+	}
 	if (o->no_cache) {
 		free(o->cache_dir);
 		o->cache_dir = NULL;
@@ -548,8 +566,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		snprintf(err, errlen, "invalid session_file= (expected a path)");
 		return -1;
 	}
-	if (o->session_file && !absolute_from_cwd(&o->session_file))
-		goto no_memory;
+	if (o->session_file && !make_absolute(&o->session_file)) {
+		snprintf(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
+		return -1;
+	}
 	if (!(o->list_url = url_join(o->url, LIST_PATH)))
 		goto no_memory;
 	return 0;

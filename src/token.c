@@ -54,7 +54,10 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	struct stat st;
 	ssize_t n;
 	char *token = NULL, *nl, *line;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO (or a device) at the path must not hang the
+	 * mount, nor a refresh that reads the file again; fstat then refuses
+	 * anything but a regular file, for which the flag changes nothing. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
@@ -76,7 +79,14 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	buf[n] = '\0';
-	if ((nl = strchr(buf, '\n'))) {
+	/* By length, not as a string: a NUL would silently cut the token. */
+	nl = memchr(buf, '\n', (size_t)n);
+	if (memchr(buf, '\0', nl ? (size_t)(nl - buf) : (size_t)n)) {
+		snprintf(err, errlen, "key file %s: the token holds control characters "
+			 "(a NUL byte)", path);
+		goto out;
+	}
+	if (nl) {
 		*nl = '\0';
 	} else if (n > TOKEN_MAX) {
 		snprintf(err, errlen, "key file %s: first line longer than %d bytes", path,

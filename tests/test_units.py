@@ -314,6 +314,7 @@ def test_backup_snapshots_link_and_survive_an_empty_list(api, mount, tmp_path):
     kept = snapshot_state(day1), snapshot_state(day2)
 
     # The API wrongly answers []: that day is empty, the earlier days stay.
+    m.expect_stderr(r"^omikeyfs: the key list shrank from 4 to 0 keys in one refresh$")
     api.set_keys([])
     refresh(m, [])
     r = backup(m.mnt, dest, "2026-11-03")

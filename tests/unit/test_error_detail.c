@@ -64,6 +64,14 @@ static void test_one_line(void)
 	free(d);
 }
 
+static void test_terminal_controls(void)
+{
+	/* C1 controls (CSI, U+009B), bidi overrides and isolates: replaced,
+	 * escaped or raw; other characters kept. */
+	expect("{\"detail\":\"a\\u009b31mb\\u202ec\\u2066d\\u2069e\\u00e9\"}", "a?31mb?c?d?e\xc3\xa9");
+	expect("{\"detail\":\"x\xc2\x9by\xe2\x80\xaez\"}", "x?y?z");
+}
+
 static void test_cut(void)
 {
 	char body[1200], want[400];
@@ -101,6 +109,7 @@ int main(void)
 	test_run(test_shapes);
 	test_run(test_no_detail);
 	test_run(test_one_line);
+	test_run(test_terminal_controls);
 	test_run(test_cut);
 	return 0;
 }

@@ -363,10 +363,21 @@ static void test_bad_bodies(void)
 	parse_bad(LIT("['a']"), "JSON");
 	parse_bad(LIT("[/* c */]"), "JSON");
 
-	/* Too deep even in an ignored field; json-c counts an object member
-	 * as a level of its own, so the exact limit is its business. */
-	parse_bad(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}]"), "deep");
-	parse_bad(LIT("[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]"), "deep");
+	/* Too deep, even in an ignored field (json-c counts an object member
+	 * as a level of its own, so the exact limit is its business): that
+	 * entry is skipped, the others are kept. */
+	test_assert(keylist_parse(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]},"
+				      "{\"id\":\"b\",\"s\":\"]}[{\\\"\"}]"),
+				  &list, NULL, NULL, NULL, 0) == 0);
+	test_assert(list.count == 1 && list.skipped == 1 && strcmp(list.keys[0].id, "b") == 0);
+	keylist_free(&list);
+	test_assert(keylist_parse(LIT("[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]"), &list, NULL, NULL, NULL,
+				  0) == 0);
+	test_assert(list.count == 0 && list.skipped == 1);
+	keylist_free(&list);
+	/* One that never ends refuses the body. */
+	parse_bad(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}]"), NULL);
+	parse_bad(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[\"]]]]]]]]]]]]]]]]]}]"), "deep");
 	test_assert(keylist_parse(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[1]]]]]]]]]]}]"),
 				  &list, NULL, NULL, NULL, 0) == 0);
 	test_assert(list.count == 1);

@@ -111,6 +111,20 @@ static void test_file_not_regular(void)
 	expect_refused("/dev/null", "not a regular file");
 }
 
+/* A FIFO with no writer: refused at once, never waited on (blocked in
+ * open(), the alarm ends the test). */
+static void test_file_fifo(void)
+{
+	char fifo[sizeof(path) + 8];
+
+	snprintf(fifo, sizeof(fifo), "%s.fifo", path);
+	test_assert(mkfifo(fifo, 0600) == 0);
+	alarm(30);
+	expect_refused(fifo, "not a regular file");
+	alarm(0);
+	unlink(fifo);
+}
+
 static void test_file_first_line_trimmed(void)
 {
 	expect_token(key_text("secret", 0600), "secret");
@@ -137,6 +151,12 @@ static void test_file_bad_bytes(void)
 	expect_refused(key_text("del\x7f\n", 0600), "the token holds");
 	expect_refused(key_text("caf\xc3\xa9\n", 0600), "the token holds");
 	expect_refused(key_text("cr\rinside\n", 0600), "the token holds");
+	/* A NUL must not cut the token short (to "omi_dev"): refused. */
+	expect_refused(key_file("omi_dev\0rest\n", 13, 0600), "NUL byte");
+	expect_refused(key_file("omi_dev_token\0", 14, 0600), "NUL byte");
+	expect_refused(key_file("\0omi_dev_token\n", 15, 0600), "NUL byte");
+	/* Below the first line, nothing counts. */
+	expect_token(key_file("omi_dev_token\n\0\n", 16, 0600), "omi_dev_token");
 }
 
 static void test_file_long_line(void)
@@ -228,6 +248,7 @@ int main(void)
 	test_run(test_ok);
 	test_run(test_file_modes);
 	test_run(test_file_not_regular);
+	test_run(test_file_fifo);
 	test_run(test_file_first_line_trimmed);
 	test_run(test_file_empty);
 	test_run(test_file_bad_bytes);
