@@ -67,12 +67,4 @@ void keylist_free(struct keylist *list);
 
 /* How an id becomes parsed_key.name: keyname.h; which times parse: timestamp.h. */
 
-/*
- * The "detail" of an API error body ({"detail": "..."}, FastAPI's style) as
- * one line of at most 300 bytes: a string as it is, a list or object as
- * compact JSON, control bytes as spaces.  Returns malloc'd text, or NULL
- * when the body is no such JSON.
- */
-char *keylist_error_detail(const char *body, size_t len);
-
 #endif

@@ -1,5 +1,6 @@
-/* token: the API token: what a usable one is, where it comes from (a key
- * file or OMI_API_KEY), and wiping it when done.  Nothing here logs. */
+/* token: the API token: what a usable one is and where it comes from (a key
+ * file or OMI_API_KEY); secret_free (secret.h) wipes it when done.  Nothing
+ * here logs. */
 #ifndef OMIKEYFS_TOKEN_H
 #define OMIKEYFS_TOKEN_H
 
@@ -16,7 +17,7 @@ bool token_ok(const char *token);
 /*
  * The first line of the key file at path, white space trimmed.  The file
  * must be a regular file that group and others cannot access.  Returns a
- * malloc'd token (token_free it), or NULL with a one-line reason in err.
+ * malloc'd token (secret_free it), or NULL with a one-line reason in err.
  */
 char *token_read_file(const char *path, char *err, size_t errlen);
 
@@ -31,8 +32,5 @@ void token_scrub_env(void);
 /* The token to use: from key_file when given (OMI_API_KEY is then scrubbed,
  * never a fallback), otherwise from OMI_API_KEY. */
 char *token_load(const char *key_file, char *err, size_t errlen);
-
-/* Wipes and frees a token; NULL is fine. */
-void token_free(char *token);
 
 #endif

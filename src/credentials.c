@@ -15,6 +15,7 @@
 
 #include "credentials.h"
 #include "firebase.h"
+#include "secret.h"
 
 struct credentials {
 	char *token;           /* plain token, or the session's ID token (or NULL) */
@@ -48,14 +49,6 @@ static void set_error(struct cred_error *err, enum cred_error_kind kind, int e,
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 static void warn(struct credentials *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -184,7 +177,7 @@ static void end_session(struct credentials *c, const struct firebase_error *fe,
 		set_error(&c->ended_error, CRED_ENDED, -EACCES, "the session has ended (%s); "
 			  "sign in again with omikeyfs --login", fe->message);
 	c->ended = true;
-	free_secret(c->token);
+	secret_free(c->token);
 	c->token = NULL;
 	*err = c->ended_error;
 }
@@ -204,7 +197,7 @@ static int renew(struct credentials *c, struct cred_error *err)
 		return -ENOMEM;
 	}
 	c->renew.post(c->renew.ctx, FIREBASE_RENEW_TYPE, body, strlen(body), &res);
-	free_secret(body);
+	secret_free(body);
 	if (firebase_check(&res, &fe) < 0) {
 		post_result_clear(&res);
 		if (fe.kind == FIREBASE_TRANSIENT) {
@@ -223,11 +216,11 @@ static int renew(struct credentials *c, struct cred_error *err)
 	}
 	if (strcmp(t.refresh_token, c->session.refresh_token) != 0) {
 		save_rotated(c, c->session.refresh_token, t.refresh_token);
-		free_secret(c->session.refresh_token);
+		secret_free(c->session.refresh_token);
 		c->session.refresh_token = t.refresh_token;
 		t.refresh_token = NULL;
 	}
-	free_secret(c->token);
+	secret_free(c->token);
 	c->token = t.id_token;
 	t.id_token = NULL;
 	/* Counted from before the request: the server's hour began no later. */
@@ -304,7 +297,7 @@ bool credentials_refused(struct credentials *c)
 	if (c->is_session) {
 		if (c->ended)
 			return false;
-		free_secret(c->token);
+		secret_free(c->token);
 		c->token = NULL;
 		return true;
 	}
@@ -313,10 +306,10 @@ bool credentials_refused(struct credentials *c)
 	if (!fresh)
 		return false;
 	if (c->token && strcmp(fresh, c->token) == 0) {
-		free_secret(fresh);
+		secret_free(fresh);
 		return false;
 	}
-	free_secret(c->token);
+	secret_free(c->token);
 	c->token = fresh;
 	return true;
 }
@@ -340,7 +333,7 @@ void credentials_free(struct credentials *c)
 {
 	if (!c)
 		return;
-	free_secret(c->token);
+	secret_free(c->token);
 	session_free(&c->session);
 	free(c->path);
 	free(c->api_url);

@@ -16,12 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "apierror.h"
 #include "endpoint.h"
 #include "fetch.h"
 #include "firebase.h"
 #include "http.h"
-#include "keylist.h"
 #include "log.h"
+#include "secret.h"
 #include "session.h"
 #include "stop.h"
 #include "token.h"
@@ -116,7 +117,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 	f->key_file = opts->key_file;
 	f->cred = credentials_bearer(token, opts->key_file ? reread_key_file : NULL,
 				     (void *)opts->key_file);
-	token_free(token);
+	secret_free(token);
 	if (!f->cred) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -239,7 +240,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 		rc = http_get(f->list, token, &resp);
 	}
 	/* An error status: the API's "detail" says why. */
-	detail = resp.error.kind == HTTP_ERR_STATUS ? keylist_error_detail(resp.body, resp.len)
+	detail = resp.error.kind == HTTP_ERR_STATUS ? apierror_detail(resp.body, resp.len)
 						     : NULL;
 	http_message(&resp, detail, res->message, sizeof(res->message));
 	free(detail);

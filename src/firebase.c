@@ -5,7 +5,6 @@
  * but Firebase's own error text, cleaned of control characters.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,24 +13,12 @@
 
 #include <json-c/json.h>
 
+#include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
+#include "secret.h"
 #include "url.h"
 #include "urlenc.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Split HOST:PORT and check HOST is loopback.  Writes the host as a URL
@@ -85,11 +72,11 @@ int firebase_url(enum firebase_call call, const char *api_key, const char *emula
 
 	*url = NULL;
 	if (!api_key || !*api_key) {
-		set_err(err, errlen, "the Firebase API key is empty");
+		errmsg_set(err, errlen, "the Firebase API key is empty");
 		return -EINVAL;
 	}
 	if (!(key = url_escape(api_key))) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if (emulator_host && *emulator_host) {
@@ -98,7 +85,7 @@ int firebase_url(enum firebase_call call, const char *api_key, const char *emula
 
 		if (!emulator_split(emulator_host, name, sizeof(name), &port)) {
 			jsonstrict_clean(emulator_host, strlen(emulator_host), shown, sizeof(shown));
-			set_err(err, errlen, "%s=%s is not a loopback HOST:PORT such as "
+			errmsg_set(err, errlen, "%s=%s is not a loopback HOST:PORT such as "
 				"127.0.0.1:9099, [::1]:9099 or localhost:9099",
 				FIREBASE_EMULATOR_ENV, shown);
 			free(key);
@@ -111,7 +98,7 @@ int firebase_url(enum firebase_call call, const char *api_key, const char *emula
 	free(key);
 	if (n < 0) {
 		*url = NULL;
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -144,18 +131,10 @@ char *firebase_renew_body(const char *refresh_token)
 	return body;
 }
 
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void firebase_tokens_free(struct firebase_tokens *t)
 {
-	free_secret(t->id_token);
-	free_secret(t->refresh_token);
+	secret_free(t->id_token);
+	secret_free(t->refresh_token);
 	free(t->user_id);
 	memset(t, 0, sizeof(*t));
 }
@@ -236,7 +215,7 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 	memset(out, 0, sizeof(*out));
 	obj = jsonstrict_parse(body, len, why, sizeof(why));
 	if (!obj) {
-		set_err(err, errlen, "Firebase's answer is %s", why);
+		errmsg_set(err, errlen, "Firebase's answer is %s", why);
 		return -EBADMSG;
 	}
 	r = jsonstrict_string(obj, names->id_token, FIREBASE_TOKEN_MAX, JSONSTRICT_TOKEN,
@@ -267,7 +246,7 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 	jsonstrict_put(obj);
 	if (r < 0) {
 		firebase_tokens_free(out);
-		set_err(err, errlen, "Firebase's answer is malformed: %s", why);
+		errmsg_set(err, errlen, "Firebase's answer is malformed: %s", why);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	return 0;

@@ -5,7 +5,6 @@
  * never leave a token behind in freed memory.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,21 +13,8 @@
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
 
+#include "errmsg.h"
 #include "jsonstrict.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_space(char c)
 {
@@ -50,19 +36,19 @@ struct json_object *jsonstrict_parse(const char *buf, size_t len, char *err, siz
 	enum json_tokener_error jerr;
 	size_t end;
 
-	set_err(err, errlen, "%s", "");
+	errmsg_set(err, errlen, "%s", "");
 	if (len == 0 || len > 0x7fffffff) {
-		set_err(err, errlen, len ? "too large" : "empty");
+		errmsg_set(err, errlen, len ? "too large" : "empty");
 		return NULL;
 	}
 	if (memchr(buf, '\0', len)) {
-		set_err(err, errlen, "not valid JSON: a NUL byte at byte %zu",
+		errmsg_set(err, errlen, "not valid JSON: a NUL byte at byte %zu",
 			(size_t)((const char *)memchr(buf, '\0', len) - buf));
 		return NULL;
 	}
 	tok = json_tokener_new_ex(JSONSTRICT_MAX_DEPTH);
 	if (!tok) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
@@ -75,17 +61,17 @@ struct json_object *jsonstrict_parse(const char *buf, size_t len, char *err, siz
 		end++;
 	if (jerr == json_tokener_continue) {
 		/* Only an object is wanted, and a whole one always ends in '}'. */
-		set_err(err, errlen, "not valid JSON: it ends too early");
+		errmsg_set(err, errlen, "not valid JSON: it ends too early");
 	} else if (jerr == json_tokener_error_depth) {
-		set_err(err, errlen, "not valid JSON: nested deeper than %d levels",
+		errmsg_set(err, errlen, "not valid JSON: nested deeper than %d levels",
 			JSONSTRICT_MAX_DEPTH);
 	} else if (jerr != json_tokener_success) {
-		set_err(err, errlen, "not valid JSON: %s at byte %zu",
+		errmsg_set(err, errlen, "not valid JSON: %s at byte %zu",
 			json_tokener_error_desc(jerr), end);
 	} else if (end < len) {
-		set_err(err, errlen, "not valid JSON: unexpected data at byte %zu", end);
+		errmsg_set(err, errlen, "not valid JSON: unexpected data at byte %zu", end);
 	} else if (!json_object_is_type(obj, json_type_object)) {
-		set_err(err, errlen, "not a JSON object");
+		errmsg_set(err, errlen, "not a JSON object");
 	} else {
 		return obj;
 	}
@@ -135,34 +121,34 @@ int jsonstrict_string(struct json_object *obj, const char *key, size_t max,
 
 	*out = NULL;
 	if (!json_object_object_get_ex(obj, key, &val)) {
-		set_err(err, errlen, "no \"%s\"", key);
+		errmsg_set(err, errlen, "no \"%s\"", key);
 		return -ENOENT;
 	}
 	if (!json_object_is_type(val, json_type_string)) {
-		set_err(err, errlen, "\"%s\" is not a string", key);
+		errmsg_set(err, errlen, "\"%s\" is not a string", key);
 		return -EBADMSG;
 	}
 	s = (const unsigned char *)json_object_get_string(val);
 	len = (size_t)json_object_get_string_len(val);
 	if (len == 0) {
-		set_err(err, errlen, "\"%s\" is empty", key);
+		errmsg_set(err, errlen, "\"%s\" is empty", key);
 		return -EBADMSG;
 	}
 	if (len > max) {
-		set_err(err, errlen, "\"%s\" is longer than %zu bytes", key, max);
+		errmsg_set(err, errlen, "\"%s\" is longer than %zu bytes", key, max);
 		return -EBADMSG;
 	}
 	for (size_t i = 0; i < len; i++) {
 		bool ok = chars == JSONSTRICT_TOKEN ? s[i] >= 0x21 && s[i] <= 0x7e
 						    : s[i] >= 0x20 && s[i] != 0x7f;
 		if (!ok) {
-			set_err(err, errlen, "\"%s\" holds a character not allowed there", key);
+			errmsg_set(err, errlen, "\"%s\" holds a character not allowed there", key);
 			return -EBADMSG;
 		}
 	}
 	*out = malloc(len + 1);
 	if (!*out) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(*out, s, len + 1);

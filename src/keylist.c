@@ -16,6 +16,8 @@
 
 #include <json-c/json.h>
 
+#include "errmsg.h"
+#include "jsonscan.h"
 #include "keylist.h"
 #include "keyname.h"
 #include "text.h"
@@ -39,20 +41,6 @@ struct parser {
 	keylist_warn_fn warn;
 	void *ctx;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void warnf(const struct parser *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -116,11 +104,6 @@ static const char *type_desc(enum json_type type)
 		return "a string";
 	}
 	return "of unknown type";
-}
-
-static bool is_json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 /*
@@ -391,7 +374,7 @@ static void explain_not_array(const char *body, size_t len, char *err, size_t er
 
 	tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH);
 	if (!tok) {
-		set_err(err, errlen, "response is not a JSON array");
+		errmsg_set(err, errlen, "response is not a JSON array");
 		return;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
@@ -406,28 +389,21 @@ static void explain_not_array(const char *body, size_t len, char *err, size_t er
 	}
 	json_tokener_free(tok);
 
-	while (end < len && is_json_space(body[end]))
+	while (end < len && jsonscan_is_space(body[end]))
 		end++;
 	if (jerr == json_tokener_error_depth)
-		set_err(err, errlen, "response is nested deeper than %d levels",
+		errmsg_set(err, errlen, "response is nested deeper than %d levels",
 			KEYLIST_MAX_DEPTH);
 	else if (jerr != json_tokener_success)
-		set_err(err, errlen, "response is not valid JSON: %s at byte %zu",
+		errmsg_set(err, errlen, "response is not valid JSON: %s at byte %zu",
 			json_tokener_error_desc(jerr), end);
 	else if (end < len)
-		set_err(err, errlen,
+		errmsg_set(err, errlen,
 			"response is not valid JSON: unexpected data at byte %zu", end);
 	else
-		set_err(err, errlen, "response is not a JSON array (it is %s)",
+		errmsg_set(err, errlen, "response is not a JSON array (it is %s)",
 			type_desc(json_object_get_type(obj)));
 	json_object_put(obj);
-}
-
-static size_t skip_space(const char *body, size_t i, size_t len)
-{
-	while (i < len && is_json_space(body[i]))
-		i++;
-	return i;
 }
 
 /* Make room for one more key. */
@@ -456,76 +432,8 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
  * whole-body tree of 100 000 keys costs more in malloc and free than the
  * parsing itself; one element's tree is freed while still in cache.  json-c
  * gets the depth left under the array, so a flood of '[' stops at 16 (and
- * an entry nested deeper is skipped by skip_element).
+ * an entry nested deeper is skipped by jsonscan_skip_element).
  */
-/*
- * json-c keeps field names as C strings, so "id\u0000" would read as "id"
- * and, coming later, replace the real id.  Such an entry is refused: this
- * looks at the element's own bytes for a field name holding \u0000.
- */
-static bool has_nul_field_name(const char *s, size_t n)
-{
-	if (!memmem(s, n, "\\u0000", 6))
-		return false; /* the common case: nothing to look for */
-	for (size_t i = 0; i < n; i++) {
-		bool nul = false;
-
-		if (s[i] != '"')
-			continue;
-		for (i++; i < n && s[i] != '"'; i++) {
-			if (s[i] != '\\')
-				continue;
-			if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0)
-				nul = true;
-			i++; /* the escaped character */
-		}
-		if (nul) {
-			size_t j = i + 1;
-
-			while (j < n && is_json_space(s[j]))
-				j++;
-			if (j < n && s[j] == ':')
-				return true;
-		}
-	}
-	return false;
-}
-
-/*
- * The end (one past it) of the array or object starting at body[start], or
- * 0 when it does not end within len: brackets counted outside strings,
- * with a counter rather than recursion, so any depth costs no stack.
- * Brackets are not matched by kind: what is skipped is never read.
- */
-static size_t skip_element(const char *body, size_t start, size_t len)
-{
-	size_t depth = 0;
-
-	for (size_t i = start; i < len; i++) {
-		switch (body[i]) {
-		case '"':
-			for (i++; i < len && body[i] != '"'; i++)
-				if (body[i] == '\\')
-					i++;
-			if (i >= len)
-				return 0;
-			break;
-		case '[':
-		case '{':
-			depth++;
-			break;
-		case ']':
-		case '}':
-			if (depth == 0)
-				return 0;
-			if (--depth == 0)
-				return i + 1;
-			break;
-		}
-	}
-	return 0;
-}
-
 static int parse_elements(const struct parser *p, const char *body, size_t len,
 			  size_t open, struct keylist *list, size_t **api_index,
 			  char *err, size_t errlen)
@@ -536,12 +444,12 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 
 	tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH - 1);
 	if (!tok) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
 
-	i = skip_space(body, open + 1, len);
+	i = jsonscan_skip_space(body, open + 1, len);
 	if (i < len && body[i] == ']')
 		goto end;
 	for (size_t index = 0;; index++) {
@@ -555,16 +463,16 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 			/* Unknown fields are ignored, however deep: one such entry
 			 * is skipped, the others are served.  Only an element that
 			 * never ends refuses the body. */
-			size_t end = skip_element(body, i, len);
+			size_t end = jsonscan_skip_element(body, i, len);
 
 			if (!end) {
-				set_err(err, errlen, "response is nested deeper than %d levels",
+				errmsg_set(err, errlen, "response is nested deeper than %d levels",
 					KEYLIST_MAX_DEPTH);
 				r = -EBADMSG;
 				break;
 			}
 			if (index >= KEYLIST_MAX_ENTRIES) {
-				set_err(err, errlen, "response has more than %d entries",
+				errmsg_set(err, errlen, "response has more than %d entries",
 					KEYLIST_MAX_ENTRIES);
 				r = -EBADMSG;
 				break;
@@ -577,7 +485,7 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		}
 		if (jerr != json_tokener_success) {
 			/* continue: the body ended inside this element. */
-			set_err(err, errlen, "response is not valid JSON: %s at byte %zu",
+			errmsg_set(err, errlen, "response is not valid JSON: %s at byte %zu",
 				jerr == json_tokener_continue
 					? "unexpected end of data"
 					: json_tokener_error_desc(jerr),
@@ -590,20 +498,20 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		 * as bad JSON; nothing past it is parsed. */
 		if (index >= KEYLIST_MAX_ENTRIES) {
 			json_object_put(entry);
-			set_err(err, errlen, "response has more than %d entries",
+			errmsg_set(err, errlen, "response has more than %d entries",
 				KEYLIST_MAX_ENTRIES);
 			r = -EBADMSG;
 			break;
 		}
 		r = grow(list, api_index, &cap);
-		if (r == 0 && has_nul_field_name(body + i, json_tokener_get_parse_end(tok)))
+		if (r == 0 && jsonscan_has_nul_name(body + i, json_tokener_get_parse_end(tok)))
 			warnf(p, "skipping key #%zu: a field name holds a NUL byte", index);
 		else if (r == 0)
 			r = take_key(p, index, entry, list);
 		i += json_tokener_get_parse_end(tok);
 		json_object_put(entry);
 		if (r < 0) {
-			set_err(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 			break;
 		}
 		if (r == 0)
@@ -612,18 +520,18 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 			(*api_index)[list->count - 1] = index;
 		r = 0;
 next:
-		i = skip_space(body, i, len);
+		i = jsonscan_skip_space(body, i, len);
 		if (i < len && body[i] == ',') {
-			i = skip_space(body, i + 1, len);
+			i = jsonscan_skip_space(body, i + 1, len);
 			continue;
 		}
 		if (i < len && body[i] == ']')
 			goto end;
 		if (i == len)
-			set_err(err, errlen,
+			errmsg_set(err, errlen,
 				"response is not valid JSON: unexpected end of data at byte %zu", i);
 		else
-			set_err(err, errlen,
+			errmsg_set(err, errlen,
 				"response is not valid JSON: unexpected character at byte %zu", i);
 		r = -EBADMSG;
 		break;
@@ -634,9 +542,9 @@ next:
 end:
 	json_tokener_free(tok);
 	/* Whitespace may follow the array; a NUL or anything else may not. */
-	i = skip_space(body, i + 1, len);
+	i = jsonscan_skip_space(body, i + 1, len);
 	if (i < len) {
-		set_err(err, errlen,
+		errmsg_set(err, errlen,
 			"response is not valid JSON: unexpected data at byte %zu after the array", i);
 		return -EBADMSG;
 	}
@@ -655,13 +563,13 @@ int keylist_parse(const char *body, size_t len, struct keylist *out,
 	if (err && errlen)
 		err[0] = '\0';
 
-	start = len ? skip_space(body, 0, len) : 0;
+	start = len ? jsonscan_skip_space(body, 0, len) : 0;
 	if (start == len) {
-		set_err(err, errlen, "response is empty");
+		errmsg_set(err, errlen, "response is empty");
 		return -EBADMSG;
 	}
 	if (len > INT_MAX) {
-		set_err(err, errlen, "response is too large (%zu bytes)", len);
+		errmsg_set(err, errlen, "response is too large (%zu bytes)", len);
 		return -EBADMSG;
 	}
 	if (body[start] != '[') {
@@ -673,7 +581,7 @@ int keylist_parse(const char *body, size_t len, struct keylist *out,
 	if (r == 0) {
 		r = drop_duplicates(&p, &list, api_index);
 		if (r < 0)
-			set_err(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 	}
 	free(api_index);
 	if (r < 0) {
@@ -690,76 +598,4 @@ void keylist_free(struct keylist *list)
 		key_free(&list->keys[i]);
 	free(list->keys);
 	memset(list, 0, sizeof(*list));
-}
-
-/* ------------------------------------------------------------------ */
-/* the "detail" of an API error body                                  */
-
-#define DETAIL_MAX 300 /* bytes of "detail" kept for a message */
-
-char *keylist_error_detail(const char *body, size_t len)
-{
-	struct json_tokener *tok;
-	struct json_object *root = NULL, *detail;
-	const char *text = NULL;
-	size_t n = 0;
-	bool cut;
-	char *out = NULL;
-
-	if (!body || len == 0 || len > INT_MAX)
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success)
-		goto out;
-	/* Only JSON white space may follow the value. */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r')
-			goto out;
-	if (!json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "detail", &detail))
-		goto out;
-	if (json_object_is_type(detail, json_type_string)) {
-		text = json_object_get_string(detail);
-		n = (size_t)json_object_get_string_len(detail);
-	} else if (json_object_is_type(detail, json_type_object) ||
-		   json_object_is_type(detail, json_type_array)) {
-		/* FastAPI's validation errors: a list of objects, shown as JSON. */
-		text = json_object_to_json_string_ext(
-			detail, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		n = text ? strlen(text) : 0;
-	}
-	if (!text)
-		goto out;
-	cut = n > DETAIL_MAX;
-	if (cut)
-		n = DETAIL_MAX;
-	out = malloc(n + 1);
-	if (!out)
-		goto out;
-	/* A string may hold "\u0000": copied by length, made one line. */
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-	}
-	/* It reaches terminals, the journal and an xattr: no C1 control, no
-	 * bidi override, no broken UTF-8 (the cut above may have made one). */
-	n = text_sanitize(out, n + 1, out, n);
-	/* Cut: never inside a UTF-8 sequence, and marked with "...". */
-	if (cut) {
-		if (n > DETAIL_MAX - 3)
-			n = DETAIL_MAX - 3;
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
-			n--;
-		memcpy(out + n, "...", 4);
-	}
-out:
-	if (root)
-		json_object_put(root);
-	json_tokener_free(tok);
-	return out;
 }

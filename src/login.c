@@ -21,6 +21,7 @@
 #include "login.h"
 #include "loopback.h"
 #include "pkce.h"
+#include "secret.h"
 #include "session.h"
 #include "urlenc.h"
 
@@ -39,14 +40,6 @@ static int fail(struct login_error *err, int e, const char *fmt, ...)
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return e;
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }
 
 int login_parse_token_answer(const char *body, size_t len, char **custom_token, char *err,
@@ -150,13 +143,13 @@ static int exchange_code(const struct login_config *cfg, const char *code,
 	    asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s"
 		     "&use_custom_token=true&code_verifier=%s", ecode, eredirect, verifier) < 0)
 		body = NULL;
-	free_secret(ecode);
+	secret_free(ecode);
 	free(eredirect);
 	if (!body)
 		return fail(err, -ENOMEM, "out of memory");
 	cfg->omi_token.post(cfg->omi_token.ctx, "application/x-www-form-urlencoded", body,
 			    strlen(body), &res);
-	free_secret(body);
+	secret_free(body);
 	if (res.err || res.status == 0) {
 		jsonstrict_clean(res.message, strnlen(res.message, sizeof(res.message)), why,
 				 sizeof(why));
@@ -190,7 +183,7 @@ static int firebase_sign_in(const struct login_config *cfg, const char *custom,
 		return fail(err, -ENOMEM, "out of memory");
 	cfg->firebase_sign_in.post(cfg->firebase_sign_in.ctx, FIREBASE_SIGN_IN_TYPE, body,
 				   strlen(body), &res);
-	free_secret(body);
+	secret_free(body);
 	if ((r = firebase_check(&res, &fe)) < 0) {
 		if (fe.kind == FIREBASE_TRANSIENT)
 			fail(err, r, "cannot sign in at Firebase: %s", fe.message);
@@ -299,7 +292,7 @@ out:
 	loopback_close(lb);
 	loopback_request_free(&req);
 	firebase_tokens_free(&tokens);
-	free_secret(custom);
+	secret_free(custom);
 	free(url);
 	explicit_bzero(verifier, sizeof(verifier));
 	explicit_bzero(state, sizeof(state));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "loopback.h"
+#include "secret.h"
 #include "urlenc.h"
 
 struct conn {
@@ -42,18 +43,10 @@ int64_t loopback_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void loopback_request_free(struct loopback_request *req)
 {
-	free_secret(req->code);
-	free_secret(req->state);
+	secret_free(req->code);
+	secret_free(req->state);
 	free(req->error);
 	memset(req, 0, sizeof(*req));
 }

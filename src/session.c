@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,34 +17,14 @@
 
 #include <json-c/json.h>
 
+#include "errmsg.h"
 #include "jsonstrict.h"
+#include "secret.h"
 #include "session.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
 
 void session_free(struct session *s)
 {
-	free_secret(s->refresh_token);
+	secret_free(s->refresh_token);
 	free(s->api_url);
 	free(s->firebase_api_key);
 	free(s->user_id);
@@ -58,17 +37,17 @@ static int get_int(struct json_object *obj, const char *key, long long *out, cha
 	struct json_object *val;
 
 	if (!json_object_object_get_ex(obj, key, &val)) {
-		set_err(err, errlen, "no \"%s\"", key);
+		errmsg_set(err, errlen, "no \"%s\"", key);
 		return -EBADMSG;
 	}
 	if (!json_object_is_type(val, json_type_int)) {
-		set_err(err, errlen, "\"%s\" is not an integer", key);
+		errmsg_set(err, errlen, "\"%s\" is not an integer", key);
 		return -EBADMSG;
 	}
 	*out = (long long)json_object_get_int64(val);
 	/* json-c saturates what does not fit, silently. */
 	if (*out == INT64_MAX || *out == INT64_MIN) {
-		set_err(err, errlen, "\"%s\" is out of range", key);
+		errmsg_set(err, errlen, "\"%s\" is out of range", key);
 		return -EBADMSG;
 	}
 	return 0;
@@ -83,12 +62,12 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 
 	memset(out, 0, sizeof(*out));
 	if (len > SESSION_MAX_SIZE) {
-		set_err(err, errlen, "larger than %d bytes", SESSION_MAX_SIZE);
+		errmsg_set(err, errlen, "larger than %d bytes", SESSION_MAX_SIZE);
 		return -EBADMSG;
 	}
 	obj = jsonstrict_parse(buf, len, why, sizeof(why));
 	if (!obj) {
-		set_err(err, errlen, "%s", why);
+		errmsg_set(err, errlen, "%s", why);
 		return -EBADMSG;
 	}
 	r = get_int(obj, "version", &version, why, sizeof(why));
@@ -119,7 +98,7 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	jsonstrict_put(obj);
 	if (r < 0) {
 		session_free(out);
-		set_err(err, errlen, "%s", why);
+		errmsg_set(err, errlen, "%s", why);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	return 0;
@@ -139,7 +118,7 @@ char *session_serialize(const struct session *s, size_t *len)
 			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n"
 			     "  \"refresh_token\": %s,\n  \"created\": %lld\n}\n",
 			     SESSION_VERSION, url, key, uid, tok, s->created);
-	free_secret(tok);
+	secret_free(tok);
 	free(url);
 	free(key);
 	free(uid);
@@ -162,27 +141,27 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT)
-			set_err(err, errlen, "no session file %s; sign in with omikeyfs --login",
+			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
 				path);
 		else
-			set_err(err, errlen, "cannot open session file %s: %s", path,
+			errmsg_set(err, errlen, "cannot open session file %s: %s", path,
 				strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "session file %s is not a regular file", path);
+		errmsg_set(err, errlen, "session file %s is not a regular file", path);
 		r = -EINVAL;
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		set_err(err, errlen, "session file %s is accessible by group or others "
+		errmsg_set(err, errlen, "session file %s is accessible by group or others "
 			"(mode %03o); run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777),
 			path);
 		r = -EACCES;
 		goto out;
 	}
 	if (st.st_size > SESSION_MAX_SIZE) {
-		set_err(err, errlen, "session file %s is larger than %d bytes", path,
+		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
 			SESSION_MAX_SIZE);
 		r = -EFBIG;
 		goto out;
@@ -190,7 +169,7 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 	/* One byte more than the cap tells a file that grew since fstat. */
 	buf = malloc(SESSION_MAX_SIZE + 1);
 	if (!buf) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -201,7 +180,7 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 			continue;
 		if (n < 0) {
 			r = -errno;
-			set_err(err, errlen, "cannot read session file %s: %s", path,
+			errmsg_set(err, errlen, "cannot read session file %s: %s", path,
 				strerror(-r));
 			goto out;
 		}
@@ -210,14 +189,14 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 		len += (size_t)n;
 	}
 	if (len > SESSION_MAX_SIZE) {
-		set_err(err, errlen, "session file %s is larger than %d bytes", path,
+		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
 			SESSION_MAX_SIZE);
 		r = -EFBIG;
 		goto out;
 	}
 	r = session_parse(buf, len, out, why, sizeof(why));
 	if (r < 0)
-		set_err(err, errlen, "session file %s: %s", path, why);
+		errmsg_set(err, errlen, "session file %s: %s", path, why);
 out:
 	if (buf) {
 		explicit_bzero(buf, SESSION_MAX_SIZE + 1);
@@ -243,7 +222,7 @@ static int make_parents(char *dir, char *err, size_t errlen)
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 			int r = -errno;
 
-			set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(-r));
+			errmsg_set(err, errlen, "cannot create directory %s: %s", dir, strerror(-r));
 			*p = c;
 			return r;
 		}
@@ -277,13 +256,13 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 
 	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
 		free(dir);
-		set_err(err, errlen, "cannot save session file %s: a field is missing", path);
+		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
 		return -EINVAL;
 	}
 	if (!dir || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		r = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	slash = strrchr(dir, '/');
@@ -295,33 +274,33 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 		strcpy(dir, ".");
 	r = make_parents(dir, err, errlen);
 	if (r == -ENOTDIR)
-		set_err(err, errlen, "cannot save session file %s: %s is not a directory", path,
+		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
 			dir);
 	if (r < 0)
 		goto out;
 	data = session_serialize(s, &len);
 	if (!data) {
 		r = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	/* mkostemp: O_CREAT | O_EXCL, mode 0600, a name nobody else holds. */
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		set_err(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
+		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
 		goto out;
 	}
 	made = true;
 	if ((r = write_all(fd, data, len)) < 0 || (fsync(fd) < 0 && (r = -errno))) {
-		set_err(err, errlen, "cannot write session file %s: %s", tmp, strerror(-r));
+		errmsg_set(err, errlen, "cannot write session file %s: %s", tmp, strerror(-r));
 		goto out;
 	}
 	r = close(fd);
 	fd = -1;
 	if (r < 0 || rename(tmp, path) < 0) {
 		r = -errno;
-		set_err(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
+		errmsg_set(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
 		goto out;
 	}
 	made = false;
@@ -352,9 +331,9 @@ int session_remove(const char *path, char *err, size_t errlen)
 	int r = -errno;
 
 	if (r == -ENOENT)
-		set_err(err, errlen, "no session file %s: not signed in", path);
+		errmsg_set(err, errlen, "no session file %s: not signed in", path);
 	else
-		set_err(err, errlen, "cannot remove session file %s: %s", path, strerror(-r));
+		errmsg_set(err, errlen, "cannot remove session file %s: %s", path, strerror(-r));
 	return r;
 }
 
@@ -370,13 +349,13 @@ int session_default_path(char **out, char *err, size_t errlen)
 	else if (home && home[0])
 		n = asprintf(out, "%s/.config/omikeyfs/session.json", home);
 	else {
-		set_err(err, errlen, "neither XDG_CONFIG_HOME nor HOME is set: "
+		errmsg_set(err, errlen, "neither XDG_CONFIG_HOME nor HOME is set: "
 			"no place for the session file");
 		return -ENOENT;
 	}
 	if (n < 0) {
 		*out = NULL;
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "token.h"
 
 #define ENV_NAME "OMI_API_KEY"
@@ -26,14 +27,6 @@ bool token_ok(const char *token)
 		if (*p < 0x21 || *p > 0x7e)
 			return false;
 	return true;
-}
-
-void token_free(char *token)
-{
-	if (token) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-	}
 }
 
 static char *trim(char *s)
@@ -132,7 +125,7 @@ char *token_from_env(char *err, size_t errlen)
 	} else if (!token_ok(token)) {
 		snprintf(err, errlen, ENV_NAME " is empty or holds spaces, control characters "
 			 "or non-ASCII bytes");
-		token_free(token);
+		secret_free(token);
 		token = NULL;
 	}
 	return token;

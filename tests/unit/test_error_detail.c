@@ -1,21 +1,21 @@
-/* Unit tests for keylist_error_detail: the "detail" of an API error body
+/* Unit tests for apierror_detail: the "detail" of an API error body
  * as one line of text, from FastAPI's shapes and from what is not JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "keylist.h"
+#include "apierror.h"
 #include "test.h"
 
 /* The detail of body (a C string), compared with want (NULL: none). */
 static void expect(const char *body, const char *want)
 {
-	char *got = keylist_error_detail(body, strlen(body));
+	char *got = apierror_detail(body, strlen(body));
 
 	if (want ? !got || strcmp(got, want) != 0 : got != NULL) {
 		fprintf(stderr, "detail of %s: got %s, want %s\n", body, got ? got : "(none)",
 			want ? want : "(none)");
-		test_assert(!"keylist_error_detail");
+		test_assert(!"apierror_detail");
 	}
 	free(got);
 }
@@ -47,9 +47,9 @@ static void test_no_detail(void)
 	expect("{\"detail\":\"x\"}{}", NULL);
 	expect("{\"detail\":\"\xff\xfe\"}", NULL); /* not UTF-8 */
 	expect("", NULL);
-	test_assert(keylist_error_detail(NULL, 10) == NULL);
+	test_assert(apierror_detail(NULL, 10) == NULL);
 	/* Only len bytes are read. */
-	test_assert(keylist_error_detail("{\"detail\":\"x\"}", 5) == NULL);
+	test_assert(apierror_detail("{\"detail\":\"x\"}", 5) == NULL);
 }
 
 static void test_one_line(void)
@@ -59,7 +59,7 @@ static void test_one_line(void)
 	/* Control characters, escaped or raw, come out as spaces. */
 	expect("{\"detail\":\"bad\\r\\nInjected: yes\\tand\\u001b[31mred\\u007f\"}",
 	       "bad  Injected: yes and [31mred ");
-	d = keylist_error_detail("{\"detail\":\"a\\u0000b\"}", 21);
+	d = apierror_detail("{\"detail\":\"a\\u0000b\"}", 21);
 	test_assert(d && strcmp(d, "a b") == 0);
 	free(d);
 }
@@ -92,7 +92,7 @@ static void test_cut(void)
 		strcat(body, "\xc3\xa9");
 	strcat(body, "\"}");
 	{
-		char *d = keylist_error_detail(body, strlen(body));
+		char *d = apierror_detail(body, strlen(body));
 		size_t len;
 
 		test_assert(d != NULL);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "test.h"
 #include "token.h"
 
@@ -56,7 +57,7 @@ static void expect_token(const char *file, const char *want)
 	char *token = read_back(file);
 
 	test_assert(token && strcmp(token, want) == 0);
-	token_free(token);
+	secret_free(token);
 }
 
 static void expect_refused(const char *file, const char *why)
@@ -192,7 +193,7 @@ static void test_env(void)
 	token = token_from_env(err, sizeof(err));
 	test_assert(token && strcmp(token, "secret") == 0);
 	test_assert(getenv("OMI_API_KEY") == NULL);
-	token_free(token);
+	secret_free(token);
 
 	setenv("OMI_API_KEY", "", 1);
 	test_assert(token_from_env(err, sizeof(err)) == NULL);
@@ -227,7 +228,7 @@ static void test_load(void)
 	token = token_load(key_text("from-file\n", 0600), err, sizeof(err));
 	test_assert(token && strcmp(token, "from-file") == 0);
 	test_assert(getenv("OMI_API_KEY") == NULL);
-	token_free(token);
+	secret_free(token);
 
 	setenv("OMI_API_KEY", "from-env", 1);
 	test_assert(token_load(key_text("from-file\n", 0644), err, sizeof(err)) == NULL);
@@ -237,8 +238,8 @@ static void test_load(void)
 	token = token_load(NULL, err, sizeof(err));
 	test_assert(token && strcmp(token, "from-env") == 0);
 	test_assert(getenv("OMI_API_KEY") == NULL);
-	token_free(token);
-	token_free(NULL);
+	secret_free(token);
+	secret_free(NULL);
 }
 
 int main(void)

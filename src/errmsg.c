@@ -1,0 +1,16 @@
+/* errmsg: the one formatter behind every "char *err, size_t errlen" pair. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "errmsg.h"
+
+void errmsg_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
