@@ -1,5 +1,5 @@
-/* options: the command line: omikeyfs's own -o options, checked, the FUSE
- * options every mount gets, and --help and --version. */
+/* options: the command line: omikeyfs's own -o options, checked, and the
+ * FUSE options every mount gets (--help and --version print through usage.h). */
 #ifndef OMIKEYFS_OPTIONS_H
 #define OMIKEYFS_OPTIONS_H
 
@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* The API a mount lists when no API_URL is given, and the list's path. */
+#define OPTIONS_DEFAULT_URL "https://api.omi.me"
+#define OPTIONS_LIST_PATH "/v1/dev/keys"
 
 struct options {
 	char *url;          /* API base URL, as http_check_url accepts it */

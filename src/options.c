@@ -6,10 +6,8 @@
  * Words without a value are fuse_opt entries in fuse_options; a plain
  * flag is FLAG("name", field) there.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json_c_version.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -24,9 +22,7 @@
 #include "log.h"
 #include "options.h"
 #include "url.h"
-
-#define DEFAULT_URL "https://api.omi.me"
-#define LIST_PATH "/v1/dev/keys"
+#include "usage.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -318,107 +314,6 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 	}
 }
 
-static void print_usage(const char *progname)
-{
-	printf("usage: %s --login [--no-browser] [--port=N] [--provider=google|apple] [API_URL]\n"
-	       "       %s [options] [API_URL] MOUNTPOINT\n"
-	       "       %s --logout\n\n", progname, progname, progname);
-	printf("Mounts the Omi developer API key list (GET API_URL" LIST_PATH ") as a\n"
-	       "read-only tree: one directory per key holding name, key_prefix,\n"
-	       "created_at, last_used_at and scopes.  API_URL defaults to " DEFAULT_URL ";\n"
-	       "only https:// is accepted, or http:// to a loopback host.\n\n"
-	       "Sign in once with --login (a browser sign-in, as Omi's own CLI does); the\n"
-	       "mount then uses and renews that session.  The key list takes a signed-in\n"
-	       "session: an omi_dev_ key cannot list keys.\n\n"
-	       "Signing in:\n"
-	       "    --login                sign in: print the sign-in URL, open it with\n"
-	       "                           xdg-open, wait for the browser's callback on\n"
-	       "                           127.0.0.1 and save the session file\n"
-	       "    --no-browser           only print the URL (open it anywhere)\n"
-	       "    --port=N               the loopback port (default: any free one); on a\n"
-	       "                           server: ssh -L N:127.0.0.1:N server, then open\n"
-	       "                           the URL in the laptop's browser\n"
-	       "    --provider=NAME        google (default) or apple\n"
-	       "    -o login_timeout=SECONDS  how long to wait for the sign-in (default 300)\n"
-	       "    -o firebase_api_key=KEY   Firebase Web API key to sign in with (default\n"
-	       "                           Omi's, " FIREBASE_DEFAULT_API_KEY ")\n"
-	       "    --logout               remove the session file\n\n"
-	       "Credentials of a mount, the first that is given:\n"
-	       "    -o session_file=PATH   the session --login saved (also for --login and\n"
-	       "                           --logout: where it is saved or removed)\n"
-	       "    -o key_file=PATH       a bearer token on the first line of PATH (must\n"
-	       "                           not be readable by group or others)\n"
-	       "    OMI_API_KEY            a bearer token in the environment\n"
-	       "    (none)                 the default session file, when it exists:\n"
-	       "                           $XDG_CONFIG_HOME/omikeyfs/session.json, else\n"
-	       "                           ~/.config/omikeyfs/session.json\n\n"
-	       "Mount options:\n"
-	       "    -o ttl=SECONDS         how long a fetched list is served (default 60)\n"
-	       "    -o timeout=SECONDS     limit for one HTTP request (default 30);\n"
-	       "                           ttl and timeout: at most 31536000 (365 days)\n"
-	       "    -o max_size=BYTES      largest response accepted (default 67108864),\n"
-	       "                           1024 to under 2G, with an optional K, M or G\n"
-	       "    -o cafile=PATH         also trust the CA certificates in PATH\n"
-	       "    -o log_level=LEVEL     error, warning, info (default) or debug: what\n"
-	       "                           omikeyfs logs (-d also traces FUSE requests)\n"
-	       "    -o uid=N,gid=N         owner and group of the tree (default: the\n"
-	       "                           mounting user's); numbers only\n"
-	       "    -o umask=OCTAL         taken off the modes dr-xr-xr-x and -r--r--r--\n"
-	       "                           (default 0; umask=027: dr-xr-x---, -r--r-----)\n"
-	       "    -o fsname=NAME         source shown in /proc/mounts (default API_URL)\n"
-	       "    -o cache_dir=DIR       keep the last good list in DIR (made 0700), to\n"
-	       "                           start while the API is down and keep mtimes\n"
-	       "                           across remounts (default $XDG_CACHE_HOME/omikeyfs,\n"
-	       "                           ~/.cache/omikeyfs, for root without HOME\n"
-	       "                           /var/cache/omikeyfs)\n"
-	       "    -o no_cache            keep nothing on disk\n"
-	       "    -h, --help             print this help and exit\n"
-	       "    -V, --version          print versions and exit\n"
-	       "    _netdev,noauto,nofail,user,... (fstab words) are accepted and ignored\n\n"
-	       "FUSE options:\n"
-	       "    -f                     foreground: log to stderr (the journal's, under\n"
-	       "                           systemd, with priorities)\n"
-	       "    -d, -o debug           log_level=debug and libfuse's request trace\n"
-	       "                           (implies -f)\n"
-	       "    -s                     single-threaded\n"
-	       "    -o clone_fd            one /dev/fuse descriptor per thread\n"
-	       "    -o max_idle_threads=N  idle worker threads kept (default -1: all)\n"
-	       "    -o max_threads=N       worker threads at most (default 10)\n");
-}
-
-static void print_notes(void)
-{
-	printf("\nThe mount is always ro,noatime; allow_other implies default_permissions.\n"
-	       "MOUNTPOINT may be /dev/fd/N, a /dev/fuse already mounted (mount.fuse3 -o\n"
-	       "drop_privileges), with only the options mount.fuse3 was given: add\n"
-	       "ro,noatime,auto_unmount there (auto_unmount: a failure leaves no mount).\n"
-	       "statfs reports no blocks: df lists the mount only with -a.\n"
-	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
-	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
-	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
-	       "unmount within about a second, aborting a request under way.\n"
-	       "Environment: OMI_API_KEY, the token when no key_file is given;\n"
-	       "FIREBASE_AUTH_EMULATOR_HOST=HOST:PORT (loopback only): Firebase calls go to\n"
-	       "that Auth Emulator; XDG_CONFIG_HOME, HOME: where the default session is;\n"
-	       "NOTIFY_SOCKET (systemd Type=notify): READY=1 once mounted, STOPPING=1;\n"
-	       "JOURNAL_STREAM: log lines carry <N> priorities.\n"
-	       "Exit status: 0 ok (--logout when not signed in too), 1 usage or\n"
-	       "credentials, 2 token or session refused by the API (--login: sign-in\n"
-	       "refused or failed), 3 first fetch failed (--login: Omi or Firebase\n"
-	       "unreachable, or timed out), 4 mount failed (or MOUNTPOINT is an omikeyfs\n"
-	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it).\n");
-}
-
-static void print_version(void)
-{
-	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-
-	printf("omikeyfs %s\n", OMIKEYFS_VERSION);
-	printf("libfuse %s\n", fuse_pkgversion());
-	printf("libcurl %s\n", cv->version);
-	printf("json-c %s\n", json_c_version());
-}
-
 /*
  * Replaces a relative *path by the working directory joined with it; false
  * (errno set) when that cannot be had.  Links are not resolved, nor "." or
@@ -515,7 +410,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	} else {
 		o->mountpoint = st->positional[--st->npositional];
 	}
-	o->url = st->npositional ? st->positional[--st->npositional] : strdup(DEFAULT_URL);
+	o->url = st->npositional ? st->positional[--st->npositional] : strdup(OPTIONS_DEFAULT_URL);
 	if (!o->url)
 		goto no_memory;
 	o->fd_mountpoint = o->mountpoint && mountpoint_fd(o->mountpoint) >= 0;
@@ -570,7 +465,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		snprintf(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
 		return -1;
 	}
-	if (!(o->list_url = url_join(o->url, LIST_PATH)))
+	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH)))
 		goto no_memory;
 	return 0;
 no_memory:
@@ -589,13 +484,10 @@ int options_parse(struct fuse_args *args, struct options *opts, char *err, size_
 		if (st.no_memory)
 			snprintf(err, errlen, "out of memory");
 	} else if (st.show_help) {
-		/* Not fuse_cmdline_help(): it repeats -h and -V. */
-		print_usage(progname);
-		fuse_lowlevel_help();
-		print_notes();
+		usage_print_help(progname);
 		rc = 1;
 	} else if (st.show_version) {
-		print_version();
+		usage_print_version();
 		rc = 1;
 	} else {
 		rc = check(&st, progname, err, errlen);
