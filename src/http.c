@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 
 #include <curl/curl.h>
 
+#include "httperror.h"
 #include "url.h"
 
 #ifndef OMIKEYFS_VERSION
@@ -82,28 +82,6 @@ static void wipe_free(char *p, size_t len)
 		explicit_bzero(p, len);
 		free(p);
 	}
-}
-
-/* One line of text: control characters (and DEL) become spaces. */
-static void one_line(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
-/* The one place out->error is set. */
-static __attribute__((format(printf, 4, 5))) void
-http_fail(struct http_response *out, enum http_error_kind kind, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	out->error.kind = kind;
-	out->error.err = -errnum;
-	va_start(ap, fmt);
-	vsnprintf(out->error.message, sizeof(out->error.message), fmt, ap);
-	va_end(ap);
-	one_line(out->error.message);
 }
 
 int http_global_init(void)
@@ -326,50 +304,6 @@ static double parse_retry_after(const char *v)
 	return when <= now ? 0.0 : (double)(when - now);
 }
 
-/* clang-format off */
-static int curl_to_errno(CURLcode code)
-{
-	switch (code) {
-	case CURLE_OPERATION_TIMEDOUT:		return ETIMEDOUT;
-	case CURLE_COULDNT_CONNECT:		return ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST:	return EHOSTUNREACH;
-	case CURLE_COULDNT_RESOLVE_PROXY:	return EHOSTUNREACH;
-	case CURLE_SSL_CONNECT_ERROR:		return EPROTO;
-	case CURLE_PEER_FAILED_VERIFICATION:	return EPROTO;
-	case CURLE_SSL_CERTPROBLEM:		return EPROTO;
-	case CURLE_SSL_CIPHER:			return EPROTO;
-	case CURLE_SSL_CACERT_BADFILE:		return EPROTO;
-	case CURLE_SSL_ENGINE_NOTFOUND:		return EPROTO;
-	case CURLE_SSL_ENGINE_SETFAILED:	return EPROTO;
-	case CURLE_SSL_ENGINE_INITFAILED:	return EPROTO;
-	case CURLE_SSL_SHUTDOWN_FAILED:		return EPROTO;
-	case CURLE_SSL_CRL_BADFILE:		return EPROTO;
-	case CURLE_SSL_ISSUER_ERROR:		return EPROTO;
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:	return EPROTO;
-	case CURLE_SSL_INVALIDCERTSTATUS:	return EPROTO;
-	case CURLE_SSL_CLIENTCERT:		return EPROTO;
-	case CURLE_USE_SSL_FAILED:		return EPROTO;
-	case CURLE_URL_MALFORMAT:		return EINVAL;
-	case CURLE_UNSUPPORTED_PROTOCOL:	return EINVAL;
-	case CURLE_BAD_FUNCTION_ARGUMENT:	return EINVAL;
-	case CURLE_OUT_OF_MEMORY:		return ENOMEM;
-	case CURLE_ABORTED_BY_CALLBACK:		return ECANCELED;
-	default:				return EIO;
-	}
-}
-
-static int status_to_errno(long status)
-{
-	switch (status) {
-	case 401:	return EACCES;
-	case 403:	return EACCES;
-	case 404:	return ENOENT;
-	case 429:	return EAGAIN;
-	default:	return EIO;
-	}
-}
-/* clang-format on */
-
 /* libcurl refuses a header line past its limit (100 KiB) with
  * CURLE_OUT_OF_MEMORY up to 8.5, CURLE_TOO_LARGE since: no memory ran out. */
 static bool header_too_large(const struct transfer *t, CURLcode code)
@@ -384,13 +318,13 @@ static bool header_too_large(const struct transfer *t, CURLcode code)
 static void transport_fail(struct http_client *c, const struct transfer *t, CURLcode code,
 			   struct http_response *out)
 {
-	int e = curl_to_errno(code);
+	int e = httperror_curl_errno(code);
 	const char *words = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
 	curl_off_t sending = 0, resolved = 0;
 	long os_errno = 0;
 
 	if (header_too_large(t, code)) {
-		http_fail(out, HTTP_ERR_PROTOCOL, EIO, "the API sent a response header larger "
+		httperror_set(out, HTTP_ERR_PROTOCOL, EIO, "the API sent a response header larger "
 			  "than libcurl accepts");
 		return;
 	}
@@ -401,45 +335,35 @@ static void transport_fail(struct http_client *c, const struct transfer *t, CURL
 		 * timer, which stays 0 on a reused connection. */
 		curl_easy_getinfo(c->curl, CURLINFO_PRETRANSFER_TIME_T, &sending);
 		curl_easy_getinfo(c->curl, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
-		http_fail(out, HTTP_ERR_TRANSPORT, e, "%stimed out after %ld s",
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "%stimed out after %ld s",
 			  sending > 0 ? "" : resolved > 0 ? "connect " : "DNS lookup ",
 			  sending > 0 ? c->timeout : c->connect_timeout);
 		break;
 	case ECONNREFUSED:
 		/* curl says "Couldn't connect to server"; the socket says why. */
 		curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-		http_fail(out, HTTP_ERR_TRANSPORT, e, "could not connect to %s: %s", c->authority,
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "could not connect to %s: %s", c->authority,
 			  os_errno > 0 ? strerror((int)os_errno) : curl_easy_strerror(code));
 		break;
 	case EHOSTUNREACH:
-		http_fail(out, HTTP_ERR_TRANSPORT, e, "DNS: %s", words);
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "DNS: %s", words);
 		break;
 	case EPROTO:
-		http_fail(out, HTTP_ERR_TRANSPORT, e, "TLS: %s", words);
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "TLS: %s", words);
 		break;
 	case EINVAL:
-		http_fail(out, HTTP_ERR_LOCAL, e, "%s", words);
+		httperror_set(out, HTTP_ERR_LOCAL, e, "%s", words);
 		break;
 	case ENOMEM:
-		http_fail(out, HTTP_ERR_LOCAL, e, "out of memory");
+		httperror_set(out, HTTP_ERR_LOCAL, e, "out of memory");
 		break;
 	case ECANCELED:
-		http_fail(out, HTTP_ERR_LOCAL, e, "transfer aborted: stop requested");
+		httperror_set(out, HTTP_ERR_LOCAL, e, "transfer aborted: stop requested");
 		break;
 	default:
-		http_fail(out, HTTP_ERR_TRANSPORT, e, "transfer failed: %s", words);
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "transfer failed: %s", words);
 		break;
 	}
-}
-
-/* " (retry after N s)", or "" */
-static void retry_note(double retry_after, char *buf, size_t len)
-{
-	buf[0] = '\0';
-	if (retry_after >= 1e9) /* a hostile number, still one short line */
-		snprintf(buf, len, " (retry after %.3g s)", retry_after);
-	else if (retry_after >= 0)
-		snprintf(buf, len, " (retry after %.0f s)", retry_after);
 }
 
 /* What the finished transfer amounts to, set once in out->error. */
@@ -450,48 +374,32 @@ static void classify(struct http_client *c, const struct transfer *t, CURLcode c
 	char wait[48];
 
 	if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-		http_fail(out, HTTP_ERR_TOO_LARGE, EFBIG,
+		httperror_set(out, HTTP_ERR_TOO_LARGE, EFBIG,
 			  "response larger than %zu bytes (max_size)", c->max_size);
 	} else if (code != CURLE_OK) {
 		transport_fail(c, t, code, out);
 	} else if (s == 304 && !out->conditional) {
 		/* Nothing was sent to compare with: "unchanged" since what? */
-		http_fail(out, HTTP_ERR_PROTOCOL, EIO,
+		httperror_set(out, HTTP_ERR_PROTOCOL, EIO,
 			  "HTTP 304 to a request that was not conditional");
 	} else if ((s >= 200 && s < 300) || s == 304) {
 		return;
 	} else if (s == 0) {
-		http_fail(out, HTTP_ERR_PROTOCOL, EIO, "no HTTP response");
+		httperror_set(out, HTTP_ERR_PROTOCOL, EIO, "no HTTP response");
 	} else if (s < 400) {
 		char *location = NULL;
 		char where[128] = "";
 
 		curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &location);
 		url_authority(location, where, sizeof(where));
-		http_fail(out, HTTP_ERR_REDIRECT, EIO,
+		httperror_set(out, HTTP_ERR_REDIRECT, EIO,
 			  "HTTP %ld: redirects are not followed (Location: %s)", s,
 			  where[0] ? where : "(none)");
 	} else {
-		retry_note(out->retry_after, wait, sizeof(wait));
-		http_fail(out, HTTP_ERR_STATUS, status_to_errno(s), "HTTP %ld (no detail)%s", s,
+		httperror_retry_note(out->retry_after, wait, sizeof(wait));
+		httperror_set(out, HTTP_ERR_STATUS, httperror_status_errno(s), "HTTP %ld (no detail)%s", s,
 			  wait);
 	}
-}
-
-void http_message(const struct http_response *resp, const char *detail, char *msg,
-		  size_t msglen)
-{
-	char wait[48];
-
-	if (!msglen)
-		return;
-	if (resp->error.kind == HTTP_ERR_STATUS && detail && *detail) {
-		retry_note(resp->retry_after, wait, sizeof(wait));
-		snprintf(msg, msglen, "HTTP %ld: %s%s", resp->status, detail, wait);
-	} else {
-		snprintf(msg, msglen, "%s", resp->error.message);
-	}
-	one_line(msg);
 }
 
 /* Wipe every header string (the Authorization one holds the token) before
@@ -590,11 +498,11 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 	memset(out, 0, sizeof(*out));
 	out->retry_after = -1;
 	if (!c || (post && !content_type)) {
-		http_fail(out, HTTP_ERR_LOCAL, EINVAL, "no HTTP client or content type");
+		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "no HTTP client or content type");
 		goto done;
 	}
 	if (c->url_error[0]) {
-		http_fail(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
+		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
 		goto done;
 	}
 	/* No check of the bearer here: callers check it with token_ok. */
@@ -610,7 +518,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		ok = ok && add_header(&headers, "If-None-Match: ", c->etag);
 	}
 	if (!ok) {
-		http_fail(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
+		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
 		goto done;
 	}
 
@@ -664,7 +572,7 @@ done:
 		out->body = calloc(1, 1);
 		out->len = 0;
 		if (!out->body && out->error.kind == HTTP_ERR_NONE)
-			http_fail(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
+			httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
 	}
 	return out->error.err;
 }
