@@ -1,7 +1,8 @@
 /*
- * token: the one place a token is read, checked and wiped.  A key file is
- * held to ssh's rule (no access for group or others), and only its first
- * line counts, so a comment or a second token below it is never sent.
+ * token: the one place a token is read and checked (secret_free wipes it).
+ * A key file is held to ssh's rule (no access for group or others), and
+ * only its first line counts, so a comment or a second token below it is
+ * never sent.
  */
 #include <ctype.h>
 #include <errno.h>
