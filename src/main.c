@@ -31,10 +31,11 @@
 #include "log.h"
 #include "mountpoint.h"
 #include "options.h"
-#include "sdnotify.h"
 #include "persist.h"
+#include "sdnotify.h"
 #include "signin.h"
 #include "stop.h"
+#include "token.h"
 
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
@@ -224,6 +225,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (opts.login || opts.logout) {
+		/* The browser that --login starts must not inherit a token. */
+		token_scrub_env();
 		status = run_signin(&args, &opts);
 		goto out;
 	}

@@ -346,7 +346,7 @@ int session_default_path(char **out, char *err, size_t errlen)
 	/* The XDG spec says a relative XDG_CONFIG_HOME is to be ignored. */
 	if (xdg && xdg[0] == '/')
 		n = asprintf(out, "%s/omikeyfs/session.json", xdg);
-	else if (home && home[0])
+	else if (home && home[0] == '/')  /* the daemon runs in "/" */
 		n = asprintf(out, "%s/.config/omikeyfs/session.json", home);
 	else {
 		errmsg_set(err, errlen, "neither XDG_CONFIG_HOME nor HOME is set: "
