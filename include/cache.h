@@ -19,22 +19,22 @@
 #define CACHE_BACKOFF_CAP 300.0
 
 struct fetch_result {
-	int err;             /* 0, or -errno when the fetch failed; -ECANCELED:
-			      * not tried (stopping), which is no failure */
-	bool not_modified;   /* 304: the list is as it was */
-	char *body;          /* on success: malloc'd, taken over by the cache */
+	int err;           /* 0, or -errno when the fetch failed; -ECANCELED:
+			    * not tried (stopping), which is no failure */
+	bool not_modified; /* 304: the list is as it was */
+	char *body;        /* on success: malloc'd, taken over by the cache */
 	size_t len;
-	double retry_after;  /* seconds the API asked us to wait, or -1 */
-	char message[512];   /* on failure: one line, never the token */
+	double retry_after; /* seconds the API asked us to wait, or -1 */
+	char message[512];  /* on failure: one line, never the token */
 };
 
 /* What the cache cannot work without; all called with ctx. */
 struct cache_ops {
 	/* One GET.  Fill *res (already zeroed, retry_after = -1). */
 	void (*fetch)(void *ctx, struct fetch_result *res);
-	double (*monotonic)(void *ctx);          /* seconds, for TTL and backoff */
-	struct timespec (*realtime)(void *ctx);  /* stamps changes, fetched_at */
-	double (*random)(void *ctx);             /* [0, 1), for jitter */
+	double (*monotonic)(void *ctx);         /* seconds, for TTL and backoff */
+	struct timespec (*realtime)(void *ctx); /* stamps changes, fetched_at */
+	double (*random)(void *ctx);            /* [0, 1), for jitter */
 	void *ctx;
 };
 
@@ -43,7 +43,7 @@ struct cache_status {
 	bool stale;                 /* the last attempt failed */
 	char last_error[512];       /* empty when the last attempt succeeded */
 	uint64_t generation;
-	unsigned failures;          /* consecutive failed attempts */
+	unsigned failures; /* consecutive failed attempts */
 };
 
 struct cache;

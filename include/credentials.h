@@ -46,17 +46,17 @@ struct credentials;
 struct credentials *credentials_bearer(const char *token, cred_reread_fn reread, void *ctx);
 
 struct cred_session_config {
-	const char *session_path;       /* the file the session came from */
-	const struct session *session;  /* as session_load read it; copied */
+	const char *session_path;      /* the file the session came from */
+	const struct session *session; /* as session_load read it; copied */
 	/* The mount's API base URL: a session made for another is refused, so
 	 * an ID token only goes where the user signed in.  NULL: not checked. */
 	const char *api_url;
 	/* POST to firebase_url(FIREBASE_RENEW, session->firebase_api_key,
 	 * getenv(FIREBASE_EMULATOR_ENV)). */
 	struct endpoint renew;
-	cred_clock_fn clock;            /* NULL: CLOCK_MONOTONIC */
+	cred_clock_fn clock; /* NULL: CLOCK_MONOTONIC */
 	void *clock_ctx;
-	cred_warn_fn warn;              /* NULL: warnings are dropped */
+	cred_warn_fn warn; /* NULL: warnings are dropped */
 	void *warn_ctx;
 };
 

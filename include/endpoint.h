@@ -14,8 +14,7 @@
  * a refused URL gives -EINVAL with the reason in err, before any
  * traffic).  Returns 0, -EINVAL or -ENOMEM.
  */
-int endpoint_open(struct endpoint *ep, const struct http_config *config, char *err,
-		  size_t errlen);
+int endpoint_open(struct endpoint *ep, const struct http_config *config, char *err, size_t errlen);
 
 /* Free what endpoint_open made; a zeroed endpoint is fine. */
 void endpoint_close(struct endpoint *ep);

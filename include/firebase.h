@@ -63,15 +63,14 @@ struct firebase_tokens {
  * Parse a 2xx answer strictly.  Sign-in: {"idToken", "refreshToken",
  * "expiresIn": "3600"}, the uid from "localId" when present, else from the
  * ID token's "sub" claim (signInWithCustomToken sends no localId);
- * renewal: {"id_token", "refresh_token", "expires_in": "3600", "user_id"}.  Tokens and the uid are 0x21..0x7e,
- * expiresIn a string of digits.  Other members are ignored.  Returns 0, or
- * -EBADMSG (or -ENOMEM) with one line in err that holds no value; *out is
- * zeroed on failure.
+ * renewal: {"id_token", "refresh_token", "expires_in": "3600", "user_id"}.  Tokens and the uid are
+ * 0x21..0x7e, expiresIn a string of digits.  Other members are ignored.  Returns 0, or -EBADMSG (or
+ * -ENOMEM) with one line in err that holds no value; *out is zeroed on failure.
  */
-int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out,
-			   char *err, size_t errlen);
-int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *out,
-			 char *err, size_t errlen);
+int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out, char *err,
+			   size_t errlen);
+int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *out, char *err,
+			 size_t errlen);
 /* Wipe the tokens, free everything, zero *t. */
 void firebase_tokens_free(struct firebase_tokens *t);
 

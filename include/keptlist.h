@@ -20,7 +20,7 @@ struct kept_list {
 	size_t nseeds;
 	struct timespec fetched_at;
 	struct timespec members_changed;
-	const char *body;            /* inside the parsed buffer */
+	const char *body; /* inside the parsed buffer */
 	size_t body_len;
 };
 

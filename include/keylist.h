@@ -57,12 +57,12 @@ typedef void (*keylist_warn_fn)(void *ctx, const char *message);
  * Parse a response body.  Returns 0 and fills *out, or -EBADMSG with a
  * one-line reason in err (body not JSON, truncated, not an array, more
  * than KEYLIST_MAX_ENTRIES entries).  Entries nested deeper than
- * KEYLIST_MAX_DEPTH, entries that are not objects, lack a string "id" or carry a wrong type in a known field are
- * skipped with a warning; duplicate ids (after escaping) keep the first in
- * API order.  warn may be NULL.
+ * KEYLIST_MAX_DEPTH, entries that are not objects, lack a string "id" or carry a wrong type in a
+ * known field are skipped with a warning; duplicate ids (after escaping) keep the first in API
+ * order.  warn may be NULL.
  */
-int keylist_parse(const char *body, size_t len, struct keylist *out,
-		  keylist_warn_fn warn, void *ctx, char *err, size_t errlen);
+int keylist_parse(const char *body, size_t len, struct keylist *out, keylist_warn_fn warn,
+		  void *ctx, char *err, size_t errlen);
 void keylist_free(struct keylist *list);
 
 /* How an id becomes parsed_key.name: keyname.h; which times parse: timestamp.h. */

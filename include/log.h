@@ -19,8 +19,7 @@ void log_set_debug(bool debug);
 void log_to_syslog(void);
 /* Thread-safe; each message is one line, written with one write(2), with
  * control, invalid and bidi characters replaced as text_sanitize does. */
-void log_msg(int priority, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -13,17 +13,17 @@
 #define LOGIN_TIMEOUT_MS 300000L
 
 struct login_config {
-	const char *api_url;          /* Omi API base URL, already checked (http_check_url) */
-	const char *provider;         /* "google" or "apple" */
-	unsigned short port;          /* port on 127.0.0.1; 0: any free one */
-	bool open_browser;            /* run `xdg-open URL` (never waited for) */
-	const char *opener;           /* NULL: "xdg-open"; its absence is no error */
-	long timeout_ms;              /* overall deadline; 0: LOGIN_TIMEOUT_MS */
-	const char *session_path;     /* where the session is saved */
-	const char *firebase_api_key; /* used by firebase_sign_in's URL; saved in the session */
-	struct endpoint omi_token;    /* POST API_URL/v1/auth/token */
+	const char *api_url;              /* Omi API base URL, already checked (http_check_url) */
+	const char *provider;             /* "google" or "apple" */
+	unsigned short port;              /* port on 127.0.0.1; 0: any free one */
+	bool open_browser;                /* run `xdg-open URL` (never waited for) */
+	const char *opener;               /* NULL: "xdg-open"; its absence is no error */
+	long timeout_ms;                  /* overall deadline; 0: LOGIN_TIMEOUT_MS */
+	const char *session_path;         /* where the session is saved */
+	const char *firebase_api_key;     /* used by firebase_sign_in's URL; saved in the session */
+	struct endpoint omi_token;        /* POST API_URL/v1/auth/token */
 	struct endpoint firebase_sign_in; /* POST firebase_url(FIREBASE_SIGN_IN, ...) */
-	FILE *out;                    /* the sign-in URL, on a line of its own (stdout) */
+	FILE *out;                        /* the sign-in URL, on a line of its own (stdout) */
 };
 
 struct login_error {

@@ -36,8 +36,8 @@ struct loopback;
 
 /* Listen on 127.0.0.1:port (0: any free port), close-on-exec.  Returns 0
  * with the port in *bound, or -errno with one line in err. */
-int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound,
-		  char *err, size_t errlen);
+int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound, char *err,
+		  size_t errlen);
 
 /*
  * Serve connections until a GET /callback arrives: other requests are

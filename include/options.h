@@ -13,40 +13,41 @@
 #define OPTIONS_LIST_PATH "/v1/dev/keys"
 
 struct options {
-	char *url;          /* API base URL, as http_check_url accepts it */
-	char *list_url;     /* url + "/v1/dev/keys" */
-	char *mountpoint;   /* as given; opts.fuse.mountpoint once resolved */
-	char *key_file;     /* absolute (a relative one joined to the working
-			     * directory, links kept), or NULL */
-	char *cafile;       /* absolute and readable, or NULL */
-	char *cache_dir;    /* where the last good list is kept; NULL: nowhere */
-	int no_cache;       /* -o no_cache: keep nothing */
+	char *url;              /* API base URL, as http_check_url accepts it */
+	char *list_url;         /* url + "/v1/dev/keys" */
+	char *mountpoint;       /* as given; opts.fuse.mountpoint once resolved */
+	char *key_file;         /* absolute (a relative one joined to the working
+				 * directory, links kept), or NULL */
+	char *cafile;           /* absolute and readable, or NULL */
+	char *cache_dir;        /* where the last good list is kept; NULL: nowhere */
+	int no_cache;           /* -o no_cache: keep nothing */
 	bool cache_dir_default; /* cache_dir is the default, not given */
-	double ttl;         /* seconds a fetched list is served, >= 0 */
-	double timeout;     /* seconds for one HTTP request, > 0 */
-	size_t max_size;    /* largest response in bytes */
-	int allow_other;    /* also left for libfuse to see */
-	int log_level;      /* LOG_ERR .. LOG_DEBUG (log_level_parse) */
-	uid_t uid;          /* owner of the tree, or (uid_t)-1: the mounting user */
-	gid_t gid;          /* group of the tree, or (gid_t)-1: the mounting user's */
-	mode_t umask;       /* taken off every mode, <= 0777 */
-	bool fd_mountpoint; /* /dev/fd/N: mount.fuse3 (drop_privileges) mounted it */
+	double ttl;             /* seconds a fetched list is served, >= 0 */
+	double timeout;         /* seconds for one HTTP request, > 0 */
+	size_t max_size;        /* largest response in bytes */
+	int allow_other;        /* also left for libfuse to see */
+	int log_level;          /* LOG_ERR .. LOG_DEBUG (log_level_parse) */
+	uid_t uid;              /* owner of the tree, or (uid_t)-1: the mounting user */
+	gid_t gid;              /* group of the tree, or (gid_t)-1: the mounting user's */
+	mode_t umask;           /* taken off every mode, <= 0777 */
+	bool fd_mountpoint;     /* /dev/fd/N: mount.fuse3 (drop_privileges) mounted it */
 	/* Signing in (omikeyfs --login, --logout) and the session of a mount. */
-	int login;               /* --login: sign in instead of mounting */
-	int logout;              /* --logout: remove the session file */
-	int no_browser;          /* --no-browser: only print the sign-in URL */
-	int port;                /* --port=N: the loopback port, 0: any free one */
-	char *provider;          /* --provider=google|apple */
-	char *session_file;      /* absolute, or NULL: the default (session_default_path) */
-	char *firebase_api_key;  /* the Firebase Web API key --login signs in with */
-	double login_timeout;    /* seconds --login waits for the browser */
-	struct fuse_cmdline_opts fuse;  /* filled by options_fuse_args */
+	int login;                     /* --login: sign in instead of mounting */
+	int logout;                    /* --logout: remove the session file */
+	int no_browser;                /* --no-browser: only print the sign-in URL */
+	int port;                      /* --port=N: the loopback port, 0: any free one */
+	char *provider;                /* --provider=google|apple */
+	char *session_file;            /* absolute, or NULL: the default (session_default_path) */
+	char *firebase_api_key;        /* the Firebase Web API key --login signs in with */
+	double login_timeout;          /* seconds --login waits for the browser */
+	struct fuse_cmdline_opts fuse; /* filled by options_fuse_args */
 };
 
 /*
  * Takes omikeyfs's options and the positional arguments out of args and
  * checks them; what is left is for libfuse.  With --login or --logout the
- * only positional argument is an optional API_URL and mountpoint is NULL.  Returns 0 to go on, 1 once
+ * only positional argument is an optional API_URL and mountpoint is NULL.  Returns 0 to go on, 1
+ * once
  * --help or --version has been printed (exit 0), or -1 with a one-line
  * reason in err (empty when libfuse has already said why).
  */

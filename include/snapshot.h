@@ -20,7 +20,7 @@ enum node_type { NODE_DIR = 1, NODE_FILE = 2 };
  * are unchanged is shared with the previous snapshot.
  */
 struct node {
-	atomic_long refs;     /* snapshots holding it, plus holders outside */
+	atomic_long refs; /* snapshots holding it, plus holders outside */
 	/*
 	 * fs's, under fs's lock; snapshot only zeroes it.  The kernel's lookup
 	 * count of this node and its place in the list of nodes the kernel
@@ -34,15 +34,15 @@ struct node {
 		uint64_t refs;
 		struct node *prev, *next;
 	} kernel;
-	uint64_t ino;         /* st_ino: stable for the same key and field */
+	uint64_t ino; /* st_ino: stable for the same key and field */
 	struct timespec mtime;
-	size_t size;          /* file: bytes; directory: FIELD_COUNT */
+	size_t size; /* file: bytes; directory: FIELD_COUNT */
 	enum node_type type;
 	enum key_field field; /* files only */
 	const char *name;     /* directory: escaped key name; file: field name */
 	const char *id;       /* directory: raw id (may hold NULs) */
 	size_t id_len;
-	char data[];          /* file: its bytes; directory: name and id */
+	char data[]; /* file: its bytes; directory: name and id */
 };
 
 struct snap_key {
@@ -59,11 +59,11 @@ struct name_ref {
 
 struct snapshot {
 	atomic_long refs;
-	uint64_t generation;     /* 1 for the first snapshot, +1 per build */
+	uint64_t generation; /* 1 for the first snapshot, +1 per build */
 	size_t count;
-	struct snap_key *keys;   /* sorted by dir->ino: the readdir order */
-	struct name_ref *by_name; /* sorted by name */
-	struct timespec mtime;   /* the root's mtime */
+	struct snap_key *keys;           /* sorted by dir->ino: the readdir order */
+	struct name_ref *by_name;        /* sorted by name */
+	struct timespec mtime;           /* the root's mtime */
 	struct timespec members_changed; /* when a key last appeared or vanished */
 };
 
@@ -77,9 +77,8 @@ struct snapshot {
  * content and times equal prev's are shared.  Returns NULL only when out of
  * memory.
  */
-struct snapshot *snapshot_build(const struct snapshot *prev,
-				 const struct keylist *list,
-				 struct timespec now);
+struct snapshot *snapshot_build(const struct snapshot *prev, const struct keylist *list,
+				struct timespec now);
 
 /* What a kept list (persist.h) remembers of one key: when omikeyfs saw the
  * current bytes of its name, key_prefix and scopes appear (the entries for
@@ -104,8 +103,7 @@ void node_ref(struct node *node);
 void node_unref(struct node *node);
 
 /* The key directory named name, or NULL.  O(log n). */
-const struct snap_key *snapshot_find(const struct snapshot *snap,
-				     const char *name);
+const struct snap_key *snapshot_find(const struct snapshot *snap, const char *name);
 
 /* Index of the first key whose dir->ino is greater than after (readdir
  * resumes there), or snap->count.  O(log n). */

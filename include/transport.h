@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 struct post_result {
-	long status;       /* HTTP status, 0 when there was no response */
-	char *body;        /* malloc'd, NUL-terminated, or NULL; caller wipes and frees */
+	long status; /* HTTP status, 0 when there was no response */
+	char *body;  /* malloc'd, NUL-terminated, or NULL; caller wipes and frees */
 	size_t len;
 	int err;           /* 0, or -errno when there was no response */
 	char message[256]; /* when err: one line, never a secret */

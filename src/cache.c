@@ -29,7 +29,7 @@ struct cache {
 	void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
 			 struct timespec fetched_at);
 	void *accepted_ctx;
-	struct snapshot *seed;      /* a kept list, until the first fetch is done */
+	struct snapshot *seed; /* a kept list, until the first fetch is done */
 	double ttl;
 	pthread_mutex_t lock;
 	pthread_cond_t refreshed;
@@ -116,9 +116,9 @@ static bool may_pass(int err)
 	case ECONNRESET:
 	case EHOSTUNREACH:
 	case ENETUNREACH:
-	case EIO:       /* 5xx, a dropped connection, no HTTP answer */
-	case EAGAIN:    /* 429 */
-	case EBADMSG:   /* malformed body */
+	case EIO:     /* 5xx, a dropped connection, no HTTP answer */
+	case EAGAIN:  /* 429 */
+	case EBADMSG: /* malformed body */
 		return true;
 	default:
 		return false;
@@ -184,8 +184,8 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	 * but an API answering wrongly looks the same, and a mirror kept with
 	 * rsync --delete would follow it: say so. */
 	if (prev && list.count < prev->count - prev->count / 2)
-		log_warn("the key list shrank from %zu to %zu keys in one refresh",
-			 prev->count, list.count);
+		log_warn("the key list shrank from %zu to %zu keys in one refresh", prev->count,
+			 list.count);
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);
 	if (!*next) {
@@ -219,7 +219,8 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 {
 	/* Before the first list, a kept one stands in as the previous list. */
 	struct snapshot *prev = cache->current ? snapshot_ref(cache->current)
-			      : cache->seed ? snapshot_ref(cache->seed) : NULL;
+				: cache->seed  ? snapshot_ref(cache->seed)
+					       : NULL;
 	bool serving = cache->current != NULL;
 	struct fetch_result res;
 	struct snapshot *next = NULL;
@@ -277,7 +278,8 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 			gmtime_r(&cache->fetched_at.tv_sec, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			log_warn("cannot fetch the key list: %s; serving the list kept from %s "
-				 "(stale) until the API answers", res.message, when);
+				 "(stale) until the API answers",
+				 res.message, when);
 			cache->current = cache->seed;
 			cache->seed = NULL;
 			rc = 0;

@@ -25,22 +25,22 @@ struct credentials {
 	bool is_session;
 	struct session session; /* refresh_token is the current one */
 	char *path;
-	char *api_url;          /* NULL: not checked */
+	char *api_url; /* NULL: not checked */
 	struct endpoint renew;
 	cred_clock_fn clock;
 	void *clock_ctx;
 	cred_warn_fn warn;
 	void *warn_ctx;
-	int64_t expires_at;     /* of token, on clock */
+	int64_t expires_at; /* of token, on clock */
 	bool ended;
 	struct cred_error ended_error;
 };
 
-static void set_error(struct cred_error *err, enum cred_error_kind kind, int e,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_error(struct cred_error *err, enum cred_error_kind kind, int e, const char *fmt,
+		      ...) __attribute__((format(printf, 4, 5)));
 
-static void set_error(struct cred_error *err, enum cred_error_kind kind, int e,
-		      const char *fmt, ...)
+static void set_error(struct cred_error *err, enum cred_error_kind kind, int e, const char *fmt,
+		      ...)
 {
 	va_list ap;
 
@@ -109,9 +109,10 @@ int credentials_session(const struct cred_session_config *cfg, struct credential
 	*out = NULL;
 	memset(err, 0, sizeof(*err));
 	if (cfg->api_url && !same_url(cfg->api_url, cfg->session->api_url)) {
-		set_error(err, CRED_ENDED, -EACCES, "session file %s was made for %s, not %s; "
-			  "sign in with omikeyfs --login", cfg->session_path,
-			  cfg->session->api_url, cfg->api_url);
+		set_error(err, CRED_ENDED, -EACCES,
+			  "session file %s was made for %s, not %s; "
+			  "sign in with omikeyfs --login",
+			  cfg->session_path, cfg->session->api_url, cfg->api_url);
 		return err->err;
 	}
 	c = calloc(1, sizeof(*c));
@@ -169,13 +170,18 @@ static void end_session(struct credentials *c, const struct firebase_error *fe,
 	if (fe->kind == FIREBASE_BAD_KEY)
 		set_error(&c->ended_error, CRED_ENDED, -EACCES,
 			  "Firebase refused the session's API key (%s); sign in again with "
-			  "omikeyfs --login and a working Firebase API key", fe->message);
+			  "omikeyfs --login and a working Firebase API key",
+			  fe->message);
 	else if (fe->reason[0])
-		set_error(&c->ended_error, CRED_ENDED, -EACCES, "the session has ended (%s); "
-			  "sign in again with omikeyfs --login", fe->reason);
+		set_error(&c->ended_error, CRED_ENDED, -EACCES,
+			  "the session has ended (%s); "
+			  "sign in again with omikeyfs --login",
+			  fe->reason);
 	else
-		set_error(&c->ended_error, CRED_ENDED, -EACCES, "the session has ended (%s); "
-			  "sign in again with omikeyfs --login", fe->message);
+		set_error(&c->ended_error, CRED_ENDED, -EACCES,
+			  "the session has ended (%s); "
+			  "sign in again with omikeyfs --login",
+			  fe->message);
 	c->ended = true;
 	secret_free(c->token);
 	c->token = NULL;
@@ -249,7 +255,8 @@ static bool heal(struct credentials *c)
 		/* Its renewal endpoint or its API is not this mount's. */
 		set_error(&c->ended_error, CRED_ENDED, -EACCES,
 			  "session file %s now holds a sign-in for another API URL or Firebase "
-			  "API key; remount to use it", c->path);
+			  "API key; remount to use it",
+			  c->path);
 		session_free(&disk);
 		return false;
 	}

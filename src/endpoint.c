@@ -36,8 +36,7 @@ static void endpoint_post(void *ctx, const char *content_type, const char *body,
 	http_response_free(&resp);
 }
 
-int endpoint_open(struct endpoint *ep, const struct http_config *config, char *err,
-		  size_t errlen)
+int endpoint_open(struct endpoint *ep, const struct http_config *config, char *err, size_t errlen)
 {
 	struct http_client *client;
 

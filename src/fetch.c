@@ -32,10 +32,10 @@
 #define DEV_KEY_PREFIX "omi_dev_"
 
 struct fetcher {
-	struct http_client *list;  /* GET API_URL/v1/dev/keys */
-	struct endpoint renew;     /* POST securetoken, for a session only */
+	struct http_client *list; /* GET API_URL/v1/dev/keys */
+	struct endpoint renew;    /* POST securetoken, for a session only */
 	struct credentials *cred;
-	const char *key_file;      /* opts', read again after a 401, or NULL */
+	const char *key_file; /* opts', read again after a 401, or NULL */
 };
 
 static void http_config_from(const struct options *opts, const char *url, size_t max_size,
@@ -67,8 +67,8 @@ static void warn_line(void *ctx, const char *message)
 	log_warn("%s", message);
 }
 
-static int open_session(struct fetcher *f, const struct options *opts, const char *path,
-			char *err, size_t errlen)
+static int open_session(struct fetcher *f, const struct options *opts, const char *path, char *err,
+			size_t errlen)
 {
 	struct session s;
 	struct http_config config;
@@ -125,8 +125,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 	return 0;
 }
 
-static int open_credentials(struct fetcher *f, const struct options *opts, char *err,
-			    size_t errlen)
+static int open_credentials(struct fetcher *f, const struct options *opts, char *err, size_t errlen)
 {
 	struct stat st;
 	char *path;
@@ -147,7 +146,8 @@ static int open_credentials(struct fetcher *f, const struct options *opts, char 
 		}
 		free(path);
 	}
-	snprintf(err, errlen, "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+	snprintf(err, errlen,
+		 "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
 		 "or use -o key_file=PATH");
 	return -ENOENT;
 }
@@ -240,8 +240,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 		rc = http_get(f->list, token, &resp);
 	}
 	/* An error status: the API's "detail" says why. */
-	detail = resp.error.kind == HTTP_ERR_STATUS ? apierror_detail(resp.body, resp.len)
-						     : NULL;
+	detail = resp.error.kind == HTTP_ERR_STATUS ? apierror_detail(resp.body, resp.len) : NULL;
 	http_message(&resp, detail, res->message, sizeof(res->message));
 	free(detail);
 	if (rc == -EACCES)

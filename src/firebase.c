@@ -65,8 +65,8 @@ int firebase_url(enum firebase_call call, const char *api_key, const char *emula
 {
 	const char *host = call == FIREBASE_SIGN_IN ? "identitytoolkit.googleapis.com"
 						    : "securetoken.googleapis.com";
-	const char *path = call == FIREBASE_SIGN_IN ? "v1/accounts:signInWithCustomToken"
-						    : "v1/token";
+	const char *path =
+		call == FIREBASE_SIGN_IN ? "v1/accounts:signInWithCustomToken" : "v1/token";
 	char *key;
 	int n;
 
@@ -84,10 +84,12 @@ int firebase_url(enum firebase_call call, const char *api_key, const char *emula
 		unsigned port;
 
 		if (!emulator_split(emulator_host, name, sizeof(name), &port)) {
-			jsonstrict_clean(emulator_host, strlen(emulator_host), shown, sizeof(shown));
-			errmsg_set(err, errlen, "%s=%s is not a loopback HOST:PORT such as "
-				"127.0.0.1:9099, [::1]:9099 or localhost:9099",
-				FIREBASE_EMULATOR_ENV, shown);
+			jsonstrict_clean(emulator_host, strlen(emulator_host), shown,
+					 sizeof(shown));
+			errmsg_set(err, errlen,
+				   "%s=%s is not a loopback HOST:PORT such as "
+				   "127.0.0.1:9099, [::1]:9099 or localhost:9099",
+				   FIREBASE_EMULATOR_ENV, shown);
 			free(key);
 			return -EINVAL;
 		}
@@ -121,8 +123,7 @@ char *firebase_renew_body(const char *refresh_token)
 {
 	char *escaped = url_escape(refresh_token), *body = NULL;
 
-	if (escaped &&
-	    asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
+	if (escaped && asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
 		body = NULL;
 	if (escaped) {
 		explicit_bzero(escaped, strlen(escaped));
@@ -230,8 +231,8 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 			r = id_token_subject(out->id_token, &out->user_id, why, sizeof(why));
 	}
 	if (r == 0)
-		r = jsonstrict_string(obj, names->expires_in, 8, JSONSTRICT_TOKEN, &expires,
-				      why, sizeof(why));
+		r = jsonstrict_string(obj, names->expires_in, 8, JSONSTRICT_TOKEN, &expires, why,
+				      sizeof(why));
 	if (r == 0) {
 		/* A string of decimal digits, as Firebase sends it. */
 		out->expires_in = strtol(expires, &end, 10);
@@ -252,8 +253,8 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 	return 0;
 }
 
-int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out,
-			   char *err, size_t errlen)
+int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens *out, char *err,
+			   size_t errlen)
 {
 	static const struct names names = { "idToken", "refreshToken", "expiresIn", "localId",
 					    true };
@@ -261,11 +262,11 @@ int firebase_parse_sign_in(const char *body, size_t len, struct firebase_tokens 
 	return parse_tokens(body, len, &names, out, err, errlen);
 }
 
-int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *out,
-			 char *err, size_t errlen)
+int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *out, char *err,
+			 size_t errlen)
 {
-	static const struct names names = { "id_token", "refresh_token", "expires_in",
-					    "user_id", false };
+	static const struct names names = { "id_token", "refresh_token", "expires_in", "user_id",
+					    false };
 
 	return parse_tokens(body, len, &names, out, err, errlen);
 }

@@ -48,7 +48,7 @@ struct fs {
 	struct notify *notify;
 	uid_t uid;
 	gid_t gid;
-	mode_t dir_mode;  /* 0555 and 0444 with the umask taken off */
+	mode_t dir_mode; /* 0555 and 0444 with the umask taken off */
 	mode_t file_mode;
 
 	pthread_mutex_t lock; /* node->kernel of every node, and known */
@@ -337,8 +337,8 @@ struct listing {
 
 /* Adds one entry; returns false when the buffer is full. */
 static bool add_entry(fuse_req_t req, struct fs *fs, struct listing *out, bool plus,
-		      const char *name, const struct node *node, const struct stat *st,
-		      off_t next, double valid)
+		      const char *name, const struct node *node, const struct stat *st, off_t next,
+		      double valid)
 {
 	char *at = out->buf + out->used;
 	size_t room = out->size - out->used, len;
@@ -379,7 +379,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	double valid;
 	struct snapshot *snap = cache_get(fs->cache, &valid);
 	const struct node *dir = ino == FUSE_ROOT_ID ? NULL : node_of(ino);
-	struct stat dot = { .st_mode = S_IFDIR }, dotdot = { .st_ino = SNAPSHOT_ROOT_INO, .st_mode = S_IFDIR };
+	struct stat dot = { .st_mode = S_IFDIR },
+		    dotdot = { .st_ino = SNAPSHOT_ROOT_INO, .st_mode = S_IFDIR };
 	struct listing out = { .size = size };
 
 	if (!snap) {
@@ -409,7 +410,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	if (off < 2 && !add_entry(req, fs, &out, plus, "..", NULL, &dotdot, 2, valid))
 		goto reply;
 	if (!dir) {
-		for (size_t i = snapshot_seek(snap, off < 0 ? 0 : (uint64_t)off); i < snap->count; i++) {
+		for (size_t i = snapshot_seek(snap, off < 0 ? 0 : (uint64_t)off); i < snap->count;
+		     i++) {
 			const struct node *node = snap->keys[i].dir;
 
 			if (!add_entry(req, fs, &out, plus, node->name, node, NULL,
@@ -418,15 +420,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		}
 	} else {
 		const struct snap_key *key = snapshot_find(snap, dir->name);
-		size_t first = off <= 2 ? 0
+		size_t first = off <= 2                           ? 0
 			       : (uint64_t)off - 2 >= FIELD_COUNT ? FIELD_COUNT
-								   : (size_t)(off - 2);
+								  : (size_t)(off - 2);
 
 		for (size_t f = first; key && f < FIELD_COUNT; f++) {
 			const struct node *node = key->file[f];
 
-			if (!add_entry(req, fs, &out, plus, node->name, node, NULL,
-				       (off_t)(3 + f), valid))
+			if (!add_entry(req, fs, &out, plus, node->name, node, NULL, (off_t)(3 + f),
+				       valid))
 				break;
 		}
 		/* The call that finds the end comes after the kernel took in

@@ -44,13 +44,13 @@
 struct http_client {
 	CURL *curl;
 	char *url;
-	char url_error[256];   /* why url was refused, "" when it was not */
-	char authority[128];   /* "host:port" of url, for messages */
-	long timeout;          /* seconds */
-	long connect_timeout;  /* seconds */
+	char url_error[256];  /* why url was refused, "" when it was not */
+	char authority[128];  /* "host:port" of url, for messages */
+	long timeout;         /* seconds */
+	long connect_timeout; /* seconds */
 	size_t max_size;
 	char *cafile;
-	char *etag;            /* of the last 200, sent back as If-None-Match */
+	char *etag; /* of the last 200, sent back as If-None-Match */
 	bool (*cancelled)(void *ctx);
 	void *cancel_ctx;
 	char errbuf[CURL_ERROR_SIZE];
@@ -62,9 +62,9 @@ struct transfer {
 	char *buf;
 	size_t len;
 	size_t cap;
-	bool too_large;        /* a 2xx body passed max_size */
-	bool error_body_cut;   /* an error body passed HTTP_ERROR_BODY_MAX */
-	bool in_headers;       /* between a status line and the blank line */
+	bool too_large;      /* a 2xx body passed max_size */
+	bool error_body_cut; /* an error body passed HTTP_ERROR_BODY_MAX */
+	bool in_headers;     /* between a status line and the blank line */
 	/* headers of the (last) response */
 	char *etag;
 	char *retry_after;
@@ -324,8 +324,9 @@ static void transport_fail(struct http_client *c, const struct transfer *t, CURL
 	long os_errno = 0;
 
 	if (header_too_large(t, code)) {
-		httperror_set(out, HTTP_ERR_PROTOCOL, EIO, "the API sent a response header larger "
-			  "than libcurl accepts");
+		httperror_set(out, HTTP_ERR_PROTOCOL, EIO,
+			      "the API sent a response header larger "
+			      "than libcurl accepts");
 		return;
 	}
 	switch (e) {
@@ -336,14 +337,17 @@ static void transport_fail(struct http_client *c, const struct transfer *t, CURL
 		curl_easy_getinfo(c->curl, CURLINFO_PRETRANSFER_TIME_T, &sending);
 		curl_easy_getinfo(c->curl, CURLINFO_NAMELOOKUP_TIME_T, &resolved);
 		httperror_set(out, HTTP_ERR_TRANSPORT, e, "%stimed out after %ld s",
-			  sending > 0 ? "" : resolved > 0 ? "connect " : "DNS lookup ",
-			  sending > 0 ? c->timeout : c->connect_timeout);
+			      sending > 0    ? ""
+			      : resolved > 0 ? "connect "
+					     : "DNS lookup ",
+			      sending > 0 ? c->timeout : c->connect_timeout);
 		break;
 	case ECONNREFUSED:
 		/* curl says "Couldn't connect to server"; the socket says why. */
 		curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-		httperror_set(out, HTTP_ERR_TRANSPORT, e, "could not connect to %s: %s", c->authority,
-			  os_errno > 0 ? strerror((int)os_errno) : curl_easy_strerror(code));
+		httperror_set(out, HTTP_ERR_TRANSPORT, e, "could not connect to %s: %s",
+			      c->authority,
+			      os_errno > 0 ? strerror((int)os_errno) : curl_easy_strerror(code));
 		break;
 	case EHOSTUNREACH:
 		httperror_set(out, HTTP_ERR_TRANSPORT, e, "DNS: %s", words);
@@ -375,13 +379,13 @@ static void classify(struct http_client *c, const struct transfer *t, CURLcode c
 
 	if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
 		httperror_set(out, HTTP_ERR_TOO_LARGE, EFBIG,
-			  "response larger than %zu bytes (max_size)", c->max_size);
+			      "response larger than %zu bytes (max_size)", c->max_size);
 	} else if (code != CURLE_OK) {
 		transport_fail(c, t, code, out);
 	} else if (s == 304 && !out->conditional) {
 		/* Nothing was sent to compare with: "unchanged" since what? */
 		httperror_set(out, HTTP_ERR_PROTOCOL, EIO,
-			  "HTTP 304 to a request that was not conditional");
+			      "HTTP 304 to a request that was not conditional");
 	} else if ((s >= 200 && s < 300) || s == 304) {
 		return;
 	} else if (s == 0) {
@@ -393,12 +397,12 @@ static void classify(struct http_client *c, const struct transfer *t, CURLcode c
 		curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &location);
 		url_authority(location, where, sizeof(where));
 		httperror_set(out, HTTP_ERR_REDIRECT, EIO,
-			  "HTTP %ld: redirects are not followed (Location: %s)", s,
-			  where[0] ? where : "(none)");
+			      "HTTP %ld: redirects are not followed (Location: %s)", s,
+			      where[0] ? where : "(none)");
 	} else {
 		httperror_retry_note(out->retry_after, wait, sizeof(wait));
-		httperror_set(out, HTTP_ERR_STATUS, httperror_status_errno(s), "HTTP %ld (no detail)%s", s,
-			  wait);
+		httperror_set(out, HTTP_ERR_STATUS, httperror_status_errno(s),
+			      "HTTP %ld (no detail)%s", s, wait);
 	}
 }
 
@@ -487,8 +491,7 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 
 /* The request behind http_get and http_post (post, with content_type). */
 static int http_request(struct http_client *c, bool post, const char *content_type,
-			const char *body, size_t len, const char *bearer,
-			struct http_response *out)
+			const char *body, size_t len, const char *bearer, struct http_response *out)
 {
 	struct transfer t = { .client = c };
 	struct curl_slist *headers = NULL;
@@ -582,8 +585,8 @@ int http_get(struct http_client *client, const char *bearer, struct http_respons
 	return http_request(client, false, NULL, NULL, 0, bearer, out);
 }
 
-int http_post(struct http_client *client, const char *content_type, const char *body,
-	      size_t len, const char *bearer, struct http_response *out)
+int http_post(struct http_client *client, const char *content_type, const char *body, size_t len,
+	      const char *bearer, struct http_response *out)
 {
 	return http_request(client, true, content_type, body, len, bearer, out);
 }

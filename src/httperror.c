@@ -91,8 +91,7 @@ void httperror_retry_note(double retry_after, char *buf, size_t len)
 		snprintf(buf, len, " (retry after %.0f s)", retry_after);
 }
 
-void http_message(const struct http_response *resp, const char *detail, char *msg,
-		  size_t msglen)
+void http_message(const struct http_response *resp, const char *detail, char *msg, size_t msglen)
 {
 	char wait[48];
 

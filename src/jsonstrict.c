@@ -43,7 +43,7 @@ struct json_object *jsonstrict_parse(const char *buf, size_t len, char *err, siz
 	}
 	if (memchr(buf, '\0', len)) {
 		errmsg_set(err, errlen, "not valid JSON: a NUL byte at byte %zu",
-			(size_t)((const char *)memchr(buf, '\0', len) - buf));
+			   (size_t)((const char *)memchr(buf, '\0', len) - buf));
 		return NULL;
 	}
 	tok = json_tokener_new_ex(JSONSTRICT_MAX_DEPTH);
@@ -64,10 +64,10 @@ struct json_object *jsonstrict_parse(const char *buf, size_t len, char *err, siz
 		errmsg_set(err, errlen, "not valid JSON: it ends too early");
 	} else if (jerr == json_tokener_error_depth) {
 		errmsg_set(err, errlen, "not valid JSON: nested deeper than %d levels",
-			JSONSTRICT_MAX_DEPTH);
+			   JSONSTRICT_MAX_DEPTH);
 	} else if (jerr != json_tokener_success) {
 		errmsg_set(err, errlen, "not valid JSON: %s at byte %zu",
-			json_tokener_error_desc(jerr), end);
+			   json_tokener_error_desc(jerr), end);
 	} else if (end < len) {
 		errmsg_set(err, errlen, "not valid JSON: unexpected data at byte %zu", end);
 	} else if (!json_object_is_type(obj, json_type_object)) {

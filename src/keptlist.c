@@ -78,8 +78,7 @@ static void out_bytes(struct out *o, const void *data, size_t len)
 	o->len += len;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void out_printf(struct out *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void out_printf(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
 	char line[512];
@@ -195,8 +194,7 @@ static bool parse_time(const char **s, const char *end, struct timespec *out)
 	const char *p = *s;
 	uint64_t sec, nsec;
 
-	if (!parse_u64(&p, end, INT64_MAX, &sec) || p == end || *p++ != '.' ||
-	    end - p < 9)
+	if (!parse_u64(&p, end, INT64_MAX, &sec) || p == end || *p++ != '.' || end - p < 9)
 		return false;
 	{
 		const char *frac = p;
@@ -215,8 +213,8 @@ static bool in_time(struct in *in, const char *word, struct timespec *out)
 	const char *text;
 	size_t len;
 
-	return in_line(in, word, &text, &len) && parse_time(&text, text + len, out) &&
-	       len && text == in->p - 1;
+	return in_line(in, word, &text, &len) && parse_time(&text, text + len, out) && len &&
+	       text == in->p - 1;
 }
 
 static bool in_count(struct in *in, const char *word, uint64_t max, uint64_t *out)
@@ -253,7 +251,8 @@ static bool parse_seeds(struct in *in, struct kept_list *out)
 		const char *nl = memchr(in->p, '\n', (size_t)(in->end - in->p));
 		const char *p = in->p;
 
-		if (!nl || !parse_u64(&p, nl, UINT64_MAX, &seed->ino) || (i && seed->ino <= prev_ino))
+		if (!nl || !parse_u64(&p, nl, UINT64_MAX, &seed->ino) ||
+		    (i && seed->ino <= prev_ino))
 			return false;
 		for (size_t f = 0; f < NSEEDED; f++)
 			if (p == nl || *p++ != ' ' || !parse_time(&p, nl, &seed->mtime[seeded[f]]))
@@ -302,8 +301,9 @@ int keptlist_parse(const char *buf, size_t len, const char *url, const char *cre
 		    buf[len - 1] != '\n')
 			return bad(err, errlen, -EBADMSG, "truncated (no checksum)");
 		for (; p < buf + len - 1; p++) {
-			int d = *p >= '0' && *p <= '9' ? *p - '0'
-				: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+			int d = *p >= '0' && *p <= '9'   ? *p - '0'
+				: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+							 : -1;
 
 			if (d < 0)
 				return bad(err, errlen, -EBADMSG, "damaged checksum");

@@ -110,8 +110,7 @@ static const char *type_desc(enum json_type type)
  * Why value (field f of a key, NULL when null or missing) has the wrong
  * type, written to why; false when it is fine.
  */
-static bool field_is_bad(enum key_field f, struct json_object *value,
-			 char *why, size_t whylen)
+static bool field_is_bad(enum key_field f, struct json_object *value, char *why, size_t whylen)
 {
 	size_t n;
 
@@ -120,8 +119,8 @@ static bool field_is_bad(enum key_field f, struct json_object *value,
 	if (f != FIELD_SCOPES) {
 		if (json_object_is_type(value, json_type_string))
 			return false;
-		snprintf(why, whylen, "\"%s\" is %s, not a string",
-			 key_field_names[f], type_desc(json_object_get_type(value)));
+		snprintf(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
+			 type_desc(json_object_get_type(value)));
 		return true;
 	}
 	if (!json_object_is_type(value, json_type_array)) {
@@ -134,8 +133,8 @@ static bool field_is_bad(enum key_field f, struct json_object *value,
 		struct json_object *s = json_object_array_get_idx(value, i);
 
 		if (!json_object_is_type(s, json_type_string)) {
-			snprintf(why, whylen, "\"scopes\"[%zu] is %s, not a string",
-				 i, type_desc(json_object_get_type(s)));
+			snprintf(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
+				 type_desc(json_object_get_type(s)));
 			return true;
 		}
 	}
@@ -168,7 +167,8 @@ static int render_scopes(struct json_object *value, struct key_text *text)
 		return 0;
 	n = json_object_array_length(value);
 	for (size_t i = 0; i < n; i++)
-		total += (size_t)json_object_get_string_len(json_object_array_get_idx(value, i)) + 1;
+		total +=
+			(size_t)json_object_get_string_len(json_object_array_get_idx(value, i)) + 1;
 	if (total == 0)
 		return 0;
 	text->data = malloc(total);
@@ -198,8 +198,8 @@ static void key_free(struct parsed_key *key)
  * Append entry number index to list, whose keys[] has room for one more.
  * Returns 1 when taken, 0 when skipped with a warning, or -ENOMEM.
  */
-static int take_key(const struct parser *p, size_t index,
-		    struct json_object *entry, struct keylist *list)
+static int take_key(const struct parser *p, size_t index, struct json_object *entry,
+		    struct keylist *list)
 {
 	struct json_object *value[FIELD_COUNT], *idv = NULL;
 	char why[160], idbuf[LOG_ID_BUF];
@@ -298,8 +298,7 @@ static int name_ref_cmp(const void *a, const void *b)
  * position) puts each name's first holder at the head of its run: O(n log n)
  * whatever the input, where a hash set could be driven quadratic.
  */
-static int drop_duplicates(const struct parser *p, struct keylist *list,
-			   const size_t *api_index)
+static int drop_duplicates(const struct parser *p, struct keylist *list, const size_t *api_index)
 {
 	char idbuf[LOG_ID_BUF];
 	struct name_ref *refs;
@@ -348,8 +347,8 @@ static int drop_duplicates(const struct parser *p, struct keylist *list,
 			w++;
 			continue;
 		}
-		warnf(p, "skipping key #%zu (id \"%s\"): %s key #%zu",
-		      api_index[i], log_id(key->id, key->id_len, idbuf),
+		warnf(p, "skipping key #%zu (id \"%s\"): %s key #%zu", api_index[i],
+		      log_id(key->id, key->id_len, idbuf),
 		      dup[i].same_id ? "duplicate id, first seen as"
 				     : "its directory name is already that of",
 		      api_index[dup[i].first]);
@@ -393,16 +392,16 @@ static void explain_not_array(const char *body, size_t len, char *err, size_t er
 		end++;
 	if (jerr == json_tokener_error_depth)
 		errmsg_set(err, errlen, "response is nested deeper than %d levels",
-			KEYLIST_MAX_DEPTH);
+			   KEYLIST_MAX_DEPTH);
 	else if (jerr != json_tokener_success)
 		errmsg_set(err, errlen, "response is not valid JSON: %s at byte %zu",
-			json_tokener_error_desc(jerr), end);
+			   json_tokener_error_desc(jerr), end);
 	else if (end < len)
-		errmsg_set(err, errlen,
-			"response is not valid JSON: unexpected data at byte %zu", end);
+		errmsg_set(err, errlen, "response is not valid JSON: unexpected data at byte %zu",
+			   end);
 	else
 		errmsg_set(err, errlen, "response is not a JSON array (it is %s)",
-			type_desc(json_object_get_type(obj)));
+			   type_desc(json_object_get_type(obj)));
 	json_object_put(obj);
 }
 
@@ -434,9 +433,8 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
  * gets the depth left under the array, so a flood of '[' stops at 16 (and
  * an entry nested deeper is skipped by jsonscan_skip_element).
  */
-static int parse_elements(const struct parser *p, const char *body, size_t len,
-			  size_t open, struct keylist *list, size_t **api_index,
-			  char *err, size_t errlen)
+static int parse_elements(const struct parser *p, const char *body, size_t len, size_t open,
+			  struct keylist *list, size_t **api_index, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
 	size_t i, cap = 0;
@@ -467,13 +465,13 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 
 			if (!end) {
 				errmsg_set(err, errlen, "response is nested deeper than %d levels",
-					KEYLIST_MAX_DEPTH);
+					   KEYLIST_MAX_DEPTH);
 				r = -EBADMSG;
 				break;
 			}
 			if (index >= KEYLIST_MAX_ENTRIES) {
 				errmsg_set(err, errlen, "response has more than %d entries",
-					KEYLIST_MAX_ENTRIES);
+					   KEYLIST_MAX_ENTRIES);
 				r = -EBADMSG;
 				break;
 			}
@@ -486,11 +484,11 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		if (jerr != json_tokener_success) {
 			/* continue: the body ended inside this element. */
 			errmsg_set(err, errlen, "response is not valid JSON: %s at byte %zu",
-				jerr == json_tokener_continue
-					? "unexpected end of data"
-					: json_tokener_error_desc(jerr),
-				jerr == json_tokener_continue
-					? len : i + json_tokener_get_parse_end(tok));
+				   jerr == json_tokener_continue ? "unexpected end of data"
+								 : json_tokener_error_desc(jerr),
+				   jerr == json_tokener_continue
+					   ? len
+					   : i + json_tokener_get_parse_end(tok));
 			r = -EBADMSG;
 			break;
 		}
@@ -499,7 +497,7 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		if (index >= KEYLIST_MAX_ENTRIES) {
 			json_object_put(entry);
 			errmsg_set(err, errlen, "response has more than %d entries",
-				KEYLIST_MAX_ENTRIES);
+				   KEYLIST_MAX_ENTRIES);
 			r = -EBADMSG;
 			break;
 		}
@@ -519,7 +517,7 @@ static int parse_elements(const struct parser *p, const char *body, size_t len,
 		else
 			(*api_index)[list->count - 1] = index;
 		r = 0;
-next:
+	next:
 		i = jsonscan_skip_space(body, i, len);
 		if (i < len && body[i] == ',') {
 			i = jsonscan_skip_space(body, i + 1, len);
@@ -529,10 +527,12 @@ next:
 			goto end;
 		if (i == len)
 			errmsg_set(err, errlen,
-				"response is not valid JSON: unexpected end of data at byte %zu", i);
+				   "response is not valid JSON: unexpected end of data at byte %zu",
+				   i);
 		else
 			errmsg_set(err, errlen,
-				"response is not valid JSON: unexpected character at byte %zu", i);
+				   "response is not valid JSON: unexpected character at byte %zu",
+				   i);
 		r = -EBADMSG;
 		break;
 	}
@@ -544,18 +544,20 @@ end:
 	/* Whitespace may follow the array; a NUL or anything else may not. */
 	i = jsonscan_skip_space(body, i + 1, len);
 	if (i < len) {
-		errmsg_set(err, errlen,
-			"response is not valid JSON: unexpected data at byte %zu after the array", i);
+		errmsg_set(
+			err, errlen,
+			"response is not valid JSON: unexpected data at byte %zu after the array",
+			i);
 		return -EBADMSG;
 	}
 	return 0;
 }
 
-int keylist_parse(const char *body, size_t len, struct keylist *out,
-		  keylist_warn_fn warn, void *ctx, char *err, size_t errlen)
+int keylist_parse(const char *body, size_t len, struct keylist *out, keylist_warn_fn warn,
+		  void *ctx, char *err, size_t errlen)
 {
-	const struct parser p = {.warn = warn, .ctx = ctx};
-	struct keylist list = {0};
+	const struct parser p = { .warn = warn, .ctx = ctx };
+	struct keylist list = { 0 };
 	size_t *api_index = NULL, start;
 	int r;
 

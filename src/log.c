@@ -91,8 +91,8 @@ static bool stderr_is_journal(void)
 	struct stat st;
 
 	pthread_once(&journal_once, journal_read_env);
-	return journal_known && fstat(STDERR_FILENO, &st) == 0 &&
-	       st.st_dev == journal_dev && st.st_ino == journal_ino;
+	return journal_known && fstat(STDERR_FILENO, &st) == 0 && st.st_dev == journal_dev &&
+	       st.st_ino == journal_ino;
 }
 
 static void write_all(int fd, const char *buf, size_t len)

@@ -72,7 +72,8 @@ static void omi_detail(const struct post_result *res, char *out, size_t outlen)
 	out[0] = '\0';
 	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
 		return;
-	if (json_object_object_get_ex(obj, "detail", &d) && json_object_is_type(d, json_type_string))
+	if (json_object_object_get_ex(obj, "detail", &d) &&
+	    json_object_is_type(d, json_type_string))
 		jsonstrict_clean(json_object_get_string(d), (size_t)json_object_get_string_len(d),
 				 out, outlen);
 	jsonstrict_put(obj);
@@ -117,9 +118,10 @@ static char *sign_in_url(const char *api_url, const char *provider, const char *
 	while (n > 0 && api_url[n - 1] == '/')
 		n--;
 	if (p && r && s && c &&
-	    asprintf(&url, "%.*s/v1/auth/authorize?provider=%s&redirect_uri=%s&state=%s"
-		     "&code_challenge=%s&code_challenge_method=S256", (int)n, api_url, p, r, s,
-		     c) < 0)
+	    asprintf(&url,
+		     "%.*s/v1/auth/authorize?provider=%s&redirect_uri=%s&state=%s"
+		     "&code_challenge=%s&code_challenge_method=S256",
+		     (int)n, api_url, p, r, s, c) < 0)
 		url = NULL;
 	free(p);
 	free(r);
@@ -129,9 +131,8 @@ static char *sign_in_url(const char *api_url, const char *provider, const char *
 }
 
 /* The callback's code -> Omi's custom token. */
-static int exchange_code(const struct login_config *cfg, const char *code,
-			 const char *redirect, const char *verifier, char **custom,
-			 struct login_error *err)
+static int exchange_code(const struct login_config *cfg, const char *code, const char *redirect,
+			 const char *verifier, char **custom, struct login_error *err)
 {
 	struct post_result res = { 0 };
 	char *ecode = url_escape(code), *eredirect = url_escape(redirect), *body = NULL;
@@ -140,8 +141,10 @@ static int exchange_code(const struct login_config *cfg, const char *code,
 
 	*custom = NULL;
 	if (ecode && eredirect &&
-	    asprintf(&body, "grant_type=authorization_code&code=%s&redirect_uri=%s"
-		     "&use_custom_token=true&code_verifier=%s", ecode, eredirect, verifier) < 0)
+	    asprintf(&body,
+		     "grant_type=authorization_code&code=%s&redirect_uri=%s"
+		     "&use_custom_token=true&code_verifier=%s",
+		     ecode, eredirect, verifier) < 0)
 		body = NULL;
 	secret_free(ecode);
 	free(eredirect);
@@ -209,14 +212,16 @@ static int check_callback(const struct loopback_request *req, const char *state,
 	}
 	/* Length first: the state is compared without leaking where it differs. */
 	if (!req->state || strlen(req->state) != strlen(state))
-		return fail(err, -EPROTO, "the sign-in callback carried a wrong state; "
+		return fail(err, -EPROTO,
+			    "the sign-in callback carried a wrong state; "
 			    "try omikeyfs --login again");
 	unsigned char diff = 0;
 
 	for (size_t i = 0; state[i]; i++)
 		diff |= (unsigned char)(state[i] ^ req->state[i]);
 	if (diff)
-		return fail(err, -EPROTO, "the sign-in callback carried a wrong state; "
+		return fail(err, -EPROTO,
+			    "the sign-in callback carried a wrong state; "
 			    "try omikeyfs --login again");
 	if (!req->code || !req->code[0])
 		return fail(err, -EPROTO, "the sign-in callback carried no code");

@@ -22,15 +22,15 @@
 #include "urlenc.h"
 
 struct conn {
-	int fd;                                 /* -1: free slot */
+	int fd; /* -1: free slot */
 	size_t len;
-	uint64_t opened;                        /* order of accept, to drop the oldest */
+	uint64_t opened; /* order of accept, to drop the oldest */
 	char buf[LOOPBACK_REQUEST_MAX + 1];
 };
 
 struct loopback {
 	int listen_fd;
-	int held;                               /* connection of the callback, or -1 */
+	int held; /* connection of the callback, or -1 */
 	uint64_t accepted;
 	struct conn conns[LOOPBACK_MAX_CONNECTIONS];
 };
@@ -114,8 +114,8 @@ enum loopback_kind loopback_parse(const char *buf, size_t len, struct loopback_r
 	return kind;
 }
 
-int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound,
-		  char *err, size_t errlen)
+int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound, char *err,
+		  size_t errlen)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
 	socklen_t alen = sizeof(addr);
@@ -190,7 +190,8 @@ static void answer(int fd, int status, const char *text, int64_t deadline_ms)
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 			 "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-			 "Connection: close\r\n\r\n", status, reason, strlen(text));
+			 "Connection: close\r\n\r\n",
+			 status, reason, strlen(text));
 
 	send_all(fd, head, (size_t)n, deadline_ms);
 	send_all(fd, text, strlen(text), deadline_ms);

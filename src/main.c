@@ -40,13 +40,13 @@
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_USAGE = 1,    /* bad option, URL, key or session file, missing token */
-	EXIT_REFUSED = 2,  /* the API refused the token or session (401/403, ended);
-			    * --login: the sign-in was refused */
-	EXIT_FETCH = 3,    /* the first fetch failed otherwise; --login: no answer
-			    * from Omi or Firebase, or no sign-in in time */
-	EXIT_MOUNT = 4,    /* mounting or the FUSE session failed; the mountpoint
-			    * is an omikeyfs mount already, or a dead one */
+	EXIT_USAGE = 1,   /* bad option, URL, key or session file, missing token */
+	EXIT_REFUSED = 2, /* the API refused the token or session (401/403, ended);
+			   * --login: the sign-in was refused */
+	EXIT_FETCH = 3,   /* the first fetch failed otherwise; --login: no answer
+			   * from Omi or Firebase, or no sign-in in time */
+	EXIT_MOUNT = 4,   /* mounting or the FUSE session failed; the mountpoint
+			   * is an omikeyfs mount already, or a dead one */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
@@ -82,8 +82,8 @@ static double random_unit(void *ctx)
 /* libfuse's own messages, as ours: "omikeyfs: ...", to syslog once detached.
  * libfuse builds some lines in several calls, so pieces are gathered until
  * the newline. */
-__attribute__((format(printf, 2, 0)))
-static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void fuse_log_to_ours(enum fuse_log_level level,
+								   const char *fmt, va_list ap)
 {
 	static __thread char line[512];
 	static __thread size_t len;
@@ -107,8 +107,10 @@ static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list
 	if (strncmp(text, "fuse: ", 6) == 0)
 		text += 6;
 	if (*text)
-		log_msg(level <= FUSE_LOG_ERR ? LOG_ERR : level == FUSE_LOG_WARNING ? LOG_WARNING
-						: LOG_INFO, "%s", text);
+		log_msg(level <= FUSE_LOG_ERR       ? LOG_ERR
+			: level == FUSE_LOG_WARNING ? LOG_WARNING
+						    : LOG_INFO,
+			"%s", text);
 	len = 0;
 }
 

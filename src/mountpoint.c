@@ -71,8 +71,10 @@ static bool omikeyfs_mounted_at(const char *abs)
 
 static int dead(const char *path, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "mountpoint %s: a previous mount died (%s); fusermount3 -u %s "
-		 "clears it", path, strerror(ENOTCONN), path);
+	snprintf(err, errlen,
+		 "mountpoint %s: a previous mount died (%s); fusermount3 -u %s "
+		 "clears it",
+		 path, strerror(ENOTCONN), path);
 	return -ENOTCONN;
 }
 
@@ -97,11 +99,15 @@ int mountpoint_check(const char *path, char *err, size_t errlen)
 		n = strspn(pid, "0123456789") == (size_t)n ? n : 0;
 	}
 	if (n > 0) {
-		snprintf(err, errlen, "mountpoint %s is already an omikeyfs mount (pid %s); "
-			 "unmount it first: fusermount3 -u %s", path, pid, path);
+		snprintf(err, errlen,
+			 "mountpoint %s is already an omikeyfs mount (pid %s); "
+			 "unmount it first: fusermount3 -u %s",
+			 path, pid, path);
 	} else {
-		snprintf(err, errlen, "mountpoint %s is already an omikeyfs mount; unmount it "
-			 "first: fusermount3 -u %s", path, path);
+		snprintf(err, errlen,
+			 "mountpoint %s is already an omikeyfs mount; unmount it "
+			 "first: fusermount3 -u %s",
+			 path, path);
 	}
 	return -EBUSY;
 }

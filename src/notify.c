@@ -28,7 +28,7 @@
 /* What a refresh changed (old -> new), or the files of a key directory just
  * listed, whose bytes go to the page cache. */
 struct job {
-	struct snapshot *old, *new;  /* a swap, or NULL */
+	struct snapshot *old, *new;      /* a swap, or NULL */
 	struct node *files[FIELD_COUNT]; /* to store, referenced, or NULL */
 	struct job *next;
 };
@@ -38,7 +38,7 @@ struct notify {
 	struct fuse_session *se;
 	pthread_t thread;
 	bool running;
-	sem_t wake;              /* posted by swaps, SIGHUP and stop */
+	sem_t wake; /* posted by swaps, SIGHUP and stop */
 	pthread_mutex_t queue_lock;
 	struct job *queue, **queue_tail;
 	atomic_int pending_stores; /* a bound: stores are only a shortcut */
@@ -193,8 +193,7 @@ static void inval_entry(struct notify *n, fuse_ino_t parent, const char *name)
  * previous version.  A key on one side only (or whose number moved) has
  * its root entry dropped: a vanished one goes, a new one loses any cached
  * "no such entry", a moved one is looked up again. */
-static void push_changes(struct notify *n, const struct snapshot *old,
-			 const struct snapshot *new)
+static void push_changes(struct notify *n, const struct snapshot *old, const struct snapshot *new)
 {
 	size_t i = 0, j = 0;
 
@@ -209,7 +208,8 @@ static void push_changes(struct notify *n, const struct snapshot *old,
 			} else {
 				for (int f = 0; f < FIELD_COUNT; f++)
 					if (now->file[f] != was->file[f])
-						inval_entry(n, ino_of(now->dir), key_field_names[f]);
+						inval_entry(n, ino_of(now->dir),
+							    key_field_names[f]);
 			}
 			i++;
 			j++;

@@ -27,11 +27,9 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Each checks text, the value of option name, into *field; -1 with err. */
-typedef int value_parser(const char *name, const char *text, void *field, char *err,
-			 size_t errlen);
+typedef int value_parser(const char *name, const char *text, void *field, char *err, size_t errlen);
 
-static int parse_string(const char *name, const char *text, void *field, char *err,
-			size_t errlen)
+static int parse_string(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	char **out = field;
 
@@ -47,8 +45,8 @@ static int parse_string(const char *name, const char *text, void *field, char *e
 #define SECONDS_MAX (86400 * 365)
 
 /* A finite number of seconds up to SECONDS_MAX; 0 only when zero_ok. */
-static int parse_secs(const char *name, const char *text, bool zero_ok, double *out,
-		      char *err, size_t errlen)
+static int parse_secs(const char *name, const char *text, bool zero_ok, double *out, char *err,
+		      size_t errlen)
 {
 	char *end;
 	double v;
@@ -57,17 +55,17 @@ static int parse_secs(const char *name, const char *text, bool zero_ok, double *
 	v = strtod(text, &end);
 	if (errno || end == text || *end || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
 	    v > SECONDS_MAX) {
-		snprintf(err, errlen, "invalid %s=%s (expected %s number of seconds, at most "
-			 "%d: 365 days)", name, text, zero_ok ? "a non-negative" : "a positive",
-			 SECONDS_MAX);
+		snprintf(err, errlen,
+			 "invalid %s=%s (expected %s number of seconds, at most "
+			 "%d: 365 days)",
+			 name, text, zero_ok ? "a non-negative" : "a positive", SECONDS_MAX);
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
-static int parse_seconds(const char *name, const char *text, void *field, char *err,
-			 size_t errlen)
+static int parse_seconds(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	return parse_secs(name, text, false, field, err, errlen);
 }
@@ -79,8 +77,7 @@ static int parse_seconds_or_zero(const char *name, const char *text, void *field
 }
 
 /* Bytes from 1024 to under 2G, with an optional K, M or G. */
-static int parse_size(const char *name, const char *text, void *field, char *err,
-		      size_t errlen)
+static int parse_size(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	char *end;
 	unsigned long long v;
@@ -105,8 +102,10 @@ static int parse_size(const char *name, const char *text, void *field, char *err
 	*(size_t *)field = (size_t)v;
 	return 0;
 bad:
-	snprintf(err, errlen, "invalid %s=%s (expected bytes from 1024 to under 2G, "
-		 "with an optional K, M or G)", name, text);
+	snprintf(err, errlen,
+		 "invalid %s=%s (expected bytes from 1024 to under 2G, "
+		 "with an optional K, M or G)",
+		 name, text);
 	return -1;
 }
 
@@ -131,8 +130,7 @@ static int parse_id(const char *name, const char *text, void *field, char *err, 
 _Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t),
 	       "parse_id fills 32-bit ids");
 
-static int parse_umask(const char *name, const char *text, void *field, char *err,
-		       size_t errlen)
+static int parse_umask(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	char *end;
 	unsigned long v;
@@ -140,8 +138,8 @@ static int parse_umask(const char *name, const char *text, void *field, char *er
 	errno = 0;
 	v = strtoul(text, &end, 8);
 	if (errno || end == text || *text < '0' || *text > '7' || *end || v > 0777) {
-		snprintf(err, errlen, "invalid %s=%s (expected an octal mode from 0 to 0777)",
-			 name, text);
+		snprintf(err, errlen, "invalid %s=%s (expected an octal mode from 0 to 0777)", name,
+			 text);
 		return -1;
 	}
 	*(mode_t *)field = (mode_t)v;
@@ -163,8 +161,7 @@ static int parse_log_level(const char *name, const char *text, void *field, char
 }
 
 /* --port=N: a TCP port, 0 for any free one. */
-static int parse_port(const char *name, const char *text, void *field, char *err,
-		      size_t errlen)
+static int parse_port(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	char *end;
 	unsigned long v;
@@ -180,8 +177,7 @@ static int parse_port(const char *name, const char *text, void *field, char *err
 	return 0;
 }
 
-static int parse_provider(const char *name, const char *text, void *field, char *err,
-			  size_t errlen)
+static int parse_provider(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	if (strcmp(text, "google") != 0 && strcmp(text, "apple") != 0) {
 		snprintf(err, errlen, "invalid %s=%s (expected google or apple)", name, text);
@@ -192,13 +188,15 @@ static int parse_provider(const char *name, const char *text, void *field, char 
 
 struct value_option {
 	const char *name;
-	size_t offset;          /* of the field in struct options */
+	size_t offset; /* of the field in struct options */
 	value_parser *parse;
-	const char *fallback;   /* parsed when the option is not given, or NULL */
+	const char *fallback; /* parsed when the option is not given, or NULL */
 };
 
-#define VALUE(n, field, parse, fallback) \
-	{ n, offsetof(struct options, field), parse, fallback }
+#define VALUE(n, field, parse, fallback)                                                           \
+	{                                                                                          \
+		n, offsetof(struct options, field), parse, fallback                                \
+	}
 
 static const struct value_option value_options[] = {
 	VALUE("key_file", key_file, parse_string, NULL),
@@ -230,32 +228,25 @@ struct parse_state {
 	bool no_memory;
 };
 
-#define FLAG(t, field) { t, offsetof(struct parse_state, o.field), 1 }
+#define FLAG(t, field)                                                                             \
+	{                                                                                          \
+		t, offsetof(struct parse_state, o.field), 1                                        \
+	}
 
 enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
 
 static const struct fuse_opt fuse_options[] = {
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-h", KEY_HELP), FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION), FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
-	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
-	FLAG("no_cache", no_cache),
-	FLAG("--login", login),
-	FLAG("--logout", logout),
-	FLAG("--no-browser", no_browser),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FLAG("no_cache", no_cache),
+	FLAG("--login", login), FLAG("--logout", logout), FLAG("--no-browser", no_browser),
 	/* Words fstab and mount(8) pass that mean nothing here. */
-	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("rw", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_END
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("rw", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD), FUSE_OPT_END
 };
 
 /* Keeps the text of a NAME=VALUE option of ours; 1 when arg is not one. */
@@ -356,8 +347,7 @@ static int mountpoint_fd(const char *path)
 	char *end;
 	long fd;
 
-	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) != 0 || *digits < '0' ||
-	    *digits > '9')
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) != 0 || *digits < '0' || *digits > '9')
 		return -1;
 	errno = 0;
 	fd = strtol(digits, &end, 10);
@@ -432,8 +422,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	 * would not reach the kernel, and without it allow_other lets every
 	 * user past the modes. */
 	if (o->fd_mountpoint && o->allow_other && !st->default_permissions) {
-		snprintf(err, errlen, "mountpoint %s: allow_other needs default_permissions among "
-			 "the options the mount was made with", o->mountpoint);
+		snprintf(err, errlen,
+			 "mountpoint %s: allow_other needs default_permissions among "
+			 "the options the mount was made with",
+			 o->mountpoint);
 		return -1;
 	}
 	/* Paths made absolute: the daemon runs in "/", and libcurl may load

@@ -40,8 +40,8 @@ struct persist {
 	int dirfd;
 	char *dir;
 	char *url;
-	char *credential;   /* as stored: never a token */
-	char name[64];      /* the kept list's file name in dir */
+	char *credential; /* as stored: never a token */
+	char name[64];    /* the kept list's file name in dir */
 	pthread_t thread;
 	bool running;
 	bool stopping;
@@ -76,9 +76,10 @@ static int check_private(const struct stat *st, const char *what, const char *pa
 		return -EPERM;
 	}
 	if (st->st_mode & 077) {
-		snprintf(err, errlen, "%s %s: group or others may read or write it (mode %03o); "
-			 "chmod %s it", what, path, (unsigned)(st->st_mode & 0777),
-			 dir ? "700" : "600");
+		snprintf(err, errlen,
+			 "%s %s: group or others may read or write it (mode %03o); "
+			 "chmod %s it",
+			 what, path, (unsigned)(st->st_mode & 0777), dir ? "700" : "600");
 		return -EACCES;
 	}
 	return 0;
@@ -92,7 +93,7 @@ static int make_dirs(const char *path)
 
 	if (!copy)
 		return -1;
-	for (char *p = copy + 1; ; p++) {
+	for (char *p = copy + 1;; p++) {
 		if (*p == '/' || *p == '\0') {
 			char c = *p;
 
@@ -273,8 +274,8 @@ static void hex(const unsigned char *bytes, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
-static int set_identity(struct persist *p, const char *credential, const char *token,
-			char *err, size_t errlen)
+static int set_identity(struct persist *p, const char *credential, const char *token, char *err,
+			size_t errlen)
 {
 	unsigned char digest[SHA256_DIGEST_LEN];
 	char digest_hex[2 * SHA256_DIGEST_LEN + 1];
@@ -443,7 +444,8 @@ struct persist *persist_open(const char *dir, bool fallback, const char *url,
 		goto fail;
 	}
 	if (!one_line(url) || (credential && (!*credential || !one_line(credential)))) {
-		snprintf(err, errlen, "cannot keep the list: the URL or the user id holds "
+		snprintf(err, errlen,
+			 "cannot keep the list: the URL or the user id holds "
 			 "control characters");
 		goto fail;
 	}

@@ -72,8 +72,8 @@ int sdnotify_send(const char *state)
 		return -errno;
 	len = strlen(state);
 	do
-		n = sendto(fd, state, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			   (struct sockaddr *)&addr, (socklen_t)alen);
+		n = sendto(fd, state, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr,
+			   (socklen_t)alen);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		err = -errno;

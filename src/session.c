@@ -73,8 +73,10 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	r = get_int(obj, "version", &version, why, sizeof(why));
 	if (r == 0 && version != SESSION_VERSION) {
 		/* The number is ours to show: it is an integer. */
-		snprintf(why, sizeof(why), "format version %lld is not %d; sign in again "
-			 "with omikeyfs --login", version, SESSION_VERSION);
+		snprintf(why, sizeof(why),
+			 "format version %lld is not %d; sign in again "
+			 "with omikeyfs --login",
+			 version, SESSION_VERSION);
 		r = -EBADMSG;
 	}
 	if (r == 0)
@@ -114,7 +116,8 @@ char *session_serialize(const struct session *s, size_t *len)
 	int n = -1;
 
 	if (tok && url && key && uid)
-		n = asprintf(&out, "{\n  \"version\": %d,\n  \"api_url\": %s,\n"
+		n = asprintf(&out,
+			     "{\n  \"version\": %d,\n  \"api_url\": %s,\n"
 			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n"
 			     "  \"refresh_token\": %s,\n  \"created\": %lld\n}\n",
 			     SESSION_VERSION, url, key, uid, tok, s->created);
@@ -142,10 +145,10 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 		r = -errno;
 		if (r == -ENOENT)
 			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
-				path);
+				   path);
 		else
 			errmsg_set(err, errlen, "cannot open session file %s: %s", path,
-				strerror(-r));
+				   strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -154,15 +157,16 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		errmsg_set(err, errlen, "session file %s is accessible by group or others "
-			"(mode %03o); run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777),
-			path);
+		errmsg_set(err, errlen,
+			   "session file %s is accessible by group or others "
+			   "(mode %03o); run: chmod 600 %s",
+			   path, (unsigned)(st.st_mode & 0777), path);
 		r = -EACCES;
 		goto out;
 	}
 	if (st.st_size > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
-			SESSION_MAX_SIZE);
+			   SESSION_MAX_SIZE);
 		r = -EFBIG;
 		goto out;
 	}
@@ -181,7 +185,7 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 		if (n < 0) {
 			r = -errno;
 			errmsg_set(err, errlen, "cannot read session file %s: %s", path,
-				strerror(-r));
+				   strerror(-r));
 			goto out;
 		}
 		if (n == 0)
@@ -190,7 +194,7 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 	}
 	if (len > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
-			SESSION_MAX_SIZE);
+			   SESSION_MAX_SIZE);
 		r = -EFBIG;
 		goto out;
 	}
@@ -222,7 +226,8 @@ static int make_parents(char *dir, char *err, size_t errlen)
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 			int r = -errno;
 
-			errmsg_set(err, errlen, "cannot create directory %s: %s", dir, strerror(-r));
+			errmsg_set(err, errlen, "cannot create directory %s: %s", dir,
+				   strerror(-r));
 			*p = c;
 			return r;
 		}
@@ -275,7 +280,7 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 	r = make_parents(dir, err, errlen);
 	if (r == -ENOTDIR)
 		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
-			dir);
+			   dir);
 	if (r < 0)
 		goto out;
 	data = session_serialize(s, &len);
@@ -346,11 +351,12 @@ int session_default_path(char **out, char *err, size_t errlen)
 	/* The XDG spec says a relative XDG_CONFIG_HOME is to be ignored. */
 	if (xdg && xdg[0] == '/')
 		n = asprintf(out, "%s/omikeyfs/session.json", xdg);
-	else if (home && home[0] == '/')  /* the daemon runs in "/" */
+	else if (home && home[0] == '/') /* the daemon runs in "/" */
 		n = asprintf(out, "%s/.config/omikeyfs/session.json", home);
 	else {
-		errmsg_set(err, errlen, "neither XDG_CONFIG_HOME nor HOME is set: "
-			"no place for the session file");
+		errmsg_set(err, errlen,
+			   "neither XDG_CONFIG_HOME nor HOME is set: "
+			   "no place for the session file");
 		return -ENOENT;
 	}
 	if (n < 0) {

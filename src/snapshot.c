@@ -40,8 +40,8 @@ static uint64_t name_prefix(const char *name)
 }
 
 /* Orders as strcmp does: a prefix is the name's first bytes, unsigned. */
-static int compare_refs(const struct snapshot *snap, const struct name_ref *a,
-			uint64_t b_prefix, const char *b_name)
+static int compare_refs(const struct snapshot *snap, const struct name_ref *a, uint64_t b_prefix,
+			const char *b_name)
 {
 	if (a->prefix != b_prefix)
 		return a->prefix < b_prefix ? -1 : 1;
@@ -99,8 +99,8 @@ static struct node *dir_node_new(const struct parsed_key *key, uint64_t ino)
 	return node;
 }
 
-static struct node *file_node_new(const struct key_text *text, enum key_field field,
-				  uint64_t ino, struct timespec mtime)
+static struct node *file_node_new(const struct key_text *text, enum key_field field, uint64_t ino,
+				  struct timespec mtime)
 {
 	struct node *node = malloc(sizeof(*node) + text->len);
 
@@ -171,8 +171,7 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 
 /* snapshot_build, or with seeds (sorted by ino) and no prev, a kept list's. */
 static struct snapshot *build(const struct snapshot *prev, const struct keylist *list,
-			      const struct snapshot_seed *seeds, size_t nseeds,
-			      struct timespec now)
+			      const struct snapshot_seed *seeds, size_t nseeds, struct timespec now)
 {
 	size_t n = list->count, kept = 0, s = 0;
 	struct ino_slot *slots = NULL;

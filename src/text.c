@@ -31,16 +31,16 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 		len = 3;
 		*cp = s[0] & 0x0f;
 		if (s[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
+			lo = 0xa0; /* overlong */
 		else if (s[0] == 0xed)
-			hi = 0x9f;	/* UTF-16 surrogates */
+			hi = 0x9f; /* UTF-16 surrogates */
 	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
 		len = 4;
 		*cp = s[0] & 0x07;
 		if (s[0] == 0xf0)
-			lo = 0x90;	/* overlong */
+			lo = 0x90; /* overlong */
 		else if (s[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
+			hi = 0x8f; /* above U+10FFFF */
 	} else {
 		return 0;
 	}
@@ -56,8 +56,8 @@ static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 static bool text_unsafe(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) ||
-	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
 }
 
 size_t text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)

@@ -31,7 +31,7 @@ static bool is_leap(int y)
 
 static int days_in_month(int y, int m)
 {
-	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
 	return m == 2 && is_leap(y) ? 29 : days[m - 1];
 }
@@ -59,18 +59,16 @@ bool timestamp_parse(const char *s, size_t len, struct timespec *out)
 
 	if (len < 19)
 		return false;
-	if (!parse_digits(s, 4, &year) || s[4] != '-' ||
-	    !parse_digits(s + 5, 2, &mon) || s[7] != '-' ||
-	    !parse_digits(s + 8, 2, &day) ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-	    !parse_digits(s + 11, 2, &hour) || s[13] != ':' ||
-	    !parse_digits(s + 14, 2, &min) || s[16] != ':' ||
+	if (!parse_digits(s, 4, &year) || s[4] != '-' || !parse_digits(s + 5, 2, &mon) ||
+	    s[7] != '-' || !parse_digits(s + 8, 2, &day) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !parse_digits(s + 11, 2, &hour) ||
+	    s[13] != ':' || !parse_digits(s + 14, 2, &min) || s[16] != ':' ||
 	    !parse_digits(s + 17, 2, &sec))
 		return false;
 	/* Second 60 is a leap second: it counts as the next minute's first,
 	 * as timegm() would have it. */
-	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-	    hour > 23 || min > 59 || sec > 60)
+	if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+	    min > 59 || sec > 60)
 		return false;
 
 	if (i < len && s[i] == '.') {
@@ -94,12 +92,10 @@ bool timestamp_parse(const char *s, size_t len, struct timespec *out)
 		size_t rest = len - i - 1;
 
 		if (rest == 5 && s[i + 3] == ':') {
-			if (!parse_digits(s + i + 1, 2, &oh) ||
-			    !parse_digits(s + i + 4, 2, &om))
+			if (!parse_digits(s + i + 1, 2, &oh) || !parse_digits(s + i + 4, 2, &om))
 				return false;
 		} else if (rest == 4) {
-			if (!parse_digits(s + i + 1, 2, &oh) ||
-			    !parse_digits(s + i + 3, 2, &om))
+			if (!parse_digits(s + i + 1, 2, &oh) || !parse_digits(s + i + 3, 2, &om))
 				return false;
 		} else {
 			return false;

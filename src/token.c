@@ -62,9 +62,10 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "key file %s is accessible by group or others "
-			 "(mode %03o); run: chmod 600 %s", path,
-			 (unsigned)(st.st_mode & 0777), path);
+		snprintf(err, errlen,
+			 "key file %s is accessible by group or others "
+			 "(mode %03o); run: chmod 600 %s",
+			 path, (unsigned)(st.st_mode & 0777), path);
 		goto out;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -76,8 +77,10 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	/* By length, not as a string: a NUL would silently cut the token. */
 	nl = memchr(buf, '\n', (size_t)n);
 	if (memchr(buf, '\0', nl ? (size_t)(nl - buf) : (size_t)n)) {
-		snprintf(err, errlen, "key file %s: the token holds control characters "
-			 "(a NUL byte)", path);
+		snprintf(err, errlen,
+			 "key file %s: the token holds control characters "
+			 "(a NUL byte)",
+			 path);
 		goto out;
 	}
 	if (nl) {
@@ -91,8 +94,10 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	if (!*line)
 		snprintf(err, errlen, "key file %s has no token on its first line", path);
 	else if (!token_ok(line))
-		snprintf(err, errlen, "key file %s: the token holds spaces, control characters "
-			 "or non-ASCII bytes", path);
+		snprintf(err, errlen,
+			 "key file %s: the token holds spaces, control characters "
+			 "or non-ASCII bytes",
+			 path);
 	else if (!(token = strdup(line)))
 		snprintf(err, errlen, "out of memory");
 out:
@@ -124,8 +129,9 @@ char *token_from_env(char *err, size_t errlen)
 	if (!token) {
 		snprintf(err, errlen, "out of memory");
 	} else if (!token_ok(token)) {
-		snprintf(err, errlen, ENV_NAME " is empty or holds spaces, control characters "
-			 "or non-ASCII bytes");
+		snprintf(err, errlen,
+			 ENV_NAME " is empty or holds spaces, control characters "
+				  "or non-ASCII bytes");
 		secret_free(token);
 		token = NULL;
 	}

@@ -22,7 +22,7 @@
 
 #include <curl/curl.h>
 
-#define URL_AUTHORITY_MAX 100  /* bytes of "host:port" shown in a message */
+#define URL_AUTHORITY_MAX 100 /* bytes of "host:port" shown in a message */
 
 /* One line of text: control characters (and DEL) become spaces. */
 static void url_one_line(char *s)
@@ -191,8 +191,7 @@ void url_authority(const char *url, char *out, size_t outlen)
 		return;
 	if (url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
-		if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
-		    port)
+		if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port)
 			snprintf(out, outlen, "%s:%s", host, port);
 		else
 			snprintf(out, outlen, "%s", host);

@@ -19,10 +19,12 @@ static void print_usage(const char *progname)
 {
 	printf("usage: %s --login [--no-browser] [--port=N] [--provider=google|apple] [API_URL]\n"
 	       "       %s [options] [API_URL] MOUNTPOINT\n"
-	       "       %s --logout\n\n", progname, progname, progname);
+	       "       %s --logout\n\n",
+	       progname, progname, progname);
 	printf("Mounts the Omi developer API key list (GET API_URL" OPTIONS_LIST_PATH ") as a\n"
 	       "read-only tree: one directory per key holding name, key_prefix,\n"
-	       "created_at, last_used_at and scopes.  API_URL defaults to " OPTIONS_DEFAULT_URL ";\n"
+	       "created_at, last_used_at and scopes.  API_URL defaults to " OPTIONS_DEFAULT_URL
+	       ";\n"
 	       "only https:// is accepted, or http:// to a loopback host.\n\n"
 	       "Sign in once with --login (a browser sign-in, as Omi's own CLI does); the\n"
 	       "mount then uses and renews that session.  The key list takes a signed-in\n"

@@ -60,6 +60,16 @@ PY
 	failed=$((failed + ${line#* }))
 }
 
+echo "== format (clang-format, .clang-format)"
+# The C sources as .clang-format writes them: one style, checked, not argued.
+if find src include tests/unit tests/fuzz -name '*.[ch]' -print0 |
+	xargs -0 -r clang-format --dry-run --Werror; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	status=1
+fi
+
 echo "== build (werror)"
 setup build -Dwerror=true
 meson compile -C build

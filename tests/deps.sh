@@ -18,7 +18,7 @@ packages=(
 	scdoc man-db
 	python3 python3-pytest
 	attr rsync curl
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev clang-format
 	debhelper dpkg-dev lintian git systemd
 )
 

@@ -12,10 +12,10 @@
 #include "keyname.h"
 #include "snapshot.h"
 
-#define check(expr)                                                           \
-	do {                                                                  \
-		if (!(expr))                                                  \
-			__builtin_trap();                                     \
+#define check(expr)                                                                                \
+	do {                                                                                       \
+		if (!(expr))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 /* Whether an uncut name decodes to exactly this id: what keeps two ids

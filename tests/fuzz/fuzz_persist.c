@@ -16,10 +16,10 @@
 #define URL "http://127.0.0.1:8000/v1/dev/keys"
 #define CRED "token-sha256:00"
 
-#define check(expr)                                                           \
-	do {                                                                  \
-		if (!(expr))                                                  \
-			__builtin_trap();                                     \
+#define check(expr)                                                                                \
+	do {                                                                                       \
+		if (!(expr))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 static bool same_time(struct timespec a, struct timespec b)
@@ -30,7 +30,8 @@ static bool same_time(struct timespec a, struct timespec b)
 static void round_trip(const struct kept_list *kept)
 {
 	struct snapshot *snap = snapshot_restore(&kept->list, kept->seeds, kept->nseeds,
-						 kept->members_changed), *back;
+						 kept->members_changed),
+			*back;
 	struct kept_list again;
 	char err[256];
 	size_t len;
@@ -49,7 +50,8 @@ static void round_trip(const struct kept_list *kept)
 	check(back && back->count == snap->count && same_time(back->mtime, snap->mtime));
 	for (size_t i = 0; i < snap->count; i++)
 		for (int f = 0; f < FIELD_COUNT; f++)
-			check(same_time(back->keys[i].file[f]->mtime, snap->keys[i].file[f]->mtime));
+			check(same_time(back->keys[i].file[f]->mtime,
+					snap->keys[i].file[f]->mtime));
 	snapshot_unref(back);
 	keptlist_free(&again);
 	snapshot_unref(snap);

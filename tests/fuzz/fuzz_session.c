@@ -16,10 +16,10 @@
 #include "loopback.h"
 #include "session.h"
 
-#define check(expr)                                                           \
-	do {                                                                  \
-		if (!(expr))                                                  \
-			__builtin_trap();                                     \
+#define check(expr)                                                                                \
+	do {                                                                                       \
+		if (!(expr))                                                                       \
+			__builtin_trap();                                                          \
 	} while (0)
 
 static void check_line(const char *s, size_t size)

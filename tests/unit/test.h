@@ -6,19 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define test_assert(expr)                                                     \
-	do {                                                                  \
-		if (!(expr)) {                                                \
-			fprintf(stderr, "%s:%d: %s: assertion failed: %s\n",  \
-				__FILE__, __LINE__, __func__, #expr);          \
-			abort();                                              \
-		}                                                             \
+#define test_assert(expr)                                                                          \
+	do {                                                                                       \
+		if (!(expr)) {                                                                     \
+			fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", __FILE__, __LINE__,   \
+				__func__, #expr);                                                  \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
-#define test_run(fn)                                                          \
-	do {                                                                  \
-		fn();                                                         \
-		fprintf(stderr, "ok %s\n", #fn);                              \
+#define test_run(fn)                                                                               \
+	do {                                                                                       \
+		fn();                                                                              \
+		fprintf(stderr, "ok %s\n", #fn);                                                   \
 	} while (0)
 
 #endif

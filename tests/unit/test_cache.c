@@ -67,7 +67,7 @@ static void fake_swapped(void *ctx, struct snapshot *old, struct snapshot *new)
 {
 	struct fake *f = ctx;
 
-	test_assert(old && new && new->generation == old->generation + 1);
+	test_assert(old && new &&new->generation == old->generation + 1);
 	f->swaps++;
 }
 

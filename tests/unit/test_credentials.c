@@ -63,9 +63,9 @@ static void script(struct fake *f, int n, const struct answer *a)
 	f->count = n;
 }
 
-#define RENEWED(id, refresh, expires) \
-	"{\"id_token\": \"" id "\", \"refresh_token\": \"" refresh "\", \"expires_in\": \"" \
-	expires "\", \"user_id\": \"uid\", \"token_type\": \"Bearer\"}"
+#define RENEWED(id, refresh, expires)                                                              \
+	"{\"id_token\": \"" id "\", \"refresh_token\": \"" refresh                                 \
+	"\", \"expires_in\": \"" expires "\", \"user_id\": \"uid\", \"token_type\": \"Bearer\"}"
 #define FB_ERROR(code, msg) "{\"error\": {\"code\": " #code ", \"message\": \"" msg "\"}}"
 
 static char dir[64], path[128];
@@ -130,8 +130,7 @@ static const char *token_ok(struct credentials *c)
 	return token;
 }
 
-static void token_fails(struct credentials *c, enum cred_error_kind kind, int e,
-			const char *words)
+static void token_fails(struct credentials *c, enum cred_error_kind kind, int e, const char *words)
 {
 	struct cred_error err;
 	const char *token = "x";
@@ -225,8 +224,9 @@ static void test_rotation_saved(void)
 
 	/* A newer sign-in in the file is not overwritten by a rotation. */
 	write_session("REFRESH-NEW", "https://api.omi.me", "KEY");
-	script(&f, 1, (struct answer[]){
-			      { .status = 200, .body = RENEWED("ID-4", "REFRESH-4", "3600") } });
+	script(&f, 1,
+	       (struct answer[]){
+		       { .status = 200, .body = RENEWED("ID-4", "REFRESH-4", "3600") } });
 	f.calls = 0;
 	test_assert(credentials_refused(c));
 	test_assert(strcmp(token_ok(c), "ID-4") == 0);
@@ -235,8 +235,9 @@ static void test_rotation_saved(void)
 	/* A file that cannot be read is warned about, and left alone. */
 	write_session("REFRESH-4", "https://api.omi.me", "KEY");
 	test_assert(chmod(path, 0640) == 0);
-	script(&f, 1, (struct answer[]){
-			      { .status = 200, .body = RENEWED("ID-6", "REFRESH-6", "3600") } });
+	script(&f, 1,
+	       (struct answer[]){
+		       { .status = 200, .body = RENEWED("ID-6", "REFRESH-6", "3600") } });
 	test_assert(credentials_refused(c));
 	test_assert(strcmp(token_ok(c), "ID-6") == 0);
 	test_assert(f.warnings == 1);
@@ -244,8 +245,9 @@ static void test_rotation_saved(void)
 	check_file("REFRESH-4");
 	/* Nor is a file --logout removed brought back. */
 	test_assert(session_remove(path, NULL, 0) == 0);
-	script(&f, 1, (struct answer[]){
-			      { .status = 200, .body = RENEWED("ID-5", "REFRESH-5", "3600") } });
+	script(&f, 1,
+	       (struct answer[]){
+		       { .status = 200, .body = RENEWED("ID-5", "REFRESH-5", "3600") } });
 	test_assert(credentials_refused(c));
 	test_assert(strcmp(token_ok(c), "ID-5") == 0);
 	struct stat st;
@@ -274,22 +276,26 @@ static void ends(const struct answer *a, const char *words)
 static void test_refusals(void)
 {
 	static const char *const codes[] = {
-		"TOKEN_EXPIRED", "USER_DISABLED", "USER_NOT_FOUND", "INVALID_REFRESH_TOKEN",
-		"INVALID_GRANT_TYPE", "MISSING_REFRESH_TOKEN", "SOMETHING_ELSE",
+		"TOKEN_EXPIRED",         "USER_DISABLED",      "USER_NOT_FOUND",
+		"INVALID_REFRESH_TOKEN", "INVALID_GRANT_TYPE", "MISSING_REFRESH_TOKEN",
+		"SOMETHING_ELSE",
 	};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		char body[128], words[128];
 
 		snprintf(body, sizeof(body), FB_ERROR(400, "%s : details"), codes[i]);
-		snprintf(words, sizeof(words), "the session has ended (%s); sign in again with "
-			 "omikeyfs --login", codes[i]);
+		snprintf(words, sizeof(words),
+			 "the session has ended (%s); sign in again with "
+			 "omikeyfs --login",
+			 codes[i]);
 		ends((struct answer[]){ { .status = 400, .body = body } }, words);
 	}
 	ends((struct answer[]){ { .status = 400, .body = "not json" } },
 	     "the session has ended (HTTP 400); sign in again with omikeyfs --login");
 	ends((struct answer[]){ { .status = 403,
-				  .body = FB_ERROR(403, "The request is missing a valid API key.") } },
+				  .body = FB_ERROR(403,
+						   "The request is missing a valid API key.") } },
 	     "Firebase refused the session's API key (HTTP 403: The request is missing a valid "
 	     "API key.); sign in again with omikeyfs --login");
 	ends((struct answer[]){ { .status = 403,
@@ -380,7 +386,8 @@ static void test_transient(void)
 	script(&f, 6, a);
 	c = start(&f, "REFRESH-1");
 	token_fails(c, CRED_TRANSIENT, -EIO, "cannot renew the sign-in: HTTP 503: UNAVAILABLE");
-	token_fails(c, CRED_TRANSIENT, -ETIMEDOUT, "cannot renew the sign-in: Connection timed out");
+	token_fails(c, CRED_TRANSIENT, -ETIMEDOUT,
+		    "cannot renew the sign-in: Connection timed out");
 	token_fails(c, CRED_TRANSIENT, -EAGAIN, "HTTP 429");
 	token_fails(c, CRED_TRANSIENT, -EPROTO, "malformed");
 	test_assert(f.calls == 4);
@@ -403,7 +410,9 @@ static void test_wrong_api(void)
 	struct fake f = { 0 };
 	struct session s = { "R", "https://api.omi.me", "KEY", "uid", 1 };
 	struct cred_session_config cfg = {
-		.session_path = path, .session = &s, .api_url = "http://127.0.0.1:8080",
+		.session_path = path,
+		.session = &s,
+		.api_url = "http://127.0.0.1:8080",
 		.renew = { fake_post, &f },
 	};
 	struct credentials *c = (struct credentials *)&f;
@@ -412,7 +421,7 @@ static void test_wrong_api(void)
 	test_assert(credentials_session(&cfg, &c, &err) == -EACCES);
 	test_assert(c == NULL && err.kind == CRED_ENDED);
 	test_assert(strstr(err.message, "was made for https://api.omi.me, not "
-				       "http://127.0.0.1:8080; sign in with omikeyfs --login"));
+					"http://127.0.0.1:8080; sign in with omikeyfs --login"));
 	/* Not checked when the mount gives no URL; the real clock then. */
 	cfg.api_url = NULL;
 	test_assert(credentials_session(&cfg, &c, &err) == 0);

@@ -68,7 +68,8 @@ static void test_terminal_controls(void)
 {
 	/* C1 controls (CSI, U+009B), bidi overrides and isolates: replaced,
 	 * escaped or raw; other characters kept. */
-	expect("{\"detail\":\"a\\u009b31mb\\u202ec\\u2066d\\u2069e\\u00e9\"}", "a?31mb?c?d?e\xc3\xa9");
+	expect("{\"detail\":\"a\\u009b31mb\\u202ec\\u2066d\\u2069e\\u00e9\"}",
+	       "a?31mb?c?d?e\xc3\xa9");
 	expect("{\"detail\":\"x\xc2\x9by\xe2\x80\xaez\"}", "x?y?z");
 }
 

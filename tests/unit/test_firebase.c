@@ -53,7 +53,8 @@ static void test_urls(void)
 
 	url_refused("", NULL, "API key is empty");
 	url_refused(NULL, NULL, "API key is empty");
-	url_refused("k", "10.0.0.1:9099", "FIREBASE_AUTH_EMULATOR_HOST=10.0.0.1:9099 is not a loopback");
+	url_refused("k", "10.0.0.1:9099",
+		    "FIREBASE_AUTH_EMULATOR_HOST=10.0.0.1:9099 is not a loopback");
 	url_refused("k", "example.com:9099", "not a loopback");
 	url_refused("k", "127.0.0.1", "not a loopback");
 	url_refused("k", "127.0.0.1:", "not a loopback");
@@ -84,10 +85,11 @@ static void test_parse(void)
 	struct firebase_tokens t;
 	char err[256];
 
-	test_assert(firebase_parse_sign_in(LIT("{\"kind\": \"x\", \"idToken\": \"ID.T.K\", "
-					       "\"refreshToken\": \"REF\", \"expiresIn\": \"3600\", "
-					       "\"localId\": \"uid1\", \"isNewUser\": true}"),
-					   &t, err, sizeof(err)) == 0);
+	test_assert(
+		firebase_parse_sign_in(LIT("{\"kind\": \"x\", \"idToken\": \"ID.T.K\", "
+					   "\"refreshToken\": \"REF\", \"expiresIn\": \"3600\", "
+					   "\"localId\": \"uid1\", \"isNewUser\": true}"),
+				       &t, err, sizeof(err)) == 0);
 	test_assert(strcmp(t.id_token, "ID.T.K") == 0 && strcmp(t.refresh_token, "REF") == 0);
 	test_assert(t.expires_in == 3600 && strcmp(t.user_id, "uid1") == 0);
 	firebase_tokens_free(&t);
@@ -121,11 +123,12 @@ static void test_parse(void)
 					       "\"R\", \"expiresIn\": \"3600\"}"),
 					   &t, err, sizeof(err)) == -EBADMSG);
 
-	test_assert(firebase_parse_renew(LIT("{\"access_token\": \"ID\", \"expires_in\": \"60\", "
-					     "\"token_type\": \"Bearer\", \"refresh_token\": \"R2\", "
-					     "\"id_token\": \"ID\", \"user_id\": \"u\", "
-					     "\"project_id\": \"1\"}"),
-					 &t, err, sizeof(err)) == 0);
+	test_assert(
+		firebase_parse_renew(LIT("{\"access_token\": \"ID\", \"expires_in\": \"60\", "
+					 "\"token_type\": \"Bearer\", \"refresh_token\": \"R2\", "
+					 "\"id_token\": \"ID\", \"user_id\": \"u\", "
+					 "\"project_id\": \"1\"}"),
+				     &t, err, sizeof(err)) == 0);
 	test_assert(strcmp(t.id_token, "ID") == 0 && strcmp(t.refresh_token, "R2") == 0);
 	test_assert(t.expires_in == 60 && strcmp(t.user_id, "u") == 0);
 	firebase_tokens_free(&t);
@@ -145,8 +148,9 @@ static void renew_bad(const char *body, size_t len, const char *reason)
 	test_assert(!strstr(err, "SECRET"));
 }
 
-#define RENEW(extra) "{\"id_token\": \"SECRET\", \"refresh_token\": \"SECRET2\", " \
-		     "\"user_id\": \"u\"" extra "}"
+#define RENEW(extra)                                                                               \
+	"{\"id_token\": \"SECRET\", \"refresh_token\": \"SECRET2\", "                              \
+	"\"user_id\": \"u\"" extra "}"
 
 static void test_parse_bad(void)
 {
@@ -167,11 +171,12 @@ static void test_parse_bad(void)
 		  "no \"user_id\"");
 	/* The sign-in answer's names are not the renewal's. */
 	renew_bad(LIT("{\"idToken\": \"S\", \"refreshToken\": \"R\", \"expiresIn\": \"1\", "
-		      "\"localId\": \"u\"}"), "no \"id_token\"");
+		      "\"localId\": \"u\"}"),
+		  "no \"id_token\"");
 }
 
-static void check(long status, const char *body, int neg, enum firebase_failure kind,
-		  int want_err, const char *reason, const char *message)
+static void check(long status, const char *body, int neg, enum firebase_failure kind, int want_err,
+		  const char *reason, const char *message)
 {
 	struct post_result res = { .status = status, .err = neg };
 	struct firebase_error e;
@@ -214,8 +219,8 @@ static void test_check(void)
 	check(404, "{\"error\": \"x\"}", 0, FIREBASE_ENDED, -EACCES, "", "HTTP 404");
 	check(400, ERR("API key not valid. Please pass a valid API key."), 0, FIREBASE_BAD_KEY,
 	      -EACCES, "", "HTTP 400: API key not valid. Please pass a valid API key.");
-	check(403, ERR("The request is missing a valid API key."), 0, FIREBASE_BAD_KEY, -EACCES,
-	      "", "HTTP 403: The request is missing a valid API key.");
+	check(403, ERR("The request is missing a valid API key."), 0, FIREBASE_BAD_KEY, -EACCES, "",
+	      "HTTP 403: The request is missing a valid API key.");
 	check(403, ERR("API_KEY_HTTP_REFERRER_BLOCKED"), 0, FIREBASE_BAD_KEY, -EACCES,
 	      "API_KEY_HTTP_REFERRER_BLOCKED", "HTTP 403: API_KEY_HTTP_REFERRER_BLOCKED");
 	check(429, ERR("QUOTA"), 0, FIREBASE_TRANSIENT, -EAGAIN, "QUOTA", "HTTP 429: QUOTA");
@@ -224,8 +229,7 @@ static void test_check(void)
 	check(503, ERR("UNAVAILABLE"), 0, FIREBASE_TRANSIENT, -EIO, "UNAVAILABLE",
 	      "HTTP 503: UNAVAILABLE");
 	check(302, NULL, 0, FIREBASE_TRANSIENT, -EIO, "", "HTTP 302");
-	check(0, NULL, -ECONNREFUSED, FIREBASE_TRANSIENT, -ECONNREFUSED, "",
-	      "connection refused?");
+	check(0, NULL, -ECONNREFUSED, FIREBASE_TRANSIENT, -ECONNREFUSED, "", "connection refused?");
 	check(0, NULL, 0, FIREBASE_TRANSIENT, -EIO, "", "no answer from Firebase");
 	/* Server text is shown cleaned; a code word with controls is no code. */
 	check(400, ERR("BAD\\u001b[31m\\nx"), 0, FIREBASE_ENDED, -EACCES, "",

@@ -263,7 +263,8 @@ static void assert_no_secret(const struct http_response *r, const char *secret)
 static const struct canned conditional_script[] = {
 	{ "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 	  "ETag: \"v1\"\r\nLast-Modified: Tue, 15 Nov 1994 12:45:26 GMT\r\n"
-	  "Content-Length: 12\r\n\r\n" BODY, 0, false },
+	  "Content-Length: 12\r\n\r\n" BODY,
+	  0, false },
 	{ "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n", 0, false },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", 0, false },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", 0, true },
@@ -353,18 +354,23 @@ static void test_get_forget_and_no_bearer(void)
 
 static const struct canned error_script[] = {
 	{ "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-	  "Content-Length: 47\r\n\r\n" DETAIL_401, 0, false },
+	  "Content-Length: 47\r\n\r\n" DETAIL_401,
+	  0, false },
 	{ "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0, false },
 	{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n"
-	  "Content-Length: 31\r\n\r\n{\"detail\":\"Too Many Requests\"}\n", 0, false },
+	  "Content-Length: 31\r\n\r\n{\"detail\":\"Too Many Requests\"}\n",
+	  0, false },
 	{ "HTTP/1.1 503 Service Unavailable\r\n"
 	  "Retry-After: Fri, 31 Dec 2100 23:59:59 GMT\r\n"
-	  "Content-Length: 13\r\n\r\n<html></html>", 0, false },
+	  "Content-Length: 13\r\n\r\n<html></html>",
+	  0, false },
 	{ "HTTP/1.1 403 Forbidden\r\nRetry-After: Thu, 01 Jan 1970 00:00:01 GMT\r\n"
-	  "Content-Length: 0\r\n\r\n", 0, false },
+	  "Content-Length: 0\r\n\r\n",
+	  0, false },
 	{ "HTTP/1.1 302 Found\r\n"
 	  "Location: http://user:pw@evil.example:8080/steal?token=1\r\n"
-	  "Content-Length: 0\r\n\r\n", 0, true },
+	  "Content-Length: 0\r\n\r\n",
+	  0, true },
 };
 
 static void test_get_errors(void)
@@ -499,12 +505,15 @@ static const struct canned unconditional_script[] = {
 	/* nothing was sent to compare with */
 	{ "HTTP/1.1 304 Not Modified\r\nETag: \"v0\"\r\n\r\n", 0, false },
 	/* an ETag holding a control byte */
-	{ "HTTP/1.1 200 OK\r\nETag: \"v\x01" "1\"\r\n"
-	  "Content-Length: 2\r\n\r\n[]", 0, false },
+	{ "HTTP/1.1 200 OK\r\nETag: \"v\x01"
+	  "1\"\r\n"
+	  "Content-Length: 2\r\n\r\n[]",
+	  0, false },
 	{ "HTTP/1.1 304 Not Modified\r\n\r\n", 0, false },
 	/* a tab is no control byte here */
 	{ "HTTP/1.1 200 OK\r\nETag: \"v\t2\"\r\n"
-	  "Content-Length: 2\r\n\r\n[]", 0, false },
+	  "Content-Length: 2\r\n\r\n[]",
+	  0, false },
 	{ "HTTP/1.1 304 Not Modified\r\n\r\n", 0, true },
 };
 
@@ -519,8 +528,7 @@ static void test_get_unconditional_304(void)
 
 	test_assert(http_get(c, "tok", &r) == -EIO);
 	test_assert(r.status == 304 && !r.conditional && r.error.kind == HTTP_ERR_PROTOCOL);
-	test_assert(strcmp(r.error.message, "HTTP 304 to a request that was not conditional") ==
-		    0);
+	test_assert(strcmp(r.error.message, "HTTP 304 to a request that was not conditional") == 0);
 	http_response_free(&r);
 
 	/* The stray 304's ETag was not kept either. */
@@ -559,11 +567,15 @@ static char *padded_401(size_t n, bool chunked)
 
 	test_assert(buf != NULL);
 	if (chunked)
-		o = (size_t)sprintf(buf, "HTTP/1.1 401 Unauthorized\r\n"
-				    "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", len);
+		o = (size_t)sprintf(buf,
+				    "HTTP/1.1 401 Unauthorized\r\n"
+				    "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+				    len);
 	else
-		o = (size_t)sprintf(buf, "HTTP/1.1 401 Unauthorized\r\n"
-				    "Content-Length: %zu\r\n\r\n", len);
+		o = (size_t)sprintf(buf,
+				    "HTTP/1.1 401 Unauthorized\r\n"
+				    "Content-Length: %zu\r\n\r\n",
+				    len);
 	memcpy(buf + o, json, sizeof(json) - 1);
 	o += sizeof(json) - 1;
 	memset(buf + o, ' ', n);
@@ -584,12 +596,15 @@ static void test_get_error_bodies(void)
 		{ huge_cl, 0, true },
 		{ huge_chunked, 0, true },
 		{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 100000\r\n"
-		  "Content-Length: 0\r\n\r\n", 0, false },
+		  "Content-Length: 0\r\n\r\n",
+		  0, false },
 		{ "HTTP/1.1 429 Too Many Requests\r\n"
 		  "Retry-After: 123456789012345678901234567890\r\n"
-		  "Content-Length: 0\r\n\r\n", 0, false },
+		  "Content-Length: 0\r\n\r\n",
+		  0, false },
 		{ "HTTP/1.1 429 Too Many Requests\r\nRetry-After: soon\r\n"
-		  "Content-Length: 0\r\n\r\n", 0, true },
+		  "Content-Length: 0\r\n\r\n",
+		  0, true },
 	};
 	struct server s;
 	struct http_client *c;
@@ -658,7 +673,8 @@ static void test_get_refused(void)
 	/* A client built for a refused URL never sends anything. */
 	{
 		struct http_config cfg = { .url = "http://example.com/v1/dev/keys",
-					   .timeout = 1, .max_size = 1024 };
+					   .timeout = 1,
+					   .max_size = 1024 };
 
 		c = http_new(&cfg);
 		test_assert(c != NULL);
@@ -680,8 +696,10 @@ static void test_get_refused(void)
 
 static void test_new_config(void)
 {
-	struct http_config cfg = { .url = "https://api.omi.me/v1/dev/keys", .timeout = 30,
-				   .connect_timeout = 10, .max_size = 1024 };
+	struct http_config cfg = { .url = "https://api.omi.me/v1/dev/keys",
+				   .timeout = 30,
+				   .connect_timeout = 10,
+				   .max_size = 1024 };
 	struct http_client *c = http_new(&cfg);
 
 	test_assert(c != NULL);
@@ -709,11 +727,13 @@ static void test_new_config(void)
 static char big_form[6001];
 
 static const struct canned post_script[] = {
-	{ "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 59\r\n\r\n"
-	  TOKEN_JSON, 0, false },
+	{ "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+	  "59\r\n\r\n" TOKEN_JSON,
+	  0, false },
 	{ "HTTP/1.1 400 Bad Request\r\nContent-Length: 48\r\n\r\n" EXPIRED, 0, false },
 	{ "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://evil.example/t\r\n"
-	  "Content-Length: 0\r\n\r\n", 0, false },
+	  "Content-Length: 0\r\n\r\n",
+	  0, false },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", 0, false },
 	/* a GET on the same client after the POSTs */
 	{ "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 2\r\n\r\n[]", 0, false },

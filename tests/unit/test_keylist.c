@@ -29,14 +29,12 @@ static void record_warning(void *ctx, const char *message)
 	snprintf(w->last, sizeof(w->last), "%s", message);
 }
 
-static void parse_ok(const char *body, size_t len, struct keylist *list,
-		     struct warnings *w)
+static void parse_ok(const char *body, size_t len, struct keylist *list, struct warnings *w)
 {
 	char err[256] = "untouched";
 
 	memset(w, 0, sizeof(*w));
-	test_assert(keylist_parse(body, len, list, record_warning, w, err,
-				  sizeof(err)) == 0);
+	test_assert(keylist_parse(body, len, list, record_warning, w, err, sizeof(err)) == 0);
 	test_assert(err[0] == '\0');
 }
 
@@ -47,8 +45,7 @@ static void parse_bad(const char *body, size_t len, const char *reason)
 	char err[256] = "";
 
 	memset(&list, 0xa5, sizeof(list));
-	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) ==
-		    -EBADMSG);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) == -EBADMSG);
 	test_assert(list.count == 0 && list.keys == NULL && list.skipped == 0);
 	test_assert(err[0] != '\0');
 	test_assert(strchr(err, '\n') == NULL);
@@ -87,22 +84,21 @@ static void test_field_names(void)
 /* The layout example of CONTRACT.md, plus null and [] scopes. */
 static void test_contract_example(void)
 {
-	static const char body[] =
-		"[{\"id\":\"3f2b1c9e-8a7d-4e6f-b5a4-0c1d2e3f4a5b\","
-		"\"name\":\"My Analytics Dashboard\","
-		"\"key_prefix\":\"omi_dev_abcd...wxyz\","
-		"\"created_at\":\"2025-01-15T10:30:00.123456Z\","
-		"\"last_used_at\":null,"
-		"\"scopes\":[\"conversations:read\",\"memories:read\"],"
-		"\"future_field\":{\"nested\":[1,2,{\"x\":null}]}},"
-		" {\"id\":\"0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70\","
-		"\"name\":\"Legacy Developer API key\","
-		"\"key_prefix\":\"omi_dev_legacy\","
-		"\"created_at\":\"2025-01-15T10:30:00Z\","
-		"\"last_used_at\":\"2025-01-20T14:22:00Z\","
-		"\"scopes\":null},\n"
-		" {\"id\":\"k3\",\"name\":\"\",\"scopes\":[]},"
-		" {\"id\":\"k4\"}]\n";
+	static const char body[] = "[{\"id\":\"3f2b1c9e-8a7d-4e6f-b5a4-0c1d2e3f4a5b\","
+				   "\"name\":\"My Analytics Dashboard\","
+				   "\"key_prefix\":\"omi_dev_abcd...wxyz\","
+				   "\"created_at\":\"2025-01-15T10:30:00.123456Z\","
+				   "\"last_used_at\":null,"
+				   "\"scopes\":[\"conversations:read\",\"memories:read\"],"
+				   "\"future_field\":{\"nested\":[1,2,{\"x\":null}]}},"
+				   " {\"id\":\"0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70\","
+				   "\"name\":\"Legacy Developer API key\","
+				   "\"key_prefix\":\"omi_dev_legacy\","
+				   "\"created_at\":\"2025-01-15T10:30:00Z\","
+				   "\"last_used_at\":\"2025-01-20T14:22:00Z\","
+				   "\"scopes\":null},\n"
+				   " {\"id\":\"k3\",\"name\":\"\",\"scopes\":[]},"
+				   " {\"id\":\"k4\"}]\n";
 	struct warnings w;
 	struct keylist list;
 	const struct parsed_key *k;
@@ -150,11 +146,11 @@ static void test_contract_example(void)
 /* Values are shown byte for byte: NULs, newlines, invalid UTF-8. */
 static void test_raw_bytes(void)
 {
-	static const char body[] =
-		"[{\"id\":\"x\\u0000y\",\"name\":\"a\\u0000b\","
-		"\"key_prefix\":\"line1\\nline2\\ttab\","
-		"\"created_at\":\"\xff\xfe" "bad\","
-		"\"scopes\":[\"a\\u0000\",\"\",\"\\u00e9\\ud83d\\ude00\"]}]";
+	static const char body[] = "[{\"id\":\"x\\u0000y\",\"name\":\"a\\u0000b\","
+				   "\"key_prefix\":\"line1\\nline2\\ttab\","
+				   "\"created_at\":\"\xff\xfe"
+				   "bad\","
+				   "\"scopes\":[\"a\\u0000\",\"\",\"\\u00e9\\ud83d\\ude00\"]}]";
 	struct warnings w;
 	struct keylist list;
 	const struct parsed_key *k;
@@ -166,9 +162,9 @@ static void test_raw_bytes(void)
 	test_assert(strcmp(k->name, "%x%00y") == 0);
 	test_assert(TEXT_IS(&k->file[FIELD_NAME], "a\0b\n"));
 	test_assert(TEXT_IS(&k->file[FIELD_KEY_PREFIX], "line1\nline2\ttab\n"));
-	test_assert(TEXT_IS(&k->file[FIELD_CREATED_AT], "\xff\xfe" "bad\n"));
-	test_assert(TEXT_IS(&k->file[FIELD_SCOPES],
-			    "a\0\n\n\xc3\xa9\xf0\x9f\x98\x80\n"));
+	test_assert(TEXT_IS(&k->file[FIELD_CREATED_AT], "\xff\xfe"
+							"bad\n"));
+	test_assert(TEXT_IS(&k->file[FIELD_SCOPES], "a\0\n\n\xc3\xa9\xf0\x9f\x98\x80\n"));
 	/* Not a time: zero, and last_used follows. */
 	test_assert(ts_is(k->created, 0, 0) && ts_is(k->last_used, 0, 0));
 	keylist_free(&list);
@@ -292,13 +288,12 @@ static void test_warning_ids(void)
 
 static void test_duplicates(void)
 {
-	static const char body[] =
-		"[{\"id\":\"a\",\"name\":\"first a\"},"
-		"{\"id\":\"b\",\"name\":\"first b\"},"
-		"{\"id\":\"a\",\"name\":\"second a\"},"
-		"{\"id\":\"c\"},"
-		"{\"id\":\"b\",\"name\":\"second b\"},"
-		"{\"id\":\"a\",\"name\":\"third a\"}]";
+	static const char body[] = "[{\"id\":\"a\",\"name\":\"first a\"},"
+				   "{\"id\":\"b\",\"name\":\"first b\"},"
+				   "{\"id\":\"a\",\"name\":\"second a\"},"
+				   "{\"id\":\"c\"},"
+				   "{\"id\":\"b\",\"name\":\"second b\"},"
+				   "{\"id\":\"a\",\"name\":\"third a\"}]";
 	struct warnings w;
 	struct keylist list;
 
@@ -315,15 +310,13 @@ static void test_duplicates(void)
 	keylist_free(&list);
 
 	/* A skipped entry does not claim its id. */
-	parse_ok(LIT("[{\"id\":\"a\",\"name\":1},{\"id\":\"a\",\"name\":\"ok\"}]"),
-		 &list, &w);
+	parse_ok(LIT("[{\"id\":\"a\",\"name\":1},{\"id\":\"a\",\"name\":\"ok\"}]"), &list, &w);
 	test_assert(list.count == 1 && list.skipped == 1);
 	test_assert(TEXT_IS(&list.keys[0].file[FIELD_NAME], "ok\n"));
 	keylist_free(&list);
 
 	/* Ids differing after a NUL are different keys. */
-	parse_ok(LIT("[{\"id\":\"a\\u0000b\"},{\"id\":\"a\\u0000c\"},{\"id\":\"a\"}]"),
-		 &list, &w);
+	parse_ok(LIT("[{\"id\":\"a\\u0000b\"},{\"id\":\"a\\u0000c\"},{\"id\":\"a\"}]"), &list, &w);
 	test_assert(list.count == 3 && list.skipped == 0);
 	keylist_free(&list);
 }
@@ -345,8 +338,7 @@ static void test_bad_bodies(void)
 	parse_bad(LIT("[\"abc"), "not valid JSON");
 	parse_bad(LIT("["), "not valid JSON");
 	parse_bad(LIT("{}"), "not a JSON array");
-	parse_bad(LIT("{\"detail\":\"Invalid authentication credentials\"}"),
-		  "not a JSON array");
+	parse_bad(LIT("{\"detail\":\"Invalid authentication credentials\"}"), "not a JSON array");
 	parse_bad(LIT("null"), "not a JSON array");
 	parse_bad(LIT("1"), "not a JSON array");
 	parse_bad(LIT("12"), "not a JSON array");
@@ -371,15 +363,15 @@ static void test_bad_bodies(void)
 				  &list, NULL, NULL, NULL, 0) == 0);
 	test_assert(list.count == 1 && list.skipped == 1 && strcmp(list.keys[0].id, "b") == 0);
 	keylist_free(&list);
-	test_assert(keylist_parse(LIT("[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]"), &list, NULL, NULL, NULL,
-				  0) == 0);
+	test_assert(keylist_parse(LIT("[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]"), &list, NULL, NULL,
+				  NULL, 0) == 0);
 	test_assert(list.count == 0 && list.skipped == 1);
 	keylist_free(&list);
 	/* One that never ends refuses the body. */
 	parse_bad(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}]"), NULL);
 	parse_bad(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[[[[[[[[\"]]]]]]]]]]]]]]]]]}]"), "deep");
-	test_assert(keylist_parse(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[1]]]]]]]]]]}]"),
-				  &list, NULL, NULL, NULL, 0) == 0);
+	test_assert(keylist_parse(LIT("[{\"id\":\"a\",\"x\":[[[[[[[[[[1]]]]]]]]]]}]"), &list, NULL,
+				  NULL, NULL, 0) == 0);
 	test_assert(list.count == 1);
 	keylist_free(&list);
 
@@ -407,7 +399,8 @@ static void test_bad_bodies(void)
 static void test_key_times(void)
 {
 	static const char body[] =
-		"[{\"id\":\"a\",\"created_at\":\"yesterday\",\"last_used_at\":\"2025-01-20T14:22:00Z\"},"
+		"[{\"id\":\"a\",\"created_at\":\"yesterday\",\"last_used_at\":\"2025-01-20T14:22:"
+		"00Z\"},"
 		"{\"id\":\"b\",\"created_at\":\"2025-01-15T10:30:00Z\",\"last_used_at\":\"soon\"},"
 		"{\"id\":\"c\",\"created_at\":\"2025-01-15T10:30:00+01:00\"},"
 		"{\"id\":\"d\",\"created_at\":null,\"last_used_at\":null}]";
@@ -431,7 +424,7 @@ static void test_key_times(void)
 
 static void test_free_zeroed(void)
 {
-	struct keylist list = {0};
+	struct keylist list = { 0 };
 
 	keylist_free(&list);
 	keylist_free(&list);
@@ -443,8 +436,7 @@ static double seconds_since(const struct timespec *start)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 /* A list of n keys as the API would send it; dup_every > 0 repeats ids. */
@@ -458,14 +450,14 @@ static char *big_body(size_t n, size_t dup_every, size_t *len)
 	for (size_t i = 0; i < n; i++) {
 		size_t id = dup_every ? i % dup_every : i;
 
-		o += (size_t)snprintf(body + o, cap - o,
+		o += (size_t)snprintf(
+			body + o, cap - o,
 			"%s{\"id\":\"%08zx-8f4d-4a8e-9d7a-3f1c2b5e6a70\","
 			"\"name\":\"Key number %zu\",\"key_prefix\":\"omi_dev_3fa9...c21e\","
 			"\"created_at\":\"2025-01-15T10:30:%02zu.123456Z\","
 			"\"last_used_at\":%s,"
 			"\"scopes\":[\"conversations:read\",\"memories:read\",\"goals:write\"]}",
-			i ? "," : "", id, i, i % 60,
-			i % 2 ? "null" : "\"2025-01-20T14:22:00Z\"");
+			i ? "," : "", id, i, i % 60, i % 2 ? "null" : "\"2025-01-20T14:22:00Z\"");
 		test_assert(o < cap);
 	}
 	body[o++] = ']';
@@ -550,20 +542,17 @@ static void test_entry_cap(void)
 
 	/* One more: refused, skipped entries included in the count. */
 	body = empty_entries(KEYLIST_MAX_ENTRIES + 1, &len);
-	snprintf(want, sizeof(want), "response has more than %d entries",
-		 KEYLIST_MAX_ENTRIES);
+	snprintf(want, sizeof(want), "response has more than %d entries", KEYLIST_MAX_ENTRIES);
 	test_assert(strcmp(want, "response has more than 200000 entries") == 0);
 	parse_bad(body, len, want);
-	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) ==
-		    -EBADMSG);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) == -EBADMSG);
 	test_assert(strcmp(err, want) == 0);
 
 	/* A trailing comma after the last allowed entry is bad JSON, not
 	 * one entry too many. */
 	test_assert(memcmp(body + len - 4, ",{}]", 4) == 0);
 	memcpy(body + len - 3, "]  ", 3);
-	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) ==
-		    -EBADMSG);
+	test_assert(keylist_parse(body, len, &list, NULL, NULL, err, sizeof(err)) == -EBADMSG);
 	test_assert(strstr(err, "not valid JSON") != NULL);
 	free(body);
 }

@@ -144,13 +144,14 @@ static void test_threshold(void)
 	log_set_level(LOG_ERR);
 	log_warn("hidden");
 	log_err("error");
-	log_set_debug(false);	/* leaves the level alone */
+	log_set_debug(false); /* leaves the level alone */
 	log_warn("hidden");
 	log_set_level(log_level_parse("debug"));
 	log_debug("debug");
 	log_set_level(LOG_INFO);
 	log_debug("hidden");
-	test_assert(strcmp(captured(fd), "omikeyfs: shown\nomikeyfs: error\nomikeyfs: debug\n") == 0);
+	test_assert(strcmp(captured(fd), "omikeyfs: shown\nomikeyfs: error\nomikeyfs: debug\n") ==
+		    0);
 }
 
 static void test_sanitized(void)
@@ -159,14 +160,17 @@ static void test_sanitized(void)
 	int fd = capture(path, sizeof(path));
 	char *out;
 
-	log_info("name=%s", "a\x1b[2Jb\xe2\x80\xae" "c\x9b" "d\ne");
+	log_info("name=%s", "a\x1b[2Jb\xe2\x80\xae"
+			    "c\x9b"
+			    "d\ne");
 	log_info("trailing newline\n");
 	/* Cut at 1023 bytes, between characters: 1021 x and no half euro. */
 	memset(long_msg, 'x', 1021);
 	strcpy(long_msg + 1021, "\xe2\x82\xac tail");
 	log_info("%s", long_msg);
 	out = captured(fd);
-	test_assert(strncmp(out, "omikeyfs: name=a?[2Jb?c?d?e\nomikeyfs: trailing newline\n", 55) == 0);
+	test_assert(strncmp(out, "omikeyfs: name=a?[2Jb?c?d?e\nomikeyfs: trailing newline\n", 55) ==
+		    0);
 	out += 55;
 	test_assert(strncmp(out, "omikeyfs: ", 10) == 0);
 	test_assert(strspn(out + 10, "x") == 1021);

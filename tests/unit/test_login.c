@@ -112,8 +112,10 @@ static void start(struct run *r, long timeout_ms)
 	test_assert(fgets(r->url, sizeof(r->url), r->urls));
 	test_assert(strchr(r->url, '\n'));
 	*strchr(r->url, '\n') = '\0';
-	test_assert(strncmp(r->url, "https://api.omi.test/v1/auth/authorize?provider=google&"
-			    "redirect_uri=http%3A%2F%2F127.0.0.1%3A", 84) == 0);
+	test_assert(strncmp(r->url,
+			    "https://api.omi.test/v1/auth/authorize?provider=google&"
+			    "redirect_uri=http%3A%2F%2F127.0.0.1%3A",
+			    84) == 0);
 	test_assert(strstr(r->url, "%2Fcallback&state="));
 	test_assert(strstr(r->url, "&code_challenge_method=S256"));
 	param(r->url, "127.0.0.1%3A", port, sizeof(port));
@@ -160,8 +162,10 @@ static void callback(struct run *r, const char *query, char *answer, size_t len)
 {
 	char req[1024];
 
-	snprintf(req, sizeof(req), "GET /callback?%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-		 "User-Agent: test\r\n\r\n", query, r->port);
+	snprintf(req, sizeof(req),
+		 "GET /callback?%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+		 "User-Agent: test\r\n\r\n",
+		 query, r->port);
 	browse(r->port, req, answer, len);
 }
 
@@ -192,7 +196,8 @@ static void test_success(void)
 	/* The code went to Omi with the verifier of the challenge. */
 	test_assert(r.omi.calls == 1);
 	test_assert(strcmp(r.omi.type, "application/x-www-form-urlencoded") == 0);
-	snprintf(want, sizeof(want), "grant_type=authorization_code&code=CODE%%2F1&redirect_uri="
+	snprintf(want, sizeof(want),
+		 "grant_type=authorization_code&code=CODE%%2F1&redirect_uri="
 		 "http%%3A%%2F%%2F127.0.0.1%%3A%u%%2Fcallback&use_custom_token=true&code_verifier=",
 		 r.port);
 	test_assert(strncmp(r.omi.body, want, strlen(want)) == 0);
@@ -356,8 +361,8 @@ static void test_parse(void)
 
 	test_assert(parse(LIT("GET /callback?code=a HTTP/1.1\r\nHost: x\r\n"), &q) ==
 		    LOOPBACK_INCOMPLETE);
-	test_assert(parse(LIT("GET /callback?code=a+b%2f&state=s&error=e HTTP/1.1\r\n\r\n"),
-			  &q) == LOOPBACK_CALLBACK);
+	test_assert(parse(LIT("GET /callback?code=a+b%2f&state=s&error=e HTTP/1.1\r\n\r\n"), &q) ==
+		    LOOPBACK_CALLBACK);
 	test_assert(strcmp(q.code, "a b/") == 0 && strcmp(q.state, "s") == 0);
 	test_assert(strcmp(q.error, "e") == 0);
 	loopback_request_free(&q);
@@ -410,8 +415,10 @@ static void test_opener(void)
 	test_assert(mkfifo(fifo, 0600) == 0);
 	f = fopen(script, "w");
 	test_assert(f);
-	fprintf(f, "#!/bin/sh\nexec >%s\necho \"$1\"\n"
-		"ls -l /proc/$$/fd/ | grep -c socket\n", fifo);
+	fprintf(f,
+		"#!/bin/sh\nexec >%s\necho \"$1\"\n"
+		"ls -l /proc/$$/fd/ | grep -c socket\n",
+		fifo);
 	test_assert(fclose(f) == 0 && chmod(script, 0700) == 0);
 
 	prepare_file();

@@ -58,8 +58,8 @@ static void assert_same_times(const struct snapshot *a, const struct snapshot *b
 		test_assert(a->keys[i].dir->ino == b->keys[i].dir->ino);
 		test_assert(same_time(a->keys[i].dir->mtime, b->keys[i].dir->mtime));
 		for (int f = 0; f < FIELD_COUNT; f++)
-			test_assert(same_time(a->keys[i].file[f]->mtime,
-					      b->keys[i].file[f]->mtime));
+			test_assert(
+				same_time(a->keys[i].file[f]->mtime, b->keys[i].file[f]->mtime));
 	}
 }
 
@@ -84,7 +84,8 @@ static void test_round_trip(void)
 	test_assert(buf);
 	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
 	test_assert(same_time(kept.fetched_at, t1));
-	test_assert(kept.body_len == strlen(body_b) && memcmp(kept.body, body_b, kept.body_len) == 0);
+	test_assert(kept.body_len == strlen(body_b) &&
+		    memcmp(kept.body, body_b, kept.body_len) == 0);
 	test_assert(kept.list.count == 2);
 	test_assert(kept.nseeds == 1); /* only k1 changed while watched */
 	back = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
@@ -101,7 +102,8 @@ static void test_round_trip(void)
 
 		assert_same_times(snap, again);
 		for (size_t i = 0; i < again->count; i++)
-			test_assert(again->keys[i].file[FIELD_NAME] == back->keys[i].file[FIELD_NAME]);
+			test_assert(again->keys[i].file[FIELD_NAME] ==
+				    back->keys[i].file[FIELD_NAME]);
 		snapshot_unref(again);
 	}
 	keptlist_free(&kept);
@@ -329,7 +331,8 @@ static void test_on_disk(void)
 		snprintf(path, sizeof(path), "%s/salt/sub", dir);
 		test_assert(!persist_open(path, true, URL, NULL, "tok-1", cache, err, sizeof(err)));
 		test_assert(err[0] == '\0');
-		test_assert(!persist_open(path, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(
+			!persist_open(path, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
 		test_assert(err[0] != '\0');
 		test_assert(chmod(dir, 0755) == 0);
 		test_assert(!persist_open(dir, true, URL, NULL, "tok-1", cache, err, sizeof(err)));

@@ -13,12 +13,14 @@
 
 #define LIT(s) (s), (sizeof(s) - 1)
 
-#define GOOD "{\"version\": 1, \"api_url\": \"https://api.omi.me\", " \
-	     "\"firebase_api_key\": \"AIzaKEY\", \"user_id\": \"uid-1\", " \
-	     "\"refresh_token\": \"AMf-vBx_refresh\", \"created\": 1767225600}"
+#define GOOD                                                                                       \
+	"{\"version\": 1, \"api_url\": \"https://api.omi.me\", "                                   \
+	"\"firebase_api_key\": \"AIzaKEY\", \"user_id\": \"uid-1\", "                              \
+	"\"refresh_token\": \"AMf-vBx_refresh\", \"created\": 1767225600}"
 
-#define WITH(member) "{\"version\": 1, \"api_url\": \"https://api.omi.me\", " \
-		     "\"firebase_api_key\": \"k\", \"user_id\": \"u\", " member "}"
+#define WITH(member)                                                                               \
+	"{\"version\": 1, \"api_url\": \"https://api.omi.me\", "                                   \
+	"\"firebase_api_key\": \"k\", \"user_id\": \"u\", " member "}"
 
 static char tmpdir[64];
 
@@ -48,7 +50,7 @@ static void test_parse_good(void)
 
 	/* Unknown members are ignored; white space around is fine. */
 	test_assert(session_parse(LIT("\n " WITH("\"extra\": [1, {}], \"refresh_token\": \"r\", "
-					       "\"created\": 0") "\n"),
+						 "\"created\": 0") "\n"),
 				  &s, err, sizeof(err)) == 0);
 	session_free(&s);
 }
@@ -93,12 +95,12 @@ static void test_parse_bad(void)
 	BAD(WITH("\"refresh_token\": \"secret\\u00e9\", \"created\": 1"), "not allowed");
 	BAD(WITH("\"refresh_token\": \"secret\\u0000x\", \"created\": 1"), "not allowed");
 	BAD(WITH("\"refresh_token\": \"secret\", \"created\": -1"), "negative");
-	BAD(WITH("\"refresh_token\": \"secret\", \"created\": 99999999999999999999"),
-	    "created");
+	BAD(WITH("\"refresh_token\": \"secret\", \"created\": 99999999999999999999"), "created");
 	BAD(WITH("\"refresh_token\": \"secret\""), "no \"created\"");
 	BAD(WITH("\"refresh_token\": \"secret\", \"created\": null"), "not an integer");
 	BAD("{\"version\": 1, \"refresh_token\": \"s\", \"firebase_api_key\": \"k\", "
-	    "\"user_id\": \"u\", \"created\": 1}", "no \"api_url\"");
+	    "\"user_id\": \"u\", \"created\": 1}",
+	    "no \"api_url\"");
 	BAD("{\"v\xff\": 1}", "not valid JSON");
 
 	/* Over the size cap, whatever it holds. */
@@ -183,8 +185,10 @@ static void test_load(void)
 	session_free(&s);
 
 	test_assert(chmod(path, 0644) == 0);
-	snprintf(want, sizeof(want), "session file %s is accessible by group or others "
-		 "(mode 644); run: chmod 600 %s", path, path);
+	snprintf(want, sizeof(want),
+		 "session file %s is accessible by group or others "
+		 "(mode 644); run: chmod 600 %s",
+		 path, path);
 	load_fails(path, -EACCES, want);
 	test_assert(chmod(path, 0601) == 0);
 	load_fails(path, -EACCES, "(mode 601)");

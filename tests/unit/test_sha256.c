@@ -45,7 +45,8 @@ static void test_million(void)
 	memset(a, 'a', sizeof(a));
 	sha256(a, sizeof(a), d);
 	hex(d, h);
-	test_assert(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+	test_assert(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") ==
+		    0);
 
 	sha256_init(&ctx);
 	while (done < sizeof(a)) {
@@ -58,7 +59,8 @@ static void test_million(void)
 	memset(d, 0, sizeof(d));
 	sha256_final(&ctx, d);
 	hex(d, h);
-	test_assert(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+	test_assert(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") ==
+		    0);
 }
 
 /* Lengths 55, 56 and 64 sit on the padding's edges. */

@@ -39,15 +39,19 @@ static struct keylist make_list(const struct spec *specs, size_t n)
 		set_text(&k->file[FIELD_LAST_USED_AT], specs[i].last_used);
 		set_text(&k->file[FIELD_SCOPES], NULL);
 		k->created.tv_sec = specs[i].created_s;
-		k->last_used.tv_sec = specs[i].last_used ? specs[i].last_used_s : specs[i].created_s;
+		k->last_used.tv_sec =
+			specs[i].last_used ? specs[i].last_used_s : specs[i].created_s;
 	}
 	return list;
 }
 
 static const struct spec base[] = {
-	{ "0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70", "Dashboard", "2025-01-15T10:30:00Z", NULL, 1736937000, 0 },
-	{ "7d1f0a9e-2c44-4d71-b0a3-5e9c1f2d8b64", "Backups", "2025-01-10T00:00:00Z", "2025-01-20T14:22:00Z", 1736467200, 1737382920 },
-	{ "c9a1e1f0-1111-4222-8333-944455556666", "CI", "2024-12-01T00:00:00Z", NULL, 1733011200, 0 },
+	{ "0b6e3c52-8f4d-4a8e-9d7a-3f1c2b5e6a70", "Dashboard", "2025-01-15T10:30:00Z", NULL,
+	  1736937000, 0 },
+	{ "7d1f0a9e-2c44-4d71-b0a3-5e9c1f2d8b64", "Backups", "2025-01-10T00:00:00Z",
+	  "2025-01-20T14:22:00Z", 1736467200, 1737382920 },
+	{ "c9a1e1f0-1111-4222-8333-944455556666", "CI", "2024-12-01T00:00:00Z", NULL, 1733011200,
+	  0 },
 };
 
 static const struct timespec t1 = { 2000000000, 0 }, t2 = { 2000000100, 5 };
@@ -137,7 +141,8 @@ static void test_sharing_and_change(void)
 	changed[0].name = "Dashboard (production, renamed)";
 	struct keylist c = make_list(changed, 3);
 	struct snapshot *s3 = snapshot_build(s2, &c, t2);
-	const struct snap_key *old = snapshot_find(s2, base[0].id), *now = snapshot_find(s3, base[0].id);
+	const struct snap_key *old = snapshot_find(s2, base[0].id),
+			      *now = snapshot_find(s3, base[0].id);
 
 	test_assert(now->dir == old->dir);
 	test_assert(now->file[FIELD_NAME] != old->file[FIELD_NAME]);
@@ -206,11 +211,12 @@ static void test_many(void)
 {
 	enum { N = 20000 };
 	struct spec *specs = calloc(N, sizeof(*specs));
-	char (*ids)[40] = calloc(N, 40);
+	char(*ids)[40] = calloc(N, 40);
 
 	for (size_t i = 0; i < N; i++) {
 		snprintf(ids[i], 40, "id-%zu", i);
-		specs[i] = (struct spec){ ids[i], "n", "2025-01-01T00:00:00Z", NULL, 1735689600, 0 };
+		specs[i] =
+			(struct spec){ ids[i], "n", "2025-01-01T00:00:00Z", NULL, 1735689600, 0 };
 	}
 	struct keylist list = make_list(specs, N);
 	struct snapshot *s = snapshot_build(NULL, &list, t1);

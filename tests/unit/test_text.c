@@ -31,23 +31,28 @@ static void test_c0_and_del(void)
 static void test_c1(void)
 {
 	/* U+0085 NEL and U+009B CSI as UTF-8: one '?' each. */
-	CHECK("a\xc2\x85" "b\xc2\x9b" "c", "a?b?c");
+	CHECK("a\xc2\x85"
+	      "b\xc2\x9b"
+	      "c",
+	      "a?b?c");
 	/* U+00A0 and U+00E9 are printable and kept. */
 	CHECK("\xc2\xa0\xc3\xa9", "\xc2\xa0\xc3\xa9");
 	/* A lone 0x9B is CSI in 8-bit terminals. */
-	CHECK("x\x9b" "31m", "x?31m");
+	CHECK("x\x9b"
+	      "31m",
+	      "x?31m");
 	CHECK("\x80\x9f", "??");
 }
 
 static void test_invalid_utf8(void)
 {
 	CHECK("\xff\xfe", "??");
-	CHECK("\xc0\xaf", "??");		/* overlong '/' */
-	CHECK("\xe0\x80\xaf", "???");		/* overlong */
-	CHECK("\xed\xa0\x80", "???");		/* surrogate */
-	CHECK("\xf4\x90\x80\x80", "????");	/* above U+10FFFF */
-	CHECK("\xe2\x82", "??");		/* cut short at the end */
-	CHECK("\xe2\x82x", "??x");		/* cut short in the middle */
+	CHECK("\xc0\xaf", "??");           /* overlong '/' */
+	CHECK("\xe0\x80\xaf", "???");      /* overlong */
+	CHECK("\xed\xa0\x80", "???");      /* surrogate */
+	CHECK("\xf4\x90\x80\x80", "????"); /* above U+10FFFF */
+	CHECK("\xe2\x82", "??");           /* cut short at the end */
+	CHECK("\xe2\x82x", "??x");         /* cut short in the middle */
 }
 
 static void test_bidi(void)
@@ -56,7 +61,9 @@ static void test_bidi(void)
 	CHECK("evil\xe2\x80\xaetxt.exe", "evil?txt.exe");
 	CHECK("\xe2\x80\xaa\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", "?????");
 	/* U+2028 LINE SEPARATOR breaks lines in some viewers. */
-	CHECK("a\xe2\x80\xa8" "b", "a?b");
+	CHECK("a\xe2\x80\xa8"
+	      "b",
+	      "a?b");
 	/* Their neighbours U+2065, U+206A, U+2027 and U+202F are kept. */
 	CHECK("\xe2\x81\xa5\xe2\x81\xaa", "\xe2\x81\xa5\xe2\x81\xaa");
 	CHECK("\xe2\x80\xa7\xe2\x80\xaf", "\xe2\x80\xa7\xe2\x80\xaf");
@@ -71,7 +78,8 @@ static void test_valid_kept(void)
 
 static void test_truncation(void)
 {
-	const char s[] = "ab\xe2\x82\xac" "cd";	/* "ab€cd" */
+	const char s[] = "ab\xe2\x82\xac"
+			 "cd"; /* "ab€cd" */
 	char out[16];
 
 	memset(out, 'X', sizeof(out));
@@ -96,7 +104,9 @@ static void test_truncation(void)
 
 static void test_in_place(void)
 {
-	char buf[] = "a\xe2\x80\xae" "b\xc2\x9b" "c\xc3\xa9\x9b";
+	char buf[] = "a\xe2\x80\xae"
+		     "b\xc2\x9b"
+		     "c\xc3\xa9\x9b";
 
 	test_assert(text_sanitize(buf, sizeof(buf), buf, sizeof(buf) - 1) == 8);
 	test_assert(strcmp(buf, "a?b?c\xc3\xa9?") == 0);

@@ -17,7 +17,7 @@ static bool ts_is(struct timespec ts, time_t sec, long nsec)
 
 static void check_time(const char *s, time_t sec, long nsec)
 {
-	struct timespec ts = {-1, -1};
+	struct timespec ts = { -1, -1 };
 	bool ok = timestamp_parse(s, strlen(s), &ts) && ts_is(ts, sec, nsec);
 
 	if (!ok)
@@ -28,7 +28,7 @@ static void check_time(const char *s, time_t sec, long nsec)
 
 static void check_bad_time(const char *s, size_t len)
 {
-	struct timespec ts = {12345, 678};
+	struct timespec ts = { 12345, 678 };
 	bool ok = timestamp_parse(s, len, &ts);
 
 	if (ok)

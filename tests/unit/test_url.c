@@ -47,8 +47,7 @@ static void test_check_url_refuses(void)
 {
 	char err[256];
 
-	test_assert(url_check("http://example.com", err, sizeof(err)) ==
-		    -EINVAL);
+	test_assert(url_check("http://example.com", err, sizeof(err)) == -EINVAL);
 	test_assert(strstr(err, "http://") && strstr(err, "https://"));
 	test_assert(check("http://example.com:80/") == -EINVAL);
 	test_assert(check("http://127.0.0.1.evil.com") == -EINVAL);
@@ -120,19 +119,19 @@ static void test_check_endpoint(void)
 	char err[256];
 
 	/* Firebase's REST endpoints carry the project's key as a query. */
-	test_assert(url_check_endpoint("https://securetoken.googleapis.com/v1/token?key=AIza",
-				       err, sizeof(err)) == 0);
+	test_assert(url_check_endpoint("https://securetoken.googleapis.com/v1/token?key=AIza", err,
+				       sizeof(err)) == 0);
 	test_assert(err[0] == '\0');
 	test_assert(url_check_endpoint("http://127.0.0.1:9099/securetoken.googleapis.com/v1/"
-				       "token?key=x", err, sizeof(err)) == 0);
+				       "token?key=x",
+				       err, sizeof(err)) == 0);
 	test_assert(url_check_endpoint("https://api.omi.me/v1/dev/keys", err, sizeof(err)) == 0);
 	/* The rest of the policy is the same. */
 	test_assert(url_check_endpoint("http://example.com/v1/token?key=x", err, sizeof(err)) ==
 		    -EINVAL);
 	test_assert(strstr(err, "non-loopback") != NULL);
 	test_assert(url_check_endpoint("https://api.omi.me/v1#x", err, sizeof(err)) == -EINVAL);
-	test_assert(url_check_endpoint("https://u:p@api.omi.me/?a", err, sizeof(err)) ==
-		    -EINVAL);
+	test_assert(url_check_endpoint("https://u:p@api.omi.me/?a", err, sizeof(err)) == -EINVAL);
 	test_assert(url_check_endpoint("https://api.omi.me/?a b", err, sizeof(err)) == -EINVAL);
 	test_assert(url_check_endpoint("http://127.0.0.1@evil.com/?a", err, sizeof(err)) ==
 		    -EINVAL);
