@@ -202,14 +202,110 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd
 	return rc;
 }
 
+/* What a mount is made of, built before any request and freed in reverse. */
+struct parts {
+	struct fetcher *fetcher;
+	struct cache *cache;
+	struct fs *fs;
+	struct persist *persist;
+};
+
+/* Credentials, cache, tree and kept list for opts.  Returns EXIT_OK, or the
+ * exit status of the one line logged. */
+static int parts_build(struct parts *p, const struct options *opts)
+{
+	const struct credentials *cred;
+	char err[ERR_MAX];
+	int rc;
+
+	/* A session made for another API is refused as the API would. */
+	if ((rc = fetcher_new(opts, &p->fetcher, err, sizeof(err))) < 0)
+		return fail(rc == -EACCES ? EXIT_REFUSED : EXIT_USAGE, err);
+	p->cache = new_cache(p->fetcher, opts->ttl);
+	p->fs = p->cache ? fs_new(p->cache) : NULL;
+	if (!p->fs)
+		return fail(EXIT_USAGE, "out of memory");
+	fs_set_owner(p->fs, opts->uid, opts->gid, opts->umask);
+	cache_on_swapped(p->cache, fs_snapshot_swapped, p->fs);
+	cache_on_rejected(p->cache, fetcher_forget_validators, p->fetcher);
+	/* The kept list is the signed-in user's, or the token's: only a salted
+	 * hash of a token names it. */
+	cred = fetcher_credentials(p->fetcher);
+	if (opts->cache_dir &&
+	    !(p->persist = persist_open(opts->cache_dir, opts->cache_dir_default, opts->list_url,
+					credentials_user_id(cred), credentials_plain_token(cred),
+					p->cache, err, sizeof(err))) &&
+	    err[0])
+		return fail(EXIT_USAGE, err);
+	return EXIT_OK;
+}
+
+static void parts_free(struct parts *p)
+{
+	fs_free(p->fs);
+	persist_free(p->persist);
+	cache_free(p->cache);
+	fetcher_free(p->fetcher);
+}
+
+/* Mount the primed tree, serve it until unmounted or signalled, unmount.
+ * Returns the exit status. */
+static int serve(struct fuse_session *se, struct parts *p, const struct options *opts)
+{
+	int status = EXIT_MOUNT;
+
+	if (fuse_set_signal_handlers(se) != 0)
+		return EXIT_MOUNT;
+	signal_fs = p->fs;
+	signal(SIGHUP, on_sighup);
+	if (fuse_session_mount(se, opts->fuse.mountpoint) != 0) {
+		log_err("cannot mount on %s", opts->fuse.mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts->fuse.foreground) != 0)
+		goto out_unmount;
+	if (!opts->fuse.foreground)
+		log_to_syslog();
+	if (stop_install(se) < 0) {
+		log_err("cannot set up SIGTERM and SIGINT");
+		goto out_unmount;
+	}
+	if (fs_start_notifier(p->fs, se) < 0) {
+		log_err("cannot start the notifier thread");
+		goto out_unmount;
+	}
+	if (p->persist && persist_start(p->persist) < 0)
+		log_warn("cannot start the thread that keeps the list; keeping it at unmount");
+	log_info("mounted %s on %s (ttl %g s, timeout %g s)", opts->url, opts->fuse.mountpoint,
+		 opts->ttl, opts->timeout);
+	/* Fetched, mounted and (without -f) detached: the tree answers now. */
+	sdnotify_send("READY=1");
+
+	/* A positive result is the signal that ended the loop: a clean exit. */
+	status = run_loop(se, &opts->fuse) < 0 ? EXIT_MOUNT : EXIT_OK;
+	sdnotify_send("STOPPING=1");
+out_unmount:
+	/* However the loop ended, a fetch still under way (the notifier's)
+	 * is aborted and none starts. */
+	stop_request();
+	/* Unmounting closes the session's fd, which aborts whatever the
+	 * notifier may still be waiting on in the kernel; only then join it. */
+	fs_notifier_stopping(p->fs);
+	fuse_session_unmount(se);
+	fs_stop_notifier(p->fs);
+out_signals:
+	signal(SIGHUP, SIG_DFL);
+	signal_fs = NULL;
+	stop_remove();
+	fuse_remove_signal_handlers(se);
+	return status;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options opts = { 0 };
-	struct fetcher *fetcher = NULL;
-	struct cache *cache = NULL;
-	struct fs *fs = NULL;
-	struct persist *persist = NULL;
+	struct parts parts = { 0 };
 	struct fuse_session *se;
 	char err[ERR_MAX];
 	int status = EXIT_USAGE, rc;
@@ -249,94 +345,23 @@ int main(int argc, char *argv[])
 		status = fail(EXIT_USAGE, "cannot initialise libcurl");
 		goto out;
 	}
-	/* A session made for another API is refused as the API would. */
-	if ((rc = fetcher_new(&opts, &fetcher, err, sizeof(err))) < 0) {
-		status = fail(rc == -EACCES ? EXIT_REFUSED : EXIT_USAGE, err);
-		goto out_fs;
-	}
-	cache = new_cache(fetcher, opts.ttl);
-	fs = cache ? fs_new(cache) : NULL;
-	if (!fs) {
-		status = fail(EXIT_USAGE, "out of memory");
-		goto out_fs;
-	}
-	fs_set_owner(fs, opts.uid, opts.gid, opts.umask);
-	cache_on_swapped(cache, fs_snapshot_swapped, fs);
-	cache_on_rejected(cache, fetcher_forget_validators, fetcher);
-	/* The kept list is the signed-in user's, or the token's: only a salted
-	 * hash of a token names it. */
-	if (opts.cache_dir &&
-	    !(persist = persist_open(opts.cache_dir, opts.cache_dir_default, opts.list_url,
-				     credentials_user_id(fetcher_credentials(fetcher)),
-				     credentials_plain_token(fetcher_credentials(fetcher)), cache,
-				     err, sizeof(err))) &&
-	    err[0]) {
-		status = fail(EXIT_USAGE, err);
-		goto out_fs;
-	}
-
+	if ((status = parts_build(&parts, &opts)) != EXIT_OK)
+		goto out_parts;
 	/* Options are checked before the first request, and the first request
 	 * before the mount: a failure leaves nothing mounted. */
-	if (!(se = fuse_session_new(&args, fs_ops(), sizeof(*fs_ops()), fs)))
-		goto out_fs;
-	rc = cache_prime(cache, err, sizeof(err));
+	status = EXIT_USAGE;
+	if (!(se = fuse_session_new(&args, fs_ops(), sizeof(*fs_ops()), parts.fs)))
+		goto out_parts;
+	rc = cache_prime(parts.cache, err, sizeof(err));
 	if (rc < 0) {
 		log_err("cannot fetch the key list from %s: %s", opts.url, err);
 		status = rc == -EACCES ? EXIT_REFUSED : EXIT_FETCH;
-		goto out_session;
+	} else {
+		status = serve(se, &parts, &opts);
 	}
-	status = EXIT_MOUNT;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out_session;
-	signal_fs = fs;
-	signal(SIGHUP, on_sighup);
-	if (fuse_session_mount(se, opts.fuse.mountpoint) != 0) {
-		log_err("cannot mount on %s", opts.fuse.mountpoint);
-		goto out_signals;
-	}
-	if (fuse_daemonize(opts.fuse.foreground) != 0)
-		goto out_unmount;
-	if (!opts.fuse.foreground)
-		log_to_syslog();
-	if (stop_install(se) < 0) {
-		log_err("cannot set up SIGTERM and SIGINT");
-		goto out_unmount;
-	}
-	if (fs_start_notifier(fs, se) < 0) {
-		log_err("cannot start the notifier thread");
-		goto out_unmount;
-	}
-	if (persist && persist_start(persist) < 0)
-		log_warn("cannot start the thread that keeps the list; keeping it at unmount");
-	log_info("mounted %s on %s (ttl %g s, timeout %g s)", opts.url, opts.fuse.mountpoint,
-		 opts.ttl, opts.timeout);
-	/* Fetched, mounted and (without -f) detached: the tree answers now. */
-	sdnotify_send("READY=1");
-
-	/* A positive result is the signal that ended the loop: a clean exit. */
-	status = run_loop(se, &opts.fuse) < 0 ? EXIT_MOUNT : EXIT_OK;
-	sdnotify_send("STOPPING=1");
-out_unmount:
-	/* However the loop ended, a fetch still under way (the notifier's)
-	 * is aborted and none starts. */
-	stop_request();
-	/* Unmounting closes the session's fd, which aborts whatever the
-	 * notifier may still be waiting on in the kernel; only then join it. */
-	fs_notifier_stopping(fs);
-	fuse_session_unmount(se);
-	fs_stop_notifier(fs);
-out_signals:
-	signal(SIGHUP, SIG_DFL);
-	signal_fs = NULL;
-	stop_remove();
-	fuse_remove_signal_handlers(se);
-out_session:
 	fuse_session_destroy(se);
-out_fs:
-	fs_free(fs);
-	persist_free(persist);
-	cache_free(cache);
-	fetcher_free(fetcher);
+out_parts:
+	parts_free(&parts);
 	http_global_cleanup();
 out:
 	options_free(&opts);
