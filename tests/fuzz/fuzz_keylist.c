@@ -10,6 +10,7 @@
 
 #include "keylist.h"
 #include "keyname.h"
+#include "name_is_of.h"
 #include "snapshot.h"
 
 #define check(expr)                                                                                \
@@ -17,34 +18,6 @@
 		if (!(expr))                                                                       \
 			__builtin_trap();                                                          \
 	} while (0)
-
-/* Whether an uncut name decodes to exactly this id: what keeps two ids
- * from sharing a name unless it is cut. */
-static bool name_is_of(const char *name, const char *id, size_t len)
-{
-	size_t j = 0;
-
-	if (name[0] != '%')
-		return strlen(name) == len && memcmp(name, id, len) == 0;
-	for (const char *c = name + 1; *c; c++, j++) {
-		char byte = *c;
-
-		if (*c == '%') {
-			if (strncmp(c, "%25", 3) == 0)
-				byte = '%';
-			else if (strncmp(c, "%2F", 3) == 0)
-				byte = '/';
-			else if (strncmp(c, "%00", 3) == 0)
-				byte = '\0';
-			else
-				return false;
-			c += 2;
-		}
-		if (j >= len || id[j] != byte)
-			return false;
-	}
-	return j == len;
-}
 
 static void check_snapshot(const struct snapshot *snap)
 {
