@@ -43,8 +43,9 @@ char *jsonstrict_quote(const char *s);
 
 /*
  * Copy len bytes of text that came from a server into out (outlen > 0) for
- * showing to a user: control bytes (and DEL) become '?', and the text is cut
- * to fit with "..." at the end.  Always NUL-terminates.
+ * showing to a user, as text_sanitize makes it (controls, C1, bidi overrides
+ * and invalid UTF-8 become '?'), cut to fit with "..." at the end.  Always
+ * NUL-terminates.
  */
 void jsonstrict_clean(const char *text, size_t len, char *out, size_t outlen);
 

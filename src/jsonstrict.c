@@ -15,6 +15,7 @@
 
 #include "errmsg.h"
 #include "jsonstrict.h"
+#include "text.h"
 
 static bool is_space(char c)
 {
@@ -180,15 +181,19 @@ char *jsonstrict_quote(const char *s)
 
 void jsonstrict_clean(const char *text, size_t len, char *out, size_t outlen)
 {
-	size_t n = len < outlen - 1 ? len : outlen - 1;
+	/* Sanitized whole first (never longer than the text), so that a cut
+	 * is known for what it is and gets its dots. */
+	char *clean = malloc(len + 1);
+	size_t n;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	if (!clean) {
+		text_sanitize(out, outlen, text, len);
+		return;
 	}
-	out[n] = '\0';
-	if (len > n && outlen > 4) {
+	n = text_sanitize(clean, len + 1, text, len);
+	text_sanitize(out, outlen, clean, n);
+	free(clean);
+	if (n > outlen - 1 && outlen > 4) {
 		size_t cut = outlen - 4;
 
 		/* Never leave half a UTF-8 character before the dots. */

@@ -234,6 +234,9 @@ static void test_check(void)
 	/* Server text is shown cleaned; a code word with controls is no code. */
 	check(400, ERR("BAD\\u001b[31m\\nx"), 0, FIREBASE_ENDED, -EACCES, "",
 	      "HTTP 400: BAD?[31m?x");
+	/* A C1 CSI and a bidi override, which a terminal would obey, too. */
+	check(400, ERR("BAD\\u009b31mx\\u202e"), 0, FIREBASE_ENDED, -EACCES, "",
+	      "HTTP 400: BAD?31mx?");
 }
 
 int main(void)
