@@ -14,4 +14,8 @@
  * excluded.  The output is never longer than the input, so dst may be src. */
 size_t text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
 
+/* A message of our own (a URL, a libcurl error) on one line: C0 controls
+ * and DEL become spaces, in place. */
+void text_one_line(char *s);
+
 #endif

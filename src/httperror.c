@@ -14,14 +14,7 @@
 
 #include "http.h"
 #include "httperror.h"
-
-/* One line of text: control characters (and DEL) become spaces. */
-static void one_line(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
+#include "text.h"
 
 /* The one place out->error is set. */
 void httperror_set(struct http_response *out, enum http_error_kind kind, int errnum,
@@ -34,7 +27,7 @@ void httperror_set(struct http_response *out, enum http_error_kind kind, int err
 	va_start(ap, fmt);
 	vsnprintf(out->error.message, sizeof(out->error.message), fmt, ap);
 	va_end(ap);
-	one_line(out->error.message);
+	text_one_line(out->error.message);
 }
 
 /* clang-format off */
@@ -103,5 +96,5 @@ void http_message(const struct http_response *resp, const char *detail, char *ms
 	} else {
 		snprintf(msg, msglen, "%s", resp->error.message);
 	}
-	one_line(msg);
+	text_one_line(msg);
 }

@@ -60,6 +60,13 @@ static bool text_unsafe(uint32_t cp)
 	       (cp >= 0x2066 && cp <= 0x2069);
 }
 
+void text_one_line(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
 size_t text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 {
 	const unsigned char *s = (const unsigned char *)src;

@@ -22,15 +22,9 @@
 
 #include <curl/curl.h>
 
-#define URL_AUTHORITY_MAX 100 /* bytes of "host:port" shown in a message */
+#include "text.h"
 
-/* One line of text: control characters (and DEL) become spaces. */
-static void url_one_line(char *s)
-{
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
+#define URL_AUTHORITY_MAX 100 /* bytes of "host:port" shown in a message */
 
 static int url_fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -43,7 +37,7 @@ static int url_fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
-		url_one_line(err);
+		text_one_line(err);
 	}
 	return -EINVAL;
 }
@@ -195,7 +189,7 @@ void url_authority(const char *url, char *out, size_t outlen)
 			snprintf(out, outlen, "%s:%s", host, port);
 		else
 			snprintf(out, outlen, "%s", host);
-		url_one_line(out);
+		text_one_line(out);
 		url_cap(out, URL_AUTHORITY_MAX);
 	}
 	curl_free(host);
