@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "session.h"
-#include "transport.h"
+#include "endpoint.h"
 
 /* Renew an ID token this long before it expires, as Omi's own CLI does. */
 #define CRED_RENEW_EARLY_MS 60000

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "transport.h"
+#include "endpoint.h"
 
 /*
  * The Web API key of Omi's Firebase project (based-hardware), the one

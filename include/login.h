@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "transport.h"
+#include "endpoint.h"
 
 /* Omi's CLI gives up after 5 minutes, and so does omikeyfs by default. */
 #define LOGIN_TIMEOUT_MS 300000L

@@ -33,7 +33,7 @@
 #include "options.h"
 #include "persist.h"
 #include "sdnotify.h"
-#include "signin.h"
+#include "logincmd.h"
 #include "stop.h"
 #include "token.h"
 
@@ -143,7 +143,7 @@ static int fail(int status, const char *err)
 }
 
 /* --login and --logout: refusals 2, no answer or no sign-in in time 3. */
-static int signin_status(int rc)
+static int logincmd_status(int rc)
 {
 	switch (rc) {
 	case 0:
@@ -165,7 +165,7 @@ static int signin_status(int rc)
 	}
 }
 
-static int run_signin(struct fuse_args *args, const struct options *opts)
+static int run_logincmd(struct fuse_args *args, const struct options *opts)
 {
 	char err[ERR_MAX];
 	int rc;
@@ -175,16 +175,16 @@ static int run_signin(struct fuse_args *args, const struct options *opts)
 	if (args->argc > 1)
 		return fail(EXIT_USAGE, "--login and --logout take no FUSE options");
 	if (opts->logout)
-		rc = signin_logout(opts, err, sizeof(err));
+		rc = logincmd_logout(opts, err, sizeof(err));
 	else if (http_global_init() < 0)
 		return fail(EXIT_USAGE, "cannot initialise libcurl");
 	else
-		rc = signin_login(opts, err, sizeof(err));
+		rc = logincmd_login(opts, err, sizeof(err));
 	if (rc < 0)
 		log_err("%s", err);
 	if (opts->login)
 		http_global_cleanup();
-	return signin_status(rc);
+	return logincmd_status(rc);
 }
 
 static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
@@ -325,7 +325,7 @@ int main(int argc, char *argv[])
 	if (opts.login || opts.logout) {
 		/* The browser that --login starts must not inherit a token. */
 		token_scrub_env();
-		status = run_signin(&args, &opts);
+		status = run_logincmd(&args, &opts);
 		goto out;
 	}
 	/* Before options_fuse_args, which a dead mount would fail with a bare

@@ -26,6 +26,17 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.environ.get("OMIKEYFS_BIN") or os.path.join(ROOT, "build", "omikeyfs")
+
+
+def meson_build_dir():
+    """The meson build directory BIN was built in (the one holding
+    meson-private), or None when BIN was not built by meson."""
+    d = os.path.dirname(os.path.realpath(BIN))
+    while d != os.path.dirname(d):
+        if os.path.isdir(os.path.join(d, "meson-private")):
+            return d
+        d = os.path.dirname(d)
+    return None
 FAKEAPI = os.path.join(HERE, "fakeapi.py")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 TOKEN = "omi_dev_test_token_6f1c9a2b"

@@ -453,8 +453,8 @@ def test_second_rsync_with_nothing_changed_transfers_nothing(mount, api, backup)
 # 4. packaging
 
 def build_dir():
-    build = os.path.dirname(os.path.realpath(BIN))
-    if not os.path.isdir(os.path.join(build, "meson-private")):
+    build = meson_build_dir()
+    if not build:
         pytest.skip("%s is not in a meson build directory" % BIN)
     return build
 

@@ -48,8 +48,8 @@ def unit_settings(path):
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
     """The build under test installed into a throwaway root."""
-    build = os.path.dirname(BIN)
-    if not os.path.isdir(os.path.join(build, "meson-private")):
+    build = meson_build_dir()
+    if not build:
         pytest.skip("OMIKEYFS_BIN is not in a meson build directory")
     dest = str(tmp_path_factory.mktemp("stage"))
     r = run("meson", "install", "-C", build, "--destdir", dest, "--no-rebuild", "--quiet",

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "keyname.h"
-#include "keptlist.h"
+#include "keptfile.h"
 
 #define URL "http://127.0.0.1:8000/v1/dev/keys"
 #define CRED "token-sha256:00"
@@ -42,9 +42,9 @@ static void round_trip(const struct kept_list *kept)
 		check(kept->seeds[i].ino > kept->seeds[i - 1].ino);
 	for (size_t i = 0; i < snap->count; i++)
 		check(snapshot_find(snap, snap->keys[i].dir->name) == &snap->keys[i]);
-	buf = keptlist_format(snap, kept->body, kept->body_len, URL, CRED, kept->fetched_at, &len);
+	buf = keptfile_format(snap, kept->body, kept->body_len, URL, CRED, kept->fetched_at, &len);
 	check(buf);
-	check(keptlist_parse(buf, len, URL, CRED, &again, err, sizeof(err)) == 0);
+	check(keptfile_parse(buf, len, URL, CRED, &again, err, sizeof(err)) == 0);
 	check(same_time(again.fetched_at, kept->fetched_at));
 	back = snapshot_restore(&again.list, again.seeds, again.nseeds, again.members_changed);
 	check(back && back->count == snap->count && same_time(back->mtime, snap->mtime));
@@ -53,7 +53,7 @@ static void round_trip(const struct kept_list *kept)
 			check(same_time(back->keys[i].file[f]->mtime,
 					snap->keys[i].file[f]->mtime));
 	snapshot_unref(back);
-	keptlist_free(&again);
+	keptfile_free(&again);
 	snapshot_unref(snap);
 	free(buf);
 }
@@ -63,14 +63,14 @@ static void one(const char *data, size_t size)
 	struct kept_list kept;
 	char err[256];
 
-	if (keptlist_parse(data, size, URL, CRED, &kept, err, sizeof(err)) < 0) {
+	if (keptfile_parse(data, size, URL, CRED, &kept, err, sizeof(err)) < 0) {
 		check(kept.list.count == 0 && kept.seeds == NULL);
 		check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
 		return;
 	}
 	check(kept.body >= data && kept.body + kept.body_len <= data + size);
 	round_trip(&kept);
-	keptlist_free(&kept);
+	keptfile_free(&kept);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "keptlist.h"
+#include "keptfile.h"
 #include "persist.h"
 #include "test.h"
 
@@ -79,10 +79,10 @@ static void test_round_trip(void)
 	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
 	test_assert(buf);
-	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
 	test_assert(same_time(kept.fetched_at, t1));
 	test_assert(kept.body_len == strlen(body_b) &&
 		    memcmp(kept.body, body_b, kept.body_len) == 0);
@@ -106,7 +106,7 @@ static void test_round_trip(void)
 				    back->keys[i].file[FIELD_NAME]);
 		snapshot_unref(again);
 	}
-	keptlist_free(&kept);
+	keptfile_free(&kept);
 	snapshot_unref(back);
 	snapshot_unref(snap);
 	free(buf);
@@ -122,13 +122,13 @@ static void test_root_mtime_restored(void)
 	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = keptlist_format(snap, body_a, strlen(body_a), URL, CRED, t2, &len);
+	char *buf = keptfile_format(snap, body_a, strlen(body_a), URL, CRED, t2, &len);
 
 	test_assert(same_time(snap->mtime, t2));
-	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
 	back = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
 	assert_same_times(snap, back);
-	keptlist_free(&kept);
+	keptfile_free(&kept);
 	snapshot_unref(back);
 	snapshot_unref(snap);
 	snapshot_unref(first);
@@ -141,23 +141,23 @@ static void test_damaged(void)
 	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
 	/* Every truncation and every flipped byte is refused. */
 	for (size_t cut = 0; cut < len; cut++) {
-		test_assert(keptlist_parse(buf, cut, URL, CRED, &kept, err, sizeof(err)) < 0);
+		test_assert(keptfile_parse(buf, cut, URL, CRED, &kept, err, sizeof(err)) < 0);
 		test_assert(kept.list.count == 0 && err[0]);
 	}
 	for (size_t i = 0; i < len; i++) {
 		int rc;
 
 		buf[i] ^= 0x20;
-		rc = keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err));
+		rc = keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err));
 		test_assert(rc < 0 && kept.list.count == 0);
 		buf[i] ^= 0x20;
 	}
-	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
-	keptlist_free(&kept);
+	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	keptfile_free(&kept);
 	snapshot_unref(snap);
 	free(buf);
 }
@@ -168,15 +168,15 @@ static void test_foreign_and_version(void)
 	struct kept_list kept;
 	char err[256];
 	size_t len;
-	char *buf = keptlist_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
-	test_assert(keptlist_parse(buf, len, URL "x", CRED, &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptfile_parse(buf, len, URL "x", CRED, &kept, err, sizeof(err)) == -EXDEV);
 	test_assert(strstr(err, "URL"));
-	test_assert(keptlist_parse(buf, len, URL, "user:u2", &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptfile_parse(buf, len, URL, "user:u2", &kept, err, sizeof(err)) == -EXDEV);
 	test_assert(strstr(err, "credential"));
 	/* A newer format is refused as such, whatever follows. */
 	buf[strlen("omikeyfs kept list ")] = '2';
-	test_assert(keptlist_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) ==
+	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) ==
 		    -EPROTONOSUPPORT);
 	test_assert(kept.list.count == 0);
 	snapshot_unref(snap);

@@ -1,5 +1,5 @@
 /*
- * signin: `omikeyfs --login` and `--logout`.  The endpoints are built and
+ * logincmd: `omikeyfs --login` and `--logout`.  The endpoints are built and
  * checked before anything is sent: Omi's token exchange (the code) and
  * Firebase's sign-in (the custom token) each get a client of their own,
  * so neither secret can reach the other's host.
@@ -15,7 +15,7 @@
 #include "log.h"
 #include "login.h"
 #include "session.h"
-#include "signin.h"
+#include "logincmd.h"
 #include "url.h"
 
 /* Omi's and Firebase's answers are a few KiB. */
@@ -47,7 +47,7 @@ static int open_endpoint(const struct options *opts, const char *url, struct end
 	return endpoint_open(ep, &config, err, errlen);
 }
 
-int signin_login(const struct options *opts, char *err, size_t errlen)
+int logincmd_login(const struct options *opts, char *err, size_t errlen)
 {
 	struct endpoint omi = { 0 }, firebase = { 0 };
 	struct login_error le;
@@ -103,7 +103,7 @@ out:
 	return r;
 }
 
-int signin_logout(const struct options *opts, char *err, size_t errlen)
+int logincmd_logout(const struct options *opts, char *err, size_t errlen)
 {
 	char *path = NULL;
 	int r;

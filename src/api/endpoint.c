@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "endpoint.h"
@@ -56,4 +57,14 @@ void endpoint_close(struct endpoint *ep)
 {
 	http_free(ep->ctx);
 	memset(ep, 0, sizeof(*ep));
+}
+
+void post_result_clear(struct post_result *out)
+{
+	/* A body can hold a token: wipe it before it goes back to malloc. */
+	if (out->body) {
+		explicit_bzero(out->body, out->len);
+		free(out->body);
+	}
+	memset(out, 0, sizeof(*out));
 }

@@ -1,5 +1,5 @@
 /*
- * keptlist: the file a kept list is written as, and read back from.
+ * keptfile: the file a kept list is written as, and read back from.
  *
  * The body the API sent (read back through the same parser as a response),
  * when it was fetched, and for each key whose name, key_prefix or scopes
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keptlist.h"
+#include "keptfile.h"
 #include "keyname.h"
 
 #define MAGIC "omikeyfs kept list "
@@ -106,7 +106,7 @@ static bool needs_seed(const struct snap_key *key)
 	return false;
 }
 
-char *keptlist_format(const struct snapshot *snap, const char *body, size_t body_len,
+char *keptfile_format(const struct snapshot *snap, const char *body, size_t body_len,
 		      const char *url, const char *credential, struct timespec fetched_at,
 		      size_t *len)
 {
@@ -116,7 +116,7 @@ char *keptlist_format(const struct snapshot *snap, const char *body, size_t body
 	for (size_t i = 0; i < snap->count; i++)
 		nseeds += needs_seed(&snap->keys[i]);
 	out_grow(&o, body_len + 512 + nseeds * 96);
-	out_printf(&o, MAGIC "%d\nurl %s\ncredential %s\n", KEPTLIST_VERSION, url, credential);
+	out_printf(&o, MAGIC "%d\nurl %s\ncredential %s\n", KEPTFILE_VERSION, url, credential);
 	out_printf(&o, "fetched_at %lld.%09ld\nmembers_changed %lld.%09ld\nbody %zu\n",
 		   (long long)fetched_at.tv_sec, fetched_at.tv_nsec,
 		   (long long)snap->members_changed.tv_sec, snap->members_changed.tv_nsec,
@@ -266,7 +266,7 @@ static bool parse_seeds(struct in *in, struct kept_list *out)
 	return true;
 }
 
-int keptlist_parse(const char *buf, size_t len, const char *url, const char *credential,
+int keptfile_parse(const char *buf, size_t len, const char *url, const char *credential,
 		   struct kept_list *out, char *err, size_t errlen)
 {
 	struct in in = { buf, buf + len };
@@ -287,9 +287,9 @@ int keptlist_parse(const char *buf, size_t len, const char *url, const char *cre
 			return bad(err, errlen, -EBADMSG, "damaged format line");
 		in.p = nl + 1;
 	}
-	if (version != KEPTLIST_VERSION) {
+	if (version != KEPTFILE_VERSION) {
 		snprintf(err, errlen, "format %" PRIu64 ", this omikeyfs reads %d", version,
-			 KEPTLIST_VERSION);
+			 KEPTFILE_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	/* The checksum first: nothing else is read from a damaged file. */
@@ -331,25 +331,25 @@ int keptlist_parse(const char *buf, size_t len, const char *url, const char *cre
 	out->body_len = (size_t)body_len;
 	in.p += body_len + 1;
 	if (!parse_seeds(&in, out) || in.p != in.end) {
-		keptlist_free(out);
+		keptfile_free(out);
 		return bad(err, errlen, -EBADMSG, "damaged seeds");
 	}
 	/* As the cache would take it from the API, warnings aside: they were
 	 * logged when it was fetched. */
 	rc = keylist_parse(out->body, out->body_len, &out->list, NULL, NULL, kerr, sizeof(kerr));
 	if (rc < 0) {
-		keptlist_free(out);
+		keptfile_free(out);
 		snprintf(err, errlen, "its body does not parse: %s", kerr);
 		return -EBADMSG;
 	}
 	if (out->list.count == 0 && out->list.skipped > 0) {
-		keptlist_free(out);
+		keptfile_free(out);
 		return bad(err, errlen, -EBADMSG, "its body holds no usable key");
 	}
 	return 0;
 }
 
-void keptlist_free(struct kept_list *kept)
+void keptfile_free(struct kept_list *kept)
 {
 	keylist_free(&kept->list);
 	free(kept->seeds);

@@ -1,8 +1,8 @@
-/* keptlist: a kept list's file (persist.h keeps it): the body last
+/* keptfile: a kept list's file (persist.h keeps it): the body last
  * accepted, when it was fetched and when files changed, checksummed.
  * Pure: no I/O. */
-#ifndef OMIKEYFS_KEPTLIST_H
-#define OMIKEYFS_KEPTLIST_H
+#ifndef OMIKEYFS_KEPTFILE_H
+#define OMIKEYFS_KEPTFILE_H
 
 #include <stddef.h>
 #include <time.h>
@@ -11,9 +11,9 @@
 #include "snapshot.h"
 
 /* The format written; a file of another is ignored. */
-#define KEPTLIST_VERSION 1
+#define KEPTFILE_VERSION 1
 
-/* A kept list as read back: what keptlist_parse fills. */
+/* A kept list as read back: what keptfile_parse fills. */
 struct kept_list {
 	struct keylist list;
 	struct snapshot_seed *seeds; /* sorted by ino */
@@ -27,17 +27,17 @@ struct kept_list {
 /*
  * Parses a kept list as written for url and credential (the identity as
  * stored: persist_open's credential, or the token's salted hash).  Returns
- * 0 and fills *out (keptlist_free it), or -EBADMSG (damaged, truncated,
+ * 0 and fills *out (keptfile_free it), or -EBADMSG (damaged, truncated,
  * a body the API parser refuses), -EPROTONOSUPPORT (another format) or
  * -EXDEV (another URL's or credential's) with a one-line reason in err.
  */
-int keptlist_parse(const char *buf, size_t len, const char *url, const char *credential,
+int keptfile_parse(const char *buf, size_t len, const char *url, const char *credential,
 		   struct kept_list *out, char *err, size_t errlen);
-void keptlist_free(struct kept_list *kept);
+void keptfile_free(struct kept_list *kept);
 
-/* The file keptlist_parse reads back, for snap (built from body), in one
+/* The file keptfile_parse reads back, for snap (built from body), in one
  * malloc'd buffer; NULL when out of memory. */
-char *keptlist_format(const struct snapshot *snap, const char *body, size_t body_len,
+char *keptfile_format(const struct snapshot *snap, const char *body, size_t body_len,
 		      const char *url, const char *credential, struct timespec fetched_at,
 		      size_t *len);
 

@@ -1,7 +1,7 @@
 /*
  * persist: the last good list, kept across mounts.
  *
- * One file per API URL and credential (keptlist.h gives its format), named
+ * One file per API URL and credential (keptfile.h gives its format), named
  * by a hash of both, in a directory only the user may use.  The file is
  * replaced atomically (a temporary file, fsync, rename), so a crash leaves
  * the old list or the new one, and only by a thread of its own: the cache
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keptlist.h"
+#include "keptfile.h"
 #include "log.h"
 #include "persist.h"
 #include "sha256.h"
@@ -332,7 +332,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 		return 0;
 	}
 	close(fd);
-	if (keptlist_parse(buf, (size_t)st.st_size, p->url, p->credential, &kept, why,
+	if (keptfile_parse(buf, (size_t)st.st_size, p->url, p->credential, &kept, why,
 			   sizeof(why)) < 0) {
 		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name, why);
 		free(buf);
@@ -344,7 +344,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 		log_debug("read the kept list (%zu keys, %lld bytes) in %.1f ms", snap->count,
 			  (long long)st.st_size, now_ms() - start);
 	}
-	keptlist_free(&kept);
+	keptfile_free(&kept);
 	free(buf);
 	return 0;
 }
@@ -362,7 +362,7 @@ static void write_kept(struct persist *p, const struct pending *pd)
 {
 	double start = now_ms();
 	size_t len;
-	char *buf = keptlist_format(pd->snap, pd->body, pd->len, p->url, p->credential,
+	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, p->credential,
 				    pd->fetched_at, &len);
 
 	if (!buf) {

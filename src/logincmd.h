@@ -1,7 +1,7 @@
-/* signin: the commands that mount nothing, `omikeyfs --login` and
+/* logincmd: the commands that mount nothing, `omikeyfs --login` and
  * `omikeyfs --logout`, from the parsed options to one line of outcome. */
-#ifndef OMIKEYFS_SIGNIN_H
-#define OMIKEYFS_SIGNIN_H
+#ifndef OMIKEYFS_LOGINCMD_H
+#define OMIKEYFS_LOGINCMD_H
 
 #include <stddef.h>
 
@@ -15,10 +15,10 @@
  * transport's; -EINVAL for a refused FIREBASE_AUTH_EMULATOR_HOST, before
  * any traffic).
  */
-int signin_login(const struct options *opts, char *err, size_t errlen);
+int logincmd_login(const struct options *opts, char *err, size_t errlen);
 
 /* Remove the session file.  Returns 0 (also when there was none: "not
  * signed in" is logged), or -errno with one line in err. */
-int signin_logout(const struct options *opts, char *err, size_t errlen);
+int logincmd_logout(const struct options *opts, char *err, size_t errlen);
 
 #endif
