@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from conftest import (BIN, ROOT, TOKEN, expected_files, make_keys, run,
+from conftest import (BIN, ROOT, TOKEN, expected_files, make_keys, meson_build_dir, run,
                       tree, wait_for)
 
 MOUNT_FUSE3 = "/sbin/mount.fuse3"

@@ -14,7 +14,8 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, TOKEN, expected_files, make_keys, run, tree, wait_for
+from conftest import (BIN, ROOT, TOKEN, expected_files, make_keys, meson_build_dir, run, tree,
+                      wait_for)
 
 BACKUP = os.path.join(ROOT, "systemd", "omikeyfs-backup")
 MOUNT_HELPER = os.path.join(ROOT, "util", "mount.omikeyfs")
