@@ -90,7 +90,7 @@ static void print_usage(const char *progname)
 
 static void print_notes(void)
 {
-	printf("\nIn -o values ',' ends an option and '\\' escapes the next character:\n"
+	printf("\nOption values: ',' ends an option and '\\' escapes the next character:\n"
 	       "write \\, for a comma and \\\\ for a backslash (\\NNN: the octal byte NNN).\n"
 	       "The mount is always ro,noatime; allow_other implies default_permissions.\n"
 	       "MOUNTPOINT may be /dev/fd/N, a /dev/fuse already mounted (mount.fuse3 -o\n"
