@@ -230,7 +230,9 @@ def expected_tree(keys):
 def machine(request, tmp_path_factory, api_server):
     if not (os.environ.get("OMIKEYFS_TEST_DIST") == "1"
             or os.environ.get("OMIKEYFS_TEST_BOOT") == "1"):
-        pytest.skip("slow: set OMIKEYFS_TEST_BOOT=1 to boot a Debian root with systemd")
+        pytest.skip("slow, and the same for every build (it tests the .deb built from the "
+                    "sources): runs with OMIKEYFS_TEST_DIST=1, tests/all.sh's first pass, "
+                    "or OMIKEYFS_TEST_BOOT=1")
     if os.geteuid() != 0:
         unavailable("booting a container needs root")
     for tool in ("systemd-nspawn", "debootstrap", "nsenter", "dpkg-deb"):
