@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "text.h"
 
@@ -95,20 +96,6 @@ static bool stderr_is_journal(void)
 	       st.st_ino == journal_ino;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 /* vsnprintf may have cut a UTF-8 sequence: end before its lead byte. */
 static size_t utf8_trim(const char *s, size_t len)
 {
@@ -152,5 +139,5 @@ void log_msg(int priority, const char *fmt, ...)
 	pos += text_sanitize(line + pos, sizeof(line) - pos - 1, raw, len);
 	line[pos++] = '\n';
 	/* One write(2) per line, so lines from several threads never mix. */
-	write_all(STDERR_FILENO, line, pos);
+	(void)file_write_all(STDERR_FILENO, line, pos);
 }
