@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "keptfile.h"
 #include "keyname.h"
 
@@ -93,15 +94,10 @@ __attribute__((format(printf, 2, 3))) static void out_printf(struct out *o, cons
 		out_bytes(o, line, (size_t)n);
 }
 
-static bool same_time(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 static bool needs_seed(const struct snap_key *key)
 {
 	for (size_t i = 0; i < NSEEDED; i++)
-		if (!same_time(key->file[seeded[i]]->mtime, key->dir->mtime))
+		if (!timespec_equal(key->file[seeded[i]]->mtime, key->dir->mtime))
 			return true;
 	return false;
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "file.h"
 #include "keptfile.h"
 #include "log.h"
@@ -51,14 +52,6 @@ struct persist {
 	pthread_cond_t wake;
 	struct pending pending; /* the newest list not written yet */
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- the directory ----------------------------------------------------- */
 
@@ -271,7 +264,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	struct snapshot *snap;
 	struct stat st;
 	char why[256], *buf = NULL;
-	double start = now_ms();
+	int64_t start = clock_monotonic_ns();
 	int fd = open_private(p, p->name, &st, err, errlen);
 
 	if (fd < 0)
@@ -293,7 +286,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	if (snap) {
 		cache_seed(cache, snap, kept.body, kept.body_len, kept.fetched_at);
 		log_debug("read the kept list (%zu keys, %lld bytes) in %.1f ms", snap->count,
-			  (long long)st.st_size, now_ms() - start);
+			  (long long)st.st_size, (clock_monotonic_ns() - start) / 1e6);
 	}
 	keptfile_free(&kept);
 	free(buf);
@@ -311,7 +304,7 @@ static void pending_clear(struct pending *pd)
 
 static void write_kept(struct persist *p, const struct pending *pd)
 {
-	double start = now_ms();
+	int64_t start = clock_monotonic_ns();
 	size_t len;
 	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, p->credential,
 				    pd->fetched_at, &len);
@@ -324,7 +317,7 @@ static void write_kept(struct persist *p, const struct pending *pd)
 		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
 	else
 		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", pd->snap->count,
-			  len, now_ms() - start);
+			  len, (clock_monotonic_ns() - start) / 1e6);
 	free(buf);
 }
 
