@@ -6,7 +6,6 @@
  * is bounded and sanitized here.  Pure: fed bytes, returns text.
  */
 #include <limits.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +22,6 @@ char *apierror_detail(const char *body, size_t len)
 	struct json_object *root = NULL, *detail;
 	const char *text = NULL;
 	size_t n = 0;
-	bool cut;
 	char *out = NULL;
 
 	if (!body || len == 0 || len > INT_MAX)
@@ -54,9 +52,6 @@ char *apierror_detail(const char *body, size_t len)
 	}
 	if (!text)
 		goto out;
-	cut = n > DETAIL_MAX;
-	if (cut)
-		n = DETAIL_MAX;
 	out = malloc(n + 1);
 	if (!out)
 		goto out;
@@ -67,16 +62,10 @@ char *apierror_detail(const char *body, size_t len)
 		out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
 	}
 	/* It reaches terminals, the journal and an xattr: no C1 control, no
-	 * bidi override, no broken UTF-8 (the cut above may have made one). */
+	 * bidi override, no broken UTF-8; sanitized whole, so that a cut is
+	 * known for what it is and gets its dots. */
 	n = text_sanitize(out, n + 1, out, n);
-	/* Cut: never inside a UTF-8 sequence, and marked with "...". */
-	if (cut) {
-		if (n > DETAIL_MAX - 3)
-			n = DETAIL_MAX - 3;
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
-			n--;
-		memcpy(out + n, "...", 4);
-	}
+	text_cut(out, n, DETAIL_MAX);
 out:
 	if (root)
 		json_object_put(root);

@@ -96,19 +96,6 @@ static bool stderr_is_journal(void)
 	       st.st_ino == journal_ino;
 }
 
-/* vsnprintf may have cut a UTF-8 sequence: end before its lead byte. */
-static size_t utf8_trim(const char *s, size_t len)
-{
-	size_t i = len, need;
-
-	while (i > 0 && len - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((unsigned char)s[i - 1] & 0xc0) != 0xc0)
-		return len;
-	need = (unsigned char)s[i - 1] >= 0xf0 ? 4 : (unsigned char)s[i - 1] >= 0xe0 ? 3 : 2;
-	return len - (i - 1) >= need ? len : i - 1;
-}
-
 void log_msg(int priority, const char *fmt, ...)
 {
 	char raw[LOG_LINE_MAX], line[LOG_LINE_MAX + 16];
@@ -123,7 +110,8 @@ void log_msg(int priority, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	len = (size_t)n < sizeof(raw) ? (size_t)n : utf8_trim(raw, sizeof(raw) - 1);
+	/* vsnprintf may have cut a UTF-8 sequence: cut before it, with "...". */
+	len = text_cut(raw, (size_t)n, sizeof(raw) - 1);
 	/* A trailing newline is a caller's habit, not part of the message. */
 	while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
 		len--;
