@@ -342,6 +342,5 @@ void credentials_free(struct credentials *c)
 	session_free(&c->session);
 	free(c->path);
 	free(c->api_url);
-	explicit_bzero(&c->ended_error, sizeof(c->ended_error));
-	free(c);
+	secret_free_len(c, sizeof(*c));
 }

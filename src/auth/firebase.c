@@ -112,10 +112,7 @@ char *firebase_sign_in_body(const char *custom_token)
 
 	if (quoted && asprintf(&body, "{\"token\":%s,\"returnSecureToken\":true}", quoted) < 0)
 		body = NULL;
-	if (quoted) {
-		explicit_bzero(quoted, strlen(quoted));
-		free(quoted);
-	}
+	secret_free(quoted);
 	return body;
 }
 
@@ -125,10 +122,7 @@ char *firebase_renew_body(const char *refresh_token)
 
 	if (escaped && asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
 		body = NULL;
-	if (escaped) {
-		explicit_bzero(escaped, strlen(escaped));
-		free(escaped);
-	}
+	secret_free(escaped);
 	return body;
 }
 
@@ -201,8 +195,7 @@ out:
 		snprintf(why, whylen, "the ID token names no user");
 		r = -EBADMSG;
 	}
-	explicit_bzero(buf, (size_t)(end - start) + 1);
-	free(buf);
+	secret_free_len(buf, (size_t)(end - start) + 1);
 	return r;
 }
 
