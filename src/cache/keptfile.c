@@ -32,7 +32,7 @@
 
 #include "clock.h"
 #include "keptfile.h"
-#include "keyname.h"
+#include "fnv1a.h"
 
 #define MAGIC "omikeyfs kept list "
 /* "check " + 16 hex digits + "\n" */
@@ -41,11 +41,6 @@
 /* The fields of a seed line, after the inode number. */
 static const enum key_field seeded[] = { FIELD_NAME, FIELD_KEY_PREFIX, FIELD_SCOPES };
 #define NSEEDED (sizeof(seeded) / sizeof(seeded[0]))
-
-static uint64_t fnv1a(const void *data, size_t len)
-{
-	return keyname_hash(data, len);
-}
 
 struct out {
 	char *buf;
@@ -133,7 +128,7 @@ char *keptfile_format(const struct snapshot *snap, const char *body, size_t body
 		out_bytes(&o, "\n", 1);
 	}
 	if (!o.failed)
-		out_printf(&o, "check %016" PRIx64 "\n", fnv1a(o.buf, o.len));
+		out_printf(&o, "check %016" PRIx64 "\n", fnv1a64(o.buf, o.len));
 	if (o.failed) {
 		free(o.buf);
 		return NULL;
@@ -305,7 +300,7 @@ int keptfile_parse(const char *buf, size_t len, const char *url, const char *cre
 				return bad(err, errlen, -EBADMSG, "damaged checksum");
 			want = want << 4 | (uint64_t)d;
 		}
-		check = fnv1a(buf, (size_t)(tail - buf));
+		check = fnv1a64(buf, (size_t)(tail - buf));
 		if (check != want)
 			return bad(err, errlen, -EBADMSG, "damaged (checksum mismatch)");
 		in.end = tail;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "keyname.h"
+#include "fnv1a.h"
 #include "snapshot.h"
 
 struct ino_slot {
@@ -190,7 +190,7 @@ static struct snapshot *build(const struct snapshot *prev, const struct keylist 
 	 * that collision steps cannot overflow it. */
 	for (size_t i = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[i];
-		uint64_t ino = (keyname_hash(key->id, key->id_len) >> 5) << 3;
+		uint64_t ino = (fnv1a64(key->id, key->id_len) >> 5) << 3;
 
 		slots[i].ino = ino < 16 ? 16 : ino;
 		slots[i].index = i;
