@@ -263,8 +263,7 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 out:
 	if (dfd >= 0)
 		close(dfd);
-	if (data)
-		secret_free_len(data, len);
+	secret_free_len(data, len);
 	free(dir);
 	return r;
 }
