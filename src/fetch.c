@@ -18,6 +18,7 @@
 
 #include "apierror.h"
 #include "endpoint.h"
+#include "errmsg.h"
 #include "fetch.h"
 #include "firebase.h"
 #include "http.h"
@@ -98,7 +99,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 		};
 
 		if ((r = credentials_session(&cfg, &f->cred, &ce)) < 0)
-			snprintf(err, errlen, "%s", ce.message);
+			errmsg_set(err, errlen, "%s", ce.message);
 		else
 			log_debug("using the session in %s (user %s)", path, s.user_id);
 	}
@@ -119,7 +120,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 				     (void *)opts->key_file);
 	secret_free(token);
 	if (!f->cred) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -146,9 +147,9 @@ static int open_credentials(struct fetcher *f, const struct options *opts, char 
 		}
 		free(path);
 	}
-	snprintf(err, errlen,
-		 "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
-		 "or use -o key_file=PATH");
+	errmsg_set(err, errlen,
+		   "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+		   "or use -o key_file=PATH");
 	return -ENOENT;
 }
 
@@ -160,7 +161,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 
 	*out = NULL;
 	if (!f) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if ((r = open_credentials(f, opts, err, errlen)) < 0) {
@@ -170,7 +171,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	http_config_from(opts, opts->list_url, opts->max_size, &config);
 	if (!(f->list = http_new(&config))) {
 		fetcher_free(f);
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	*out = f;
@@ -200,7 +201,7 @@ static void credentials_failed(const struct cred_error *ce, struct fetch_result 
 	/* Never 0: a credential that cannot be had is a failed fetch, which
 	 * the cache backs off from. */
 	res->err = ce->err < 0 ? ce->err : -EACCES;
-	snprintf(res->message, sizeof(res->message), "%s", ce->message);
+	errmsg_set(res->message, sizeof(res->message), "%s", ce->message);
 }
 
 void fetcher_fetch(void *ctx, struct fetch_result *res)
@@ -216,7 +217,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
 	if (stop_requested(NULL)) {
 		res->err = -ECANCELED;
-		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		errmsg_set(res->message, sizeof(res->message), "omikeyfs is stopping");
 		return;
 	}
 	if (credentials_token(f->cred, &token, &ce) < 0) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "log.h"
 #include "login.h"
@@ -27,7 +28,7 @@ static int session_path(const struct options *opts, char **path, char *err, size
 	if (!opts->session_file)
 		return session_default_path(path, err, errlen);
 	if (!(*path = strdup(opts->session_file))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -62,7 +63,7 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 			      getenv(FIREBASE_EMULATOR_ENV), &firebase_sign_in, err, errlen)) < 0)
 		goto out;
 	if (!(token_url = url_join(opts->url, TOKEN_PATH))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -90,7 +91,7 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 		log_info("from another machine's browser: ssh -L %d:127.0.0.1:%d THIS-HOST first",
 			 opts->port, opts->port);
 	if ((r = login_run(&cfg, &le)) < 0)
-		snprintf(err, errlen, "%s", le.message);
+		errmsg_set(err, errlen, "%s", le.message);
 	else
 		log_info("signed in; the session is saved in %s", path);
 	explicit_bzero(&le, sizeof(le));

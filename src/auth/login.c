@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
 #include "login.h"
@@ -37,7 +38,7 @@ static int fail(struct login_error *err, int e, const char *fmt, ...)
 
 	err->err = e;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	errmsg_vset(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return e;
 }
@@ -51,14 +52,14 @@ int login_parse_token_answer(const char *body, size_t len, char **custom_token, 
 
 	*custom_token = NULL;
 	if (!obj) {
-		snprintf(err, errlen, "the Omi API's answer is %s", why);
+		errmsg_set(err, errlen, "the Omi API's answer is %s", why);
 		return -EBADMSG;
 	}
 	r = jsonstrict_string(obj, "custom_token", FIREBASE_TOKEN_MAX, JSONSTRICT_TOKEN,
 			      custom_token, why, sizeof(why));
 	jsonstrict_put(obj);
 	if (r < 0) {
-		snprintf(err, errlen, "the Omi API's answer is malformed: %s", why);
+		errmsg_set(err, errlen, "the Omi API's answer is malformed: %s", why);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	return 0;

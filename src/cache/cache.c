@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "errmsg.h"
 #include "keylist.h"
 #include "log.h"
 #include "text.h"
@@ -155,8 +156,8 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	if (res->not_modified) {
 		if (prev)
 			return 0;
-		snprintf(res->message, sizeof(res->message),
-			 "HTTP 304 before any list was fetched");
+		errmsg_set(res->message, sizeof(res->message),
+			   "HTTP 304 before any list was fetched");
 		return -EBADMSG;
 	}
 	hash = keyname_hash(res->body, res->len);
@@ -167,16 +168,16 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		log_warn("... and %zu more entries skipped (-d shows them)",
 			 pl.warnings - PARSE_WARNINGS_MAX);
 	if (rc < 0) {
-		snprintf(res->message, sizeof(res->message), "malformed response: %s", err);
+		errmsg_set(res->message, sizeof(res->message), "malformed response: %s", err);
 		return rc;
 	}
 	/* Entries there, none usable: a changed or broken API, not a list
 	 * that is really empty (that is "[]").  Emptying the tree would let
 	 * rsync --delete wipe backups. */
 	if (list.count == 0 && list.skipped > 0) {
-		snprintf(res->message, sizeof(res->message),
-			 "malformed response: none of its %zu entries is a usable key",
-			 list.skipped);
+		errmsg_set(res->message, sizeof(res->message),
+			   "malformed response: none of its %zu entries is a usable key",
+			   list.skipped);
 		keylist_free(&list);
 		return -EBADMSG;
 	}
@@ -189,7 +190,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);
 	if (!*next) {
-		snprintf(res->message, sizeof(res->message), "out of memory building the tree");
+		errmsg_set(res->message, sizeof(res->message), "out of memory building the tree");
 		return -ENOMEM;
 	}
 	cache->body_hash = hash;
@@ -251,7 +252,7 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		/* Stopping: no failure of the API's, nothing to log or back off
 		 * from; waiters get the last good list. */
 		if (msg)
-			snprintf(msg, msglen, "%s", res.message);
+			errmsg_set(msg, msglen, "%s", res.message);
 	} else if (rc < 0) {
 		double delay;
 
@@ -270,7 +271,7 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 		text_sanitize(cache->last_error, sizeof(cache->last_error), res.message,
 			      strnlen(res.message, sizeof(res.message)));
 		if (msg)
-			snprintf(msg, msglen, "%s", res.message);
+			errmsg_set(msg, msglen, "%s", res.message);
 		if (!serving && cache->seed && may_pass(rc)) {
 			char when[32];
 			struct tm tm;

@@ -119,13 +119,13 @@ static bool field_is_bad(enum key_field f, struct json_object *value, char *why,
 	if (f != FIELD_SCOPES) {
 		if (json_object_is_type(value, json_type_string))
 			return false;
-		snprintf(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
-			 type_desc(json_object_get_type(value)));
+		errmsg_set(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
+			   type_desc(json_object_get_type(value)));
 		return true;
 	}
 	if (!json_object_is_type(value, json_type_array)) {
-		snprintf(why, whylen, "\"scopes\" is %s, not an array",
-			 type_desc(json_object_get_type(value)));
+		errmsg_set(why, whylen, "\"scopes\" is %s, not an array",
+			   type_desc(json_object_get_type(value)));
 		return true;
 	}
 	n = json_object_array_length(value);
@@ -133,8 +133,8 @@ static bool field_is_bad(enum key_field f, struct json_object *value, char *why,
 		struct json_object *s = json_object_array_get_idx(value, i);
 
 		if (!json_object_is_type(s, json_type_string)) {
-			snprintf(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
-				 type_desc(json_object_get_type(s)));
+			errmsg_set(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
+				   type_desc(json_object_get_type(s)));
 			return true;
 		}
 	}
