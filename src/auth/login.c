@@ -14,8 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "apierror.h"
 #include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
@@ -68,16 +67,12 @@ int login_parse_token_answer(const char *body, size_t len, char **custom_token, 
 /* FastAPI's {"detail": "..."} of an error, cleaned; "" when there is none. */
 static void omi_detail(const struct post_result *res, char *out, size_t outlen)
 {
-	struct json_object *obj, *d;
+	struct apierror e;
 
 	out[0] = '\0';
-	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
-		return;
-	if (json_object_object_get_ex(obj, "detail", &d) &&
-	    json_object_is_type(d, json_type_string))
-		jsonstrict_clean(json_object_get_string(d), (size_t)json_object_get_string_len(d),
-				 out, outlen);
-	jsonstrict_put(obj);
+	if (apierror_parse(res->body, res->len, &e) == 0 && e.shape == APIERROR_STRING)
+		jsonstrict_clean(e.text, e.len, out, outlen);
+	apierror_free(&e);
 }
 
 /* Start the browser without waiting for it: the child forks the opener
