@@ -10,7 +10,6 @@
  * Firebase's token service.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +41,7 @@ struct fetcher {
 static void http_config_from(const struct options *opts, const char *url, size_t max_size,
 			     struct http_config *config)
 {
-	memset(config, 0, sizeof(*config));
-	config->url = url;
-	config->timeout = (long)ceil(opts->timeout);
-	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
-	config->max_size = max_size;
-	config->cafile = opts->cafile;
+	options_http_config(opts, url, max_size, config);
 	/* Stopping aborts a transfer under way, renewals included. */
 	config->cancelled = stop_requested;
 }

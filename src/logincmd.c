@@ -5,7 +5,6 @@
  * so neither secret can reach the other's host.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +36,9 @@ static int session_path(const struct options *opts, char **path, char *err, size
 static int open_endpoint(const struct options *opts, const char *url, struct endpoint *ep,
 			 char *err, size_t errlen)
 {
-	struct http_config config = {
-		.url = url,
-		.timeout = (long)ceil(opts->timeout),
-		.max_size = ANSWER_MAX_SIZE,
-		.cafile = opts->cafile,
-	};
+	struct http_config config;
 
-	config.connect_timeout = config.timeout < 10 ? config.timeout : 10;
+	options_http_config(opts, url, ANSWER_MAX_SIZE, &config);
 	return endpoint_open(ep, &config, err, errlen);
 }
 

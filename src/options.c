@@ -20,6 +20,7 @@
 
 #include "errmsg.h"
 #include "firebase.h"
+#include "http.h"
 #include "log.h"
 #include "options.h"
 #include "url.h"
@@ -538,6 +539,17 @@ int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, s
 		return -1;
 	}
 	return fuse_parse_cmdline(args, &opts->fuse) != 0 ? -1 : 0;
+}
+
+void options_http_config(const struct options *opts, const char *url, size_t max_size,
+			 struct http_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->url = url;
+	config->timeout = (long)ceil(opts->timeout);
+	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
+	config->max_size = max_size;
+	config->cafile = opts->cafile;
 }
 
 void options_free(struct options *opts)
