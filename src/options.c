@@ -379,8 +379,9 @@ static char *default_cache_dir(void)
 	return dir;
 }
 
-/* Everything options_parse checks once fuse_opt is done with argv. */
-static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
+/* What to do, and where: --login or --logout (at most an API_URL), or a
+ * mount (API_URL and MOUNTPOINT); fills o->url and o->mountpoint. */
+static int check_command(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
 	struct options *o = &st->o;
 
@@ -403,8 +404,57 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 		o->mountpoint = st->positional[--st->npositional];
 	}
 	o->url = st->npositional ? st->positional[--st->npositional] : strdup(OPTIONS_DEFAULT_URL);
-	if (!o->url)
-		goto no_memory;
+	if (!o->url) {
+		errmsg_set(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The files named: cafile, key_file and session_file made absolute (the
+ * daemon runs in "/", and libcurl may load the CA file again, as omikeyfs
+ * reads the key file again after a 401), cache_dir chosen. */
+static int check_files(struct options *o, char *err, size_t errlen)
+{
+	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
+		errmsg_set(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
+		return -1;
+	}
+	if (o->key_file && !make_absolute(&o->key_file)) {
+		errmsg_set(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
+		return -1;
+	}
+	if (o->no_cache) {
+		free(o->cache_dir);
+		o->cache_dir = NULL;
+	} else if (!o->cache_dir) {
+		if (!(o->cache_dir = default_cache_dir()) && errno) {
+			errmsg_set(err, errlen, "out of memory");
+			return -1;
+		}
+		o->cache_dir_default = true;
+	} else if (o->cache_dir && !o->cache_dir[0]) {
+		errmsg_set(err, errlen, "invalid cache_dir= (expected a directory)");
+		return -1;
+	}
+	if (o->session_file && !*o->session_file) {
+		errmsg_set(err, errlen, "invalid session_file= (expected a path)");
+		return -1;
+	}
+	if (o->session_file && !make_absolute(&o->session_file)) {
+		errmsg_set(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything options_parse checks once fuse_opt is done with argv. */
+static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
+{
+	struct options *o = &st->o;
+
+	if (check_command(st, progname, err, errlen) < 0)
+		return -1;
 	o->fd_mountpoint = o->mountpoint && mountpoint_fd(o->mountpoint) >= 0;
 	/* Not given: the mounting user's, as today (fs keeps getuid()). */
 	o->uid = (uid_t)-1;
@@ -430,41 +480,13 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 			   o->mountpoint);
 		return -1;
 	}
-	/* Paths made absolute: the daemon runs in "/", and libcurl may load
-	 * the CA file again, as omikeyfs reads the key file again after a 401. */
-	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
-		errmsg_set(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
+	if (check_files(o, err, errlen) < 0)
+		return -1;
+	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH))) {
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
-	if (o->key_file && !make_absolute(&o->key_file)) {
-		errmsg_set(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
-		return -1;
-	}
-	if (o->no_cache) {
-		free(o->cache_dir);
-		o->cache_dir = NULL;
-	} else if (!o->cache_dir) {
-		if (!(o->cache_dir = default_cache_dir()) && errno)
-			goto no_memory;
-		o->cache_dir_default = true;
-	} else if (o->cache_dir && !o->cache_dir[0]) {
-		errmsg_set(err, errlen, "invalid cache_dir= (expected a directory)");
-		return -1;
-	}
-	if (o->session_file && !*o->session_file) {
-		errmsg_set(err, errlen, "invalid session_file= (expected a path)");
-		return -1;
-	}
-	if (o->session_file && !make_absolute(&o->session_file)) {
-		errmsg_set(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
-		return -1;
-	}
-	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH)))
-		goto no_memory;
 	return 0;
-no_memory:
-	errmsg_set(err, errlen, "out of memory");
-	return -1;
 }
 
 int options_parse(struct fuse_args *args, struct options *opts, char *err, size_t errlen)
