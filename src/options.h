@@ -15,7 +15,7 @@ struct http_config;
 #define OPTIONS_LIST_PATH "/v1/dev/keys"
 
 struct options {
-	char *url;              /* API base URL, as http_check_url accepts it */
+	char *url;              /* API base URL, as url_check accepts it */
 	char *list_url;         /* url + "/v1/dev/keys" */
 	char *mountpoint;       /* as given; opts.fuse.mountpoint once resolved */
 	char *key_file;         /* absolute (a relative one joined to the working
