@@ -17,7 +17,9 @@ package is built from the sources whatever binary the suite tests, so the
 ASan pass would test the same .deb again.  There, and with
 OMIKEYFS_NEED_EMULATOR=1 or OMIKEYFS_NEED_SYSTEMD=1, a machine that cannot
 boot the root fails the test; elsewhere it skips, saying why.
-OMIKEYFS_BOOT_DEB=PATH installs that .deb instead of building one.
+OMIKEYFS_BOOT_DEB=PATH installs that .deb instead of building one (an
+older build, to see a test fail); OMIKEYFS_SECURITY_LOG=FILE gets the whole
+systemd-analyze security tables.
 """
 import hashlib
 import inspect
