@@ -398,3 +398,23 @@ def test_mount_helper_rejects_bad_arguments(tmp_path):
     assert run(helper, "https://api.omi.me").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-x").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-t", "nfs").returncode == 1
+
+
+@pytest.mark.parametrize("where", ["source", "mount point"])
+def test_mount_helper_refuses_an_argument_that_looks_like_an_option(api, tmp_path, where):
+    """`-d` as the source would reach mount.fuse3, and omikeyfs, as the
+    debug option (then a mount of the default URL); refused instead,
+    before anything runs."""
+    helper = helper_root(tmp_path)
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    key_file = tmp_path / "token"
+    key_file.write_text(TOKEN + "\n")
+    os.chmod(str(key_file), 0o600)
+    args = ["-d", mnt] if where == "source" else [api.url, "-d"]
+    r = run(helper, *args, "-o", "key_file=%s,timeout=2" % key_file, cwd=str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        "mount.omikeyfs: the %s must not start with '-': -d" % where]
+    assert not os.path.ismount(mnt)
+    assert api.requests() == 0
