@@ -231,12 +231,18 @@ static int parts_build(struct parts *p, const struct options *opts)
 	/* The kept list is the signed-in user's, or the token's: only a salted
 	 * hash of a token names it. */
 	cred = fetcher_credentials(p->fetcher);
-	if (opts->cache_dir &&
-	    !(p->persist = persist_open(opts->cache_dir, opts->cache_dir_default, opts->list_url,
-					credentials_user_id(cred), credentials_plain_token(cred),
-					p->cache, err, sizeof(err))) &&
-	    err[0])
-		return fail(EXIT_USAGE, err);
+	if (opts->cache_dir) {
+		const struct persist_config pc = {
+			.dir = opts->cache_dir,
+			.fallback = opts->cache_dir_default,
+			.url = opts->list_url,
+			.max_size = opts->max_size,
+			.owner = { credentials_user_id(cred), credentials_plain_token(cred) },
+		};
+
+		if (!(p->persist = persist_open(&pc, p->cache, err, sizeof(err))) && err[0])
+			return fail(EXIT_USAGE, err);
+	}
 	return EXIT_OK;
 }
 

@@ -27,7 +27,7 @@ struct cache {
 	void (*rejected)(void *ctx);
 	void *rejected_ctx;
 	void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
-			 struct timespec fetched_at);
+			 struct timespec fetched_at, const struct fetch_owner *owner);
 	void *accepted_ctx;
 	struct snapshot *seed; /* a kept list, until the first fetch is done */
 	double ttl;
@@ -87,7 +87,8 @@ void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *c
 
 void cache_on_accepted(struct cache *cache,
 		       void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
-					struct timespec fetched_at),
+					struct timespec fetched_at,
+					const struct fetch_owner *owner),
 		       void *ctx)
 {
 	cache->accepted = accepted;
@@ -303,7 +304,7 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 				cache->swapped(cache->swapped_ctx, old, next);
 			if (cache->accepted)
 				cache->accepted(cache->accepted_ctx, next, res.body, res.len,
-						fetched_at);
+						fetched_at, &res.owner);
 			snapshot_unref(old);
 		} else if (!cache->current) {
 			/* Byte for byte the kept list: it is the list. */
