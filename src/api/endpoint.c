@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "errmsg.h"
+#include "secret.h"
 #include "url.h"
 
 static void endpoint_post(void *ctx, const char *content_type, const char *body, size_t len,
@@ -31,7 +33,7 @@ static void endpoint_post(void *ctx, const char *content_type, const char *body,
 		/* No answer, or one cut short (too large, no status). */
 		out->status = 0;
 		out->err = resp.error.err ? resp.error.err : -EIO;
-		snprintf(out->message, sizeof(out->message), "%s", resp.error.message);
+		errmsg_set(out->message, sizeof(out->message), "%s", resp.error.message);
 		break;
 	}
 	http_response_free(&resp);
@@ -45,7 +47,7 @@ int endpoint_open(struct endpoint *ep, const struct http_config *config, char *e
 	if (url_check_endpoint(config->url, err, errlen) < 0)
 		return -EINVAL;
 	if (!(client = http_new(config))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	ep->post = endpoint_post;
@@ -62,9 +64,6 @@ void endpoint_close(struct endpoint *ep)
 void post_result_clear(struct post_result *out)
 {
 	/* A body can hold a token: wipe it before it goes back to malloc. */
-	if (out->body) {
-		explicit_bzero(out->body, out->len);
-		free(out->body);
-	}
+	secret_free_len(out->body, out->len);
 	memset(out, 0, sizeof(*out));
 }

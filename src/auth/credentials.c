@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "credentials.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "secret.h"
 
@@ -47,7 +49,7 @@ static void set_error(struct cred_error *err, enum cred_error_kind kind, int e, 
 	err->kind = kind;
 	err->err = e;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	errmsg_vset(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 }
 
@@ -68,10 +70,7 @@ static void warn(struct credentials *c, const char *fmt, ...)
 
 static int64_t monotonic_ms(void *ctx)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_monotonic_ms();
 }
 
 struct credentials *credentials_bearer(const char *token, cred_reread_fn reread, void *ctx)
@@ -359,6 +358,5 @@ void credentials_free(struct credentials *c)
 	session_free(&c->session);
 	free(c->path);
 	free(c->api_url);
-	explicit_bzero(&c->ended_error, sizeof(c->ended_error));
-	free(c);
+	secret_free_len(c, sizeof(*c));
 }

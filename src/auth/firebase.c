@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "base64url.h"
 #include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
@@ -112,10 +113,7 @@ char *firebase_sign_in_body(const char *custom_token)
 
 	if (quoted && asprintf(&body, "{\"token\":%s,\"returnSecureToken\":true}", quoted) < 0)
 		body = NULL;
-	if (quoted) {
-		explicit_bzero(quoted, strlen(quoted));
-		free(quoted);
-	}
+	secret_free(quoted);
 	return body;
 }
 
@@ -125,10 +123,7 @@ char *firebase_renew_body(const char *refresh_token)
 
 	if (escaped && asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
 		body = NULL;
-	if (escaped) {
-		explicit_bzero(escaped, strlen(escaped));
-		free(escaped);
-	}
+	secret_free(escaped);
 	return body;
 }
 
@@ -146,17 +141,6 @@ struct names {
 	bool uid_in_token; /* no user_id member: the ID token's "sub" says it */
 };
 
-static int base64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 /*
  * The uid an ID token names (its "sub" claim), read without checking the
  * signature: it only says whose session the file holds and grants
@@ -169,27 +153,17 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	struct json_object *claims;
 	unsigned char *buf;
 	size_t n = 0;
-	unsigned acc = 0, bits = 0;
 	int r = -EBADMSG;
 
 	*uid = NULL;
 	if (!start || !(end = strchr(++start, '.'))) {
-		snprintf(why, whylen, "the ID token is not a JWT");
+		errmsg_set(why, whylen, "the ID token is not a JWT");
 		return -EBADMSG;
 	}
 	if (!(buf = malloc((size_t)(end - start) + 1)))
 		return -ENOMEM;
-	for (const char *p = start; p < end; p++) {
-		int v = base64url_value((unsigned char)*p);
-
-		if (v < 0)
-			goto out;
-		acc = (acc << 6 | (unsigned)v) & 0xffffff;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
+	if (!base64url_decode(start, (size_t)(end - start), buf, &n))
+		goto out;
 	claims = jsonstrict_parse((const char *)buf, n, NULL, 0);
 	if (claims) {
 		r = jsonstrict_string(claims, "sub", FIREBASE_USER_MAX, JSONSTRICT_TOKEN, uid, why,
@@ -198,11 +172,10 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	}
 out:
 	if (r == -EBADMSG || r == -ENOENT) {
-		snprintf(why, whylen, "the ID token names no user");
+		errmsg_set(why, whylen, "the ID token names no user");
 		r = -EBADMSG;
 	}
-	explicit_bzero(buf, (size_t)(end - start) + 1);
-	free(buf);
+	secret_free_len(buf, (size_t)(end - start) + 1);
 	return r;
 }
 
@@ -238,8 +211,9 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 		out->expires_in = strtol(expires, &end, 10);
 		if (*end || expires[0] < '0' || expires[0] > '9' || out->expires_in < 1 ||
 		    out->expires_in > 86400) {
-			snprintf(why, sizeof(why), "\"%s\" is not a number of seconds up to a day",
-				 names->expires_in);
+			errmsg_set(why, sizeof(why),
+				   "\"%s\" is not a number of seconds up to a day",
+				   names->expires_in);
 			r = -EBADMSG;
 		}
 	}
@@ -299,7 +273,7 @@ int firebase_check(const struct post_result *res, struct firebase_error *err)
 		jsonstrict_clean(res->message, strnlen(res->message, sizeof(res->message)),
 				 err->message, sizeof(err->message));
 		if (!err->message[0])
-			snprintf(err->message, sizeof(err->message), "no answer from Firebase");
+			errmsg_set(err->message, sizeof(err->message), "no answer from Firebase");
 		return err->err;
 	}
 	if (res->status >= 200 && res->status < 300)
@@ -310,11 +284,11 @@ int firebase_check(const struct post_result *res, struct firebase_error *err)
 	/* The code is the first word: "INVALID_REFRESH_TOKEN : more words". */
 	if (n < sizeof(err->reason) && n > 0 && (!text[n] || strncmp(text + n, " :", 2) == 0) &&
 	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == n)
-		snprintf(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
+		errmsg_set(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
 	if (text[0])
-		snprintf(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
+		errmsg_set(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
 	else
-		snprintf(err->message, sizeof(err->message), "HTTP %ld", res->status);
+		errmsg_set(err->message, sizeof(err->message), "HTTP %ld", res->status);
 
 	if (res->status == 403 || strncmp(text, "API key not valid", 17) == 0 ||
 	    strncmp(text, "API_KEY_", 8) == 0) {

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+#include "file.h"
 #include "secret.h"
 #include "token.h"
 
@@ -48,58 +50,54 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	struct stat st;
 	ssize_t n;
 	char *token = NULL, *nl, *line;
-	/* O_NONBLOCK: a FIFO (or a device) at the path must not hang the
-	 * mount, nor a refresh that reads the file again; fstat then refuses
-	 * anything but a regular file, for which the flag changes nothing. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	enum file_refusal refused;
+	/* A link is followed: the user named this path. */
+	int fd = file_open_private(AT_FDCWD, path, 0, &st, &refused);
 
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		if (refused == FILE_OPEN_FAILED)
+			snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		else if (refused == FILE_WRONG_TYPE)
+			snprintf(err, errlen, "key file %s is not a regular file", path);
+		else
+			snprintf(err, errlen,
+				 "key file %s is accessible by group or others "
+				 "(mode %03o); run: chmod 600 %s",
+				 path, (unsigned)(st.st_mode & 0777), path);
 		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen,
-			 "key file %s is accessible by group or others "
-			 "(mode %03o); run: chmod 600 %s",
-			 path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {
-		snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
+		errmsg_set(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	buf[n] = '\0';
 	/* By length, not as a string: a NUL would silently cut the token. */
 	nl = memchr(buf, '\n', (size_t)n);
 	if (memchr(buf, '\0', nl ? (size_t)(nl - buf) : (size_t)n)) {
-		snprintf(err, errlen,
-			 "key file %s: the token holds control characters "
-			 "(a NUL byte)",
-			 path);
+		errmsg_set(err, errlen,
+			   "key file %s: the token holds control characters "
+			   "(a NUL byte)",
+			   path);
 		goto out;
 	}
 	if (nl) {
 		*nl = '\0';
 	} else if (n > TOKEN_MAX) {
-		snprintf(err, errlen, "key file %s: first line longer than %d bytes", path,
-			 TOKEN_MAX);
+		errmsg_set(err, errlen, "key file %s: first line longer than %d bytes", path,
+			   TOKEN_MAX);
 		goto out;
 	}
 	line = trim(buf);
 	if (!*line)
-		snprintf(err, errlen, "key file %s has no token on its first line", path);
+		errmsg_set(err, errlen, "key file %s has no token on its first line", path);
 	else if (!token_ok(line))
-		snprintf(err, errlen,
-			 "key file %s: the token holds spaces, control characters "
-			 "or non-ASCII bytes",
-			 path);
+		errmsg_set(err, errlen,
+			   "key file %s: the token holds spaces, control characters "
+			   "or non-ASCII bytes",
+			   path);
 	else if (!(token = strdup(line)))
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 out:
 	explicit_bzero(buf, sizeof(buf));
 	close(fd);
@@ -121,17 +119,17 @@ char *token_from_env(char *err, size_t errlen)
 	char *token;
 
 	if (!value) {
-		snprintf(err, errlen, "no API token: set " ENV_NAME " or use -o key_file=PATH");
+		errmsg_set(err, errlen, "no API token: set " ENV_NAME " or use -o key_file=PATH");
 		return NULL;
 	}
 	token = strdup(trim(value));
 	token_scrub_env();
 	if (!token) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 	} else if (!token_ok(token)) {
-		snprintf(err, errlen,
-			 ENV_NAME " is empty or holds spaces, control characters "
-				  "or non-ASCII bytes");
+		errmsg_set(err, errlen,
+			   ENV_NAME " is empty or holds spaces, control characters "
+				    "or non-ASCII bytes");
 		secret_free(token);
 		token = NULL;
 	}
