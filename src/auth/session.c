@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -28,6 +31,7 @@ void session_free(struct session *s)
 	free(s->api_url);
 	free(s->firebase_api_key);
 	free(s->user_id);
+	free(s->email);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -91,6 +95,13 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	if (r == 0)
 		r = jsonstrict_string(obj, "user_id", SESSION_USER_MAX, JSONSTRICT_TOKEN,
 				      &out->user_id, why, sizeof(why));
+	if (r == 0) {
+		/* Added later: a file without it is still a session. */
+		r = jsonstrict_string(obj, "email", SESSION_USER_MAX, JSONSTRICT_TOKEN, &out->email,
+				      why, sizeof(why));
+		if (r == -ENOENT)
+			r = 0;
+	}
 	if (r == 0)
 		r = get_int(obj, "created", &out->created, why, sizeof(why));
 	if (r == 0 && out->created < 0) {
@@ -112,48 +123,207 @@ char *session_serialize(const struct session *s, size_t *len)
 	char *url = jsonstrict_quote(s->api_url);
 	char *key = jsonstrict_quote(s->firebase_api_key);
 	char *uid = jsonstrict_quote(s->user_id);
+	char *email = s->email ? jsonstrict_quote(s->email) : NULL;
 	char *out = NULL;
 	int n = -1;
 
-	if (tok && url && key && uid)
+	if (tok && url && key && uid && (email || !s->email))
 		n = asprintf(&out,
 			     "{\n  \"version\": %d,\n  \"api_url\": %s,\n"
-			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n"
+			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n%s%s%s"
 			     "  \"refresh_token\": %s,\n  \"created\": %lld\n}\n",
-			     SESSION_VERSION, url, key, uid, tok, s->created);
+			     SESSION_VERSION, url, key, uid, email ? "  \"email\": " : "",
+			     email ? email : "", email ? ",\n" : "", tok, s->created);
 	secret_free(tok);
 	free(url);
 	free(key);
 	free(uid);
+	free(email);
 	if (n < 0)
 		return NULL;
 	*len = (size_t)n;
 	return out;
 }
 
-int session_load(const char *path, struct session *out, char *err, size_t errlen)
+/* ---- the directory ----------------------------------------------------- */
+
+/* The directory part of path ("." when there is none) and the name in it. */
+struct where {
+	const char *path;
+	char *dir;
+	const char *base;
+	int dirfd;
+	int lockfd; /* the directory locked (flock), or -1 */
+};
+
+static void where_close(struct where *w)
 {
+	if (w->lockfd >= 0)
+		close(w->lockfd); /* drops the lock */
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	free(w->dir);
+	w->dir = NULL;
+	w->dirfd = w->lockfd = -1;
+}
+
+static int where_split(struct where *w, const char *path, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+
+	memset(w, 0, sizeof(*w));
+	w->path = path;
+	w->dirfd = w->lockfd = -1;
+	if (!slash)
+		w->dir = strdup(".");
+	else if (slash == path)
+		w->dir = strdup("/");
+	else
+		w->dir = strndup(path, (size_t)(slash - path));
+	w->base = slash ? slash + 1 : path;
+	if (!w->dir) {
+		errmsg_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!w->base[0] || strcmp(w->base, ".") == 0 || strcmp(w->base, "..") == 0) {
+		errmsg_set(err, errlen, "session file %s names a directory, not a file", path);
+		return -EISDIR;
+	}
+	return 0;
+}
+
+/*
+ * Open the directory and hold it to the rules of cache_dir: the directory
+ * itself (never a symbolic link to one), the caller's, and closed to group
+ * and others, so no other user can swap, plant or read what is in it.
+ * -ENOENT when it is missing; -ENOTDIR; -EPERM for every refusal.
+ */
+static int where_open(struct where *w, char *err, size_t errlen)
+{
+	struct stat lst, st;
+	int r;
+
+	if (lstat(w->dir, &lst) < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
+				   w->path);
+		else
+			errmsg_set(err, errlen, "session file %s: cannot use its directory %s: %s",
+				   w->path, w->dir, strerror(-r));
+		return r;
+	}
+	if (S_ISLNK(lst.st_mode)) {
+		errmsg_set(err, errlen,
+			   "session file %s: its directory %s is a symbolic link; "
+			   "it must be a directory of your own",
+			   w->path, w->dir);
+		return -EPERM;
+	}
+	if (!S_ISDIR(lst.st_mode)) {
+		errmsg_set(err, errlen, "session file %s: %s is not a directory", w->path, w->dir);
+		return -ENOTDIR;
+	}
+	w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (w->dirfd < 0 || fstat(w->dirfd, &st) < 0) {
+		r = -errno;
+		errmsg_set(err, errlen, "session file %s: cannot open its directory %s: %s",
+			   w->path, w->dir, strerror(-r));
+		return r == -ELOOP ? -EPERM : r;
+	}
+	if (st.st_dev != lst.st_dev || st.st_ino != lst.st_ino) {
+		errmsg_set(err, errlen, "session file %s: its directory %s changed while opened",
+			   w->path, w->dir);
+		return -EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		errmsg_set(err, errlen,
+			   "session file %s: its directory %s is owned by uid %u, not by uid %u "
+			   "(you)",
+			   w->path, w->dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		errmsg_set(err, errlen,
+			   "session file %s: its directory %s is open to group or others "
+			   "(mode %03o); run: chmod 700 %s",
+			   w->path, w->dir, (unsigned)(st.st_mode & 0777), w->dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Take the directory's lock (flock on a second descriptor of it), which
+ * every writer of a session file holds from reading to renaming: a mount
+ * saving a rotated refresh token, --login and --logout.  Each holds it for
+ * a few milliseconds; a holder stopped for longer makes this one give up.
+ */
+static int where_lock(struct where *w, char *err, size_t errlen)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	int r;
+
+	w->lockfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->lockfd < 0) {
+		r = -errno;
+		errmsg_set(err, errlen, "session file %s: cannot open its directory %s: %s",
+			   w->path, w->dir, strerror(-r));
+		return r;
+	}
+	for (int i = 0; i < SESSION_LOCK_WAIT_MS / 10; i++) {
+		if (flock(w->lockfd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			r = -errno;
+			errmsg_set(err, errlen, "session file %s: cannot lock %s: %s", w->path,
+				   w->dir, strerror(-r));
+			return r;
+		}
+		nanosleep(&pause, NULL);
+	}
+	errmsg_set(err, errlen,
+		   "session file %s: another omikeyfs has held the lock on %s for over %d s",
+		   w->path, w->dir, SESSION_LOCK_WAIT_MS / 1000);
+	return -EAGAIN;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Read and parse w->base in the opened directory, checked on the open fd. */
+static int load_at(struct where *w, struct session *out, char *err, size_t errlen)
+{
+	const char *path = w->path;
 	char *buf = NULL, why[200];
 	struct stat st;
 	size_t len = 0;
 	int r, fd;
 
-	memset(out, 0, sizeof(*out));
 	/* O_NONBLOCK: a FIFO planted at the path must not hang the mount. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = openat(w->dirfd, w->base, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT)
 			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
 				   path);
+		else if (r == -ELOOP)
+			errmsg_set(err, errlen,
+				   "session file %s is a symbolic link; it must be the file itself",
+				   path);
 		else
 			errmsg_set(err, errlen, "cannot open session file %s: %s", path,
 				   strerror(-r));
-		return r;
+		return r == -ELOOP ? -EPERM : r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		errmsg_set(err, errlen, "session file %s is not a regular file", path);
 		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		errmsg_set(err, errlen, "session file %s is owned by uid %u, not by uid %u (you)",
+			   path, (unsigned)st.st_uid, (unsigned)geteuid());
+		r = -EPERM;
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -210,6 +380,31 @@ out:
 	return r;
 }
 
+int session_load(const char *path, struct session *out, char *err, size_t errlen)
+{
+	struct where w;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = where_split(&w, path, err, errlen)) == 0 && (r = where_open(&w, err, errlen)) == 0)
+		r = load_at(&w, out, err, errlen);
+	where_close(&w);
+	return r;
+}
+
+int session_check_dir(const char *path, char *err, size_t errlen)
+{
+	struct where w;
+	int r;
+
+	if ((r = where_split(&w, path, err, errlen)) == 0)
+		r = where_open(&w, err, errlen);
+	where_close(&w);
+	return r;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
 /* mkdir -p with 0700 for what is missing; existing directories are kept. */
 static int make_parents(char *dir, char *err, size_t errlen)
 {
@@ -252,94 +447,168 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int session_save(const char *path, const struct session *s, char *err, size_t errlen)
+/* A new file BASE.XXXXXX in the directory: O_CREAT | O_EXCL, 0600. */
+static int create_temporary(struct where *w, char **tmp)
 {
-	char *dir = strdup(path), *tmp = NULL, *data = NULL, *slash;
+	static const char chars[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	if (asprintf(tmp, "%s.XXXXXX", w->base) < 0) {
+		*tmp = NULL;
+		errno = ENOMEM;
+		return -1;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned char rnd[6];
+		char *x = *tmp + strlen(*tmp) - 6;
+		int fd;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		for (int i = 0; i < 6; i++)
+			x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		fd = openat(w->dirfd, *tmp,
+			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Write s over w->base by rename; the directory is open and locked. */
+static int save_at(struct where *w, const struct session *s, char *err, size_t errlen)
+{
+	char *tmp = NULL, *data = NULL;
 	size_t len = 0;
 	bool made = false;
-	int r = 0, fd = -1, dfd;
+	int r = 0, fd = -1;
 
-	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
-		free(dir);
-		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
-		return -EINVAL;
-	}
-	if (!dir || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-		tmp = NULL;
-		r = -ENOMEM;
-		errmsg_set(err, errlen, "out of memory");
-		goto out;
-	}
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	r = make_parents(dir, err, errlen);
-	if (r == -ENOTDIR)
-		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
-			   dir);
-	if (r < 0)
-		goto out;
 	data = session_serialize(s, &len);
 	if (!data) {
-		r = -ENOMEM;
 		errmsg_set(err, errlen, "out of memory");
-		goto out;
+		return -ENOMEM;
 	}
-	/* mkostemp: O_CREAT | O_EXCL, mode 0600, a name nobody else holds. */
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = create_temporary(w, &tmp);
 	if (fd < 0) {
 		r = -errno;
-		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
+		errmsg_set(err, errlen, "cannot create a file in %s: %s", w->dir, strerror(-r));
 		goto out;
 	}
 	made = true;
+	/* The umask never loosens it (openat's mode is already 0600). */
 	if ((r = write_all(fd, data, len)) < 0 || (fsync(fd) < 0 && (r = -errno))) {
-		errmsg_set(err, errlen, "cannot write session file %s: %s", tmp, strerror(-r));
+		errmsg_set(err, errlen, "cannot write session file %s/%s: %s", w->dir, tmp,
+			   strerror(-r));
 		goto out;
 	}
 	r = close(fd);
 	fd = -1;
-	if (r < 0 || rename(tmp, path) < 0) {
+	if (r < 0 || renameat(w->dirfd, tmp, w->dirfd, w->base) < 0) {
 		r = -errno;
-		errmsg_set(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
+		errmsg_set(err, errlen, "cannot save session file %s: %s", w->path, strerror(-r));
 		goto out;
 	}
 	made = false;
 	/* The rename is durable once the directory is. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(w->dirfd);
 out:
 	if (fd >= 0)
 		close(fd);
 	if (made)
-		unlink(tmp);
+		unlinkat(w->dirfd, tmp, 0);
 	free(tmp);
-	if (data) {
-		explicit_bzero(data, len);
-		free(data);
+	explicit_bzero(data, len);
+	free(data);
+	return r;
+}
+
+int session_save(const char *path, const struct session *s, char *err, size_t errlen)
+{
+	struct where w;
+	int r;
+
+	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
+		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
+		return -EINVAL;
 	}
-	free(dir);
+	if ((r = where_split(&w, path, err, errlen)) < 0)
+		goto out;
+	r = make_parents(w.dir, err, errlen);
+	if (r == -ENOTDIR)
+		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
+			   w.dir);
+	if (r == 0 && (r = where_open(&w, err, errlen)) == 0 &&
+	    (r = where_lock(&w, err, errlen)) == 0)
+		r = save_at(&w, s, err, errlen);
+out:
+	where_close(&w);
+	return r;
+}
+
+int session_rotate(const char *path, const char *old_token, const char *new_token, char *err,
+		   size_t errlen)
+{
+	struct session disk;
+	struct where w;
+	char *keep;
+	int r;
+
+	memset(&disk, 0, sizeof(disk));
+	if ((r = where_split(&w, path, err, errlen)) < 0 || (r = where_open(&w, err, errlen)) < 0 ||
+	    (r = where_lock(&w, err, errlen)) < 0 || (r = load_at(&w, &disk, err, errlen)) < 0)
+		goto out;
+	/* Read under the lock: no --login can land between this and the rename. */
+	if (strcmp(disk.refresh_token, old_token) != 0) {
+		r = -ESTALE;
+		goto out;
+	}
+	keep = disk.refresh_token;
+	disk.refresh_token = (char *)new_token;
+	r = save_at(&w, &disk, err, errlen);
+	disk.refresh_token = keep;
+out:
+	session_free(&disk);
+	where_close(&w);
 	return r;
 }
 
 int session_remove(const char *path, char *err, size_t errlen)
 {
-	if (unlink(path) == 0)
-		return 0;
-	int r = -errno;
+	struct session s;
+	struct where w;
+	char why[512];
+	int r;
 
+	memset(&s, 0, sizeof(s));
+	if ((r = where_split(&w, path, why, sizeof(why))) < 0 ||
+	    (r = where_open(&w, why, sizeof(why))) < 0 ||
+	    (r = where_lock(&w, why, sizeof(why))) < 0 ||
+	    (r = load_at(&w, &s, why, sizeof(why))) < 0)
+		goto out;
+	/* Only what parses as a session, in a directory nobody else may
+	 * change, under the lock: what was checked is what goes. */
+	if (unlinkat(w.dirfd, w.base, 0) < 0) {
+		r = -errno;
+		snprintf(why, sizeof(why), "cannot remove session file %s: %s", path, strerror(-r));
+	}
+out:
 	if (r == -ENOENT)
 		errmsg_set(err, errlen, "no session file %s: not signed in", path);
-	else
-		errmsg_set(err, errlen, "cannot remove session file %s: %s", path, strerror(-r));
+	else if (r == -EBADMSG || r == -EINVAL || r == -EPERM || r == -EACCES || r == -EFBIG ||
+		 r == -ENOTDIR || r == -EISDIR) {
+		errmsg_set(err, errlen, "%s; nothing was removed", why);
+		r = -EPERM;
+	} else if (r < 0)
+		errmsg_set(err, errlen, "%s", why);
+	session_free(&s);
+	where_close(&w);
 	return r;
+}
+
+const char *session_identity(const struct session *s)
+{
+	return s->email ? s->email : s->user_id;
 }
 
 int session_default_path(char **out, char *err, size_t errlen)
@@ -379,7 +648,7 @@ int session_copy(struct session *dst, const struct session *src)
 	if (dup_field(&dst->refresh_token, src->refresh_token) < 0 ||
 	    dup_field(&dst->api_url, src->api_url) < 0 ||
 	    dup_field(&dst->firebase_api_key, src->firebase_api_key) < 0 ||
-	    dup_field(&dst->user_id, src->user_id) < 0) {
+	    dup_field(&dst->user_id, src->user_id) < 0 || dup_field(&dst->email, src->email) < 0) {
 		session_free(dst);
 		return -ENOMEM;
 	}
