@@ -10,7 +10,6 @@
  * Firebase's token service.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "apierror.h"
 #include "endpoint.h"
+#include "errmsg.h"
 #include "fetch.h"
 #include "firebase.h"
 #include "http.h"
@@ -41,12 +41,7 @@ struct fetcher {
 static void http_config_from(const struct options *opts, const char *url, size_t max_size,
 			     struct http_config *config)
 {
-	memset(config, 0, sizeof(*config));
-	config->url = url;
-	config->timeout = (long)ceil(opts->timeout);
-	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
-	config->max_size = max_size;
-	config->cafile = opts->cafile;
+	options_http_config(opts, url, max_size, config);
 	/* Stopping aborts a transfer under way, renewals included. */
 	config->cancelled = stop_requested;
 }
@@ -98,7 +93,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 		};
 
 		if ((r = credentials_session(&cfg, &f->cred, &ce)) < 0)
-			snprintf(err, errlen, "%s", ce.message);
+			errmsg_set(err, errlen, "%s", ce.message);
 		else
 			log_debug("using the session in %s (user %s)", path, s.user_id);
 	}
@@ -119,7 +114,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 				     (void *)opts->key_file);
 	secret_free(token);
 	if (!f->cred) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -146,9 +141,9 @@ static int open_credentials(struct fetcher *f, const struct options *opts, char 
 		}
 		free(path);
 	}
-	snprintf(err, errlen,
-		 "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
-		 "or use -o key_file=PATH");
+	errmsg_set(err, errlen,
+		   "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+		   "or use -o key_file=PATH");
 	return -ENOENT;
 }
 
@@ -160,7 +155,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 
 	*out = NULL;
 	if (!f) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if ((r = open_credentials(f, opts, err, errlen)) < 0) {
@@ -170,7 +165,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	http_config_from(opts, opts->list_url, opts->max_size, &config);
 	if (!(f->list = http_new(&config))) {
 		fetcher_free(f);
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	*out = f;
@@ -200,7 +195,7 @@ static void credentials_failed(const struct cred_error *ce, struct fetch_result 
 	/* Never 0: a credential that cannot be had is a failed fetch, which
 	 * the cache backs off from. */
 	res->err = ce->err < 0 ? ce->err : -EACCES;
-	snprintf(res->message, sizeof(res->message), "%s", ce->message);
+	errmsg_set(res->message, sizeof(res->message), "%s", ce->message);
 }
 
 void fetcher_fetch(void *ctx, struct fetch_result *res)
@@ -216,7 +211,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
 	if (stop_requested(NULL)) {
 		res->err = -ECANCELED;
-		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		errmsg_set(res->message, sizeof(res->message), "omikeyfs is stopping");
 		return;
 	}
 	if (credentials_token(f->cred, &token, &ce) < 0) {
