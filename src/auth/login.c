@@ -242,6 +242,21 @@ out:
 	return r;
 }
 
+/* Open the browser on a page that sends it to url; without one, the
+ * user opens the printed URL. */
+static void start_browser(const struct login_config *cfg, const char *url,
+			  struct redirect_page *page)
+{
+	int r = redirect_page_write(page, url);
+
+	if (r < 0)
+		log_warn("cannot write the page that opens the browser (%s); open the URL above "
+			 "yourself",
+			 strerror(-r));
+	else
+		open_browser(cfg->opener ? cfg->opener : "xdg-open", page->file);
+}
+
 static char *sign_in_url(const char *api_url, const char *provider, const char *redirect,
 			 const char *state, const char *challenge)
 {
@@ -422,14 +437,8 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	}
 	fprintf(cfg->out, "%s\n", url);
 	fflush(cfg->out);
-	if (cfg->open_browser) {
-		if ((r = redirect_page_write(&page, url)) < 0)
-			log_warn("cannot write the page that opens the browser (%s); open the "
-				 "URL above yourself",
-				 strerror(-r));
-		else
-			open_browser(cfg->opener ? cfg->opener : "xdg-open", page.file);
-	}
+	if (cfg->open_browser)
+		start_browser(cfg, url, &page);
 
 	r = wait_callback(lb, state, deadline, &req);
 	redirect_page_remove(&page);

@@ -12,10 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -24,6 +22,7 @@
 #include "jsonstrict.h"
 #include "secret.h"
 #include "session.h"
+#include "sessiondir.h"
 
 void session_free(struct session *s)
 {
@@ -145,153 +144,28 @@ char *session_serialize(const struct session *s, size_t *len)
 	return out;
 }
 
-/* ---- the directory ----------------------------------------------------- */
-
-/* The directory part of path ("." when there is none) and the name in it. */
-struct where {
-	const char *path;
-	char *dir;
-	const char *base;
-	int dirfd;
-	int lockfd; /* the directory locked (flock), or -1 */
-};
-
-static void where_close(struct where *w)
-{
-	if (w->lockfd >= 0)
-		close(w->lockfd); /* drops the lock */
-	if (w->dirfd >= 0)
-		close(w->dirfd);
-	free(w->dir);
-	w->dir = NULL;
-	w->dirfd = w->lockfd = -1;
-}
-
-static int where_split(struct where *w, const char *path, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-
-	memset(w, 0, sizeof(*w));
-	w->path = path;
-	w->dirfd = w->lockfd = -1;
-	if (!slash)
-		w->dir = strdup(".");
-	else if (slash == path)
-		w->dir = strdup("/");
-	else
-		w->dir = strndup(path, (size_t)(slash - path));
-	w->base = slash ? slash + 1 : path;
-	if (!w->dir) {
-		errmsg_set(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	if (!w->base[0] || strcmp(w->base, ".") == 0 || strcmp(w->base, "..") == 0) {
-		errmsg_set(err, errlen, "session file %s names a directory, not a file", path);
-		return -EISDIR;
-	}
-	return 0;
-}
-
-/*
- * Open the directory and hold it to the rules of cache_dir: the directory
- * itself (never a symbolic link to one), the caller's, and closed to group
- * and others, so no other user can swap, plant or read what is in it.
- * -ENOENT when it is missing; -ENOTDIR; -EPERM for every refusal.
- */
-static int where_open(struct where *w, char *err, size_t errlen)
-{
-	struct stat lst, st;
-	int r;
-
-	if (lstat(w->dir, &lst) < 0) {
-		r = -errno;
-		if (r == -ENOENT)
-			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
-				   w->path);
-		else
-			errmsg_set(err, errlen, "session file %s: cannot use its directory %s: %s",
-				   w->path, w->dir, strerror(-r));
-		return r;
-	}
-	if (S_ISLNK(lst.st_mode)) {
-		errmsg_set(err, errlen,
-			   "session file %s: its directory %s is a symbolic link; "
-			   "it must be a directory of your own",
-			   w->path, w->dir);
-		return -EPERM;
-	}
-	if (!S_ISDIR(lst.st_mode)) {
-		errmsg_set(err, errlen, "session file %s: %s is not a directory", w->path, w->dir);
-		return -ENOTDIR;
-	}
-	w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (w->dirfd < 0 || fstat(w->dirfd, &st) < 0) {
-		r = -errno;
-		errmsg_set(err, errlen, "session file %s: cannot open its directory %s: %s",
-			   w->path, w->dir, strerror(-r));
-		return r == -ELOOP ? -EPERM : r;
-	}
-	if (st.st_dev != lst.st_dev || st.st_ino != lst.st_ino) {
-		errmsg_set(err, errlen, "session file %s: its directory %s changed while opened",
-			   w->path, w->dir);
-		return -EPERM;
-	}
-	if (st.st_uid != geteuid()) {
-		errmsg_set(err, errlen,
-			   "session file %s: its directory %s is owned by uid %u, not by uid %u "
-			   "(you)",
-			   w->path, w->dir, (unsigned)st.st_uid, (unsigned)geteuid());
-		return -EPERM;
-	}
-	if (st.st_mode & 077) {
-		errmsg_set(err, errlen,
-			   "session file %s: its directory %s is open to group or others "
-			   "(mode %03o); run: chmod 700 %s",
-			   w->path, w->dir, (unsigned)(st.st_mode & 0777), w->dir);
-		return -EPERM;
-	}
-	return 0;
-}
-
-/*
- * Take the directory's lock (flock on a second descriptor of it), which
- * every writer of a session file holds from reading to renaming: a mount
- * saving a rotated refresh token, --login and --logout.  Each holds it for
- * a few milliseconds; a holder stopped for longer makes this one give up.
- */
-static int where_lock(struct where *w, char *err, size_t errlen)
-{
-	struct timespec pause = { 0, 10 * 1000 * 1000 };
-	int r;
-
-	w->lockfd = openat(w->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->lockfd < 0) {
-		r = -errno;
-		errmsg_set(err, errlen, "session file %s: cannot open its directory %s: %s",
-			   w->path, w->dir, strerror(-r));
-		return r;
-	}
-	for (int i = 0; i < SESSION_LOCK_WAIT_MS / 10; i++) {
-		if (flock(w->lockfd, LOCK_EX | LOCK_NB) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			r = -errno;
-			errmsg_set(err, errlen, "session file %s: cannot lock %s: %s", w->path,
-				   w->dir, strerror(-r));
-			return r;
-		}
-		nanosleep(&pause, NULL);
-	}
-	errmsg_set(err, errlen,
-		   "session file %s: another omikeyfs has held the lock on %s for over %d s",
-		   w->path, w->dir, SESSION_LOCK_WAIT_MS / 1000);
-	return -EAGAIN;
-}
-
 /* ---- reading ----------------------------------------------------------- */
 
+/* Up to SESSION_MAX_SIZE + 1 bytes of fd into buf; 0 or -errno. */
+static int read_capped(int fd, char *buf, size_t *len)
+{
+	*len = 0;
+	while (*len <= SESSION_MAX_SIZE) {
+		ssize_t n = read(fd, buf + *len, SESSION_MAX_SIZE + 1 - *len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	return 0;
+}
+
 /* Read and parse w->base in the opened directory, checked on the open fd. */
-static int load_at(struct where *w, struct session *out, char *err, size_t errlen)
+static int load_at(struct sessiondir *w, struct session *out, char *err, size_t errlen)
 {
 	const char *path = w->path;
 	char *buf = NULL, why[200];
@@ -347,20 +221,9 @@ static int load_at(struct where *w, struct session *out, char *err, size_t errle
 		r = -ENOMEM;
 		goto out;
 	}
-	while (len <= SESSION_MAX_SIZE) {
-		ssize_t n = read(fd, buf + len, SESSION_MAX_SIZE + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			errmsg_set(err, errlen, "cannot read session file %s: %s", path,
-				   strerror(-r));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if ((r = read_capped(fd, buf, &len)) < 0) {
+		errmsg_set(err, errlen, "cannot read session file %s: %s", path, strerror(-r));
+		goto out;
 	}
 	if (len > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
@@ -382,24 +245,25 @@ out:
 
 int session_load(const char *path, struct session *out, char *err, size_t errlen)
 {
-	struct where w;
+	struct sessiondir w;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = where_split(&w, path, err, errlen)) == 0 && (r = where_open(&w, err, errlen)) == 0)
+	if ((r = sessiondir_split(&w, path, err, errlen)) == 0 &&
+	    (r = sessiondir_open(&w, err, errlen)) == 0)
 		r = load_at(&w, out, err, errlen);
-	where_close(&w);
+	sessiondir_close(&w);
 	return r;
 }
 
 int session_check_dir(const char *path, char *err, size_t errlen)
 {
-	struct where w;
+	struct sessiondir w;
 	int r;
 
-	if ((r = where_split(&w, path, err, errlen)) == 0)
-		r = where_open(&w, err, errlen);
-	where_close(&w);
+	if ((r = sessiondir_split(&w, path, err, errlen)) == 0)
+		r = sessiondir_open(&w, err, errlen);
+	sessiondir_close(&w);
 	return r;
 }
 
@@ -448,7 +312,7 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /* A new file BASE.XXXXXX in the directory: O_CREAT | O_EXCL, 0600. */
-static int create_temporary(struct where *w, char **tmp)
+static int create_temporary(struct sessiondir *w, char **tmp)
 {
 	static const char chars[] =
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -477,7 +341,7 @@ static int create_temporary(struct where *w, char **tmp)
 }
 
 /* Write s over w->base by rename; the directory is open and locked. */
-static int save_at(struct where *w, const struct session *s, char *err, size_t errlen)
+static int save_at(struct sessiondir *w, const struct session *s, char *err, size_t errlen)
 {
 	char *tmp = NULL, *data = NULL;
 	size_t len = 0;
@@ -525,24 +389,24 @@ out:
 
 int session_save(const char *path, const struct session *s, char *err, size_t errlen)
 {
-	struct where w;
+	struct sessiondir w;
 	int r;
 
 	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
 		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
 		return -EINVAL;
 	}
-	if ((r = where_split(&w, path, err, errlen)) < 0)
+	if ((r = sessiondir_split(&w, path, err, errlen)) < 0)
 		goto out;
 	r = make_parents(w.dir, err, errlen);
 	if (r == -ENOTDIR)
 		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
 			   w.dir);
-	if (r == 0 && (r = where_open(&w, err, errlen)) == 0 &&
-	    (r = where_lock(&w, err, errlen)) == 0)
+	if (r == 0 && (r = sessiondir_open(&w, err, errlen)) == 0 &&
+	    (r = sessiondir_lock(&w, err, errlen)) == 0)
 		r = save_at(&w, s, err, errlen);
 out:
-	where_close(&w);
+	sessiondir_close(&w);
 	return r;
 }
 
@@ -550,13 +414,14 @@ int session_rotate(const char *path, const char *old_token, const char *new_toke
 		   size_t errlen)
 {
 	struct session disk;
-	struct where w;
+	struct sessiondir w;
 	char *keep;
 	int r;
 
 	memset(&disk, 0, sizeof(disk));
-	if ((r = where_split(&w, path, err, errlen)) < 0 || (r = where_open(&w, err, errlen)) < 0 ||
-	    (r = where_lock(&w, err, errlen)) < 0 || (r = load_at(&w, &disk, err, errlen)) < 0)
+	if ((r = sessiondir_split(&w, path, err, errlen)) < 0 ||
+	    (r = sessiondir_open(&w, err, errlen)) < 0 ||
+	    (r = sessiondir_lock(&w, err, errlen)) < 0 || (r = load_at(&w, &disk, err, errlen)) < 0)
 		goto out;
 	/* Read under the lock: no --login can land between this and the rename. */
 	if (strcmp(disk.refresh_token, old_token) != 0) {
@@ -569,21 +434,21 @@ int session_rotate(const char *path, const char *old_token, const char *new_toke
 	disk.refresh_token = keep;
 out:
 	session_free(&disk);
-	where_close(&w);
+	sessiondir_close(&w);
 	return r;
 }
 
 int session_remove(const char *path, char *err, size_t errlen)
 {
 	struct session s;
-	struct where w;
+	struct sessiondir w;
 	char why[512];
 	int r;
 
 	memset(&s, 0, sizeof(s));
-	if ((r = where_split(&w, path, why, sizeof(why))) < 0 ||
-	    (r = where_open(&w, why, sizeof(why))) < 0 ||
-	    (r = where_lock(&w, why, sizeof(why))) < 0 ||
+	if ((r = sessiondir_split(&w, path, why, sizeof(why))) < 0 ||
+	    (r = sessiondir_open(&w, why, sizeof(why))) < 0 ||
+	    (r = sessiondir_lock(&w, why, sizeof(why))) < 0 ||
 	    (r = load_at(&w, &s, why, sizeof(why))) < 0)
 		goto out;
 	/* Only what parses as a session, in a directory nobody else may
@@ -602,7 +467,7 @@ out:
 	} else if (r < 0)
 		errmsg_set(err, errlen, "%s", why);
 	session_free(&s);
-	where_close(&w);
+	sessiondir_close(&w);
 	return r;
 }
 
