@@ -546,8 +546,8 @@ def test_rotation_saved_by_a_mount_never_overwrites_a_concurrent_login(
         walker = threading.Thread(target=lambda: os.listdir(mnt))
         walker.start()
 
-        def writing():
-            return any(n.startswith("session.json.") for n in os.listdir(directory))
+        def writing():  # its temporary file beside the session file
+            return any(n != "session.json" for n in os.listdir(directory))
 
         wait_for(lambda: proxy.renewals >= 2 and writing(), timeout=30,
                  what="the mount writing its rotated token")

@@ -12,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "errmsg.h"
+#include "file.h"
 #include "jsonstrict.h"
 #include "secret.h"
 #include "session.h"
@@ -169,13 +169,13 @@ static int load_at(struct sessiondir *w, struct session *out, char *err, size_t 
 {
 	const char *path = w->path;
 	char *buf = NULL, why[200];
+	enum file_refusal refused;
 	struct stat st;
 	size_t len = 0;
 	int r, fd;
 
-	/* O_NONBLOCK: a FIFO planted at the path must not hang the mount. */
-	fd = openat(w->dirfd, w->base, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0) {
+	fd = file_open_private(w->dirfd, w->base, FILE_NOFOLLOW | FILE_OWNED, &st, &refused);
+	if (fd < 0 && refused == FILE_OPEN_FAILED) {
 		r = -errno;
 		if (r == -ENOENT)
 			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
@@ -189,24 +189,21 @@ static int load_at(struct sessiondir *w, struct session *out, char *err, size_t 
 				   strerror(-r));
 		return r == -ELOOP ? -EPERM : r;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fd < 0 && refused == FILE_WRONG_TYPE) {
 		errmsg_set(err, errlen, "session file %s is not a regular file", path);
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	if (st.st_uid != geteuid()) {
+	if (fd < 0 && refused == FILE_NOT_OWNED) {
 		errmsg_set(err, errlen, "session file %s is owned by uid %u, not by uid %u (you)",
 			   path, (unsigned)st.st_uid, (unsigned)geteuid());
-		r = -EPERM;
-		goto out;
+		return -EPERM;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+	if (fd < 0) {
 		errmsg_set(err, errlen,
 			   "session file %s is accessible by group or others "
 			   "(mode %03o); run: chmod 600 %s",
 			   path, (unsigned)(st.st_mode & 0777), path);
-		r = -EACCES;
-		goto out;
+		return -EACCES;
 	}
 	if (st.st_size > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
@@ -235,10 +232,8 @@ static int load_at(struct sessiondir *w, struct session *out, char *err, size_t 
 	if (r < 0)
 		errmsg_set(err, errlen, "session file %s: %s", path, why);
 out:
-	if (buf) {
-		explicit_bzero(buf, SESSION_MAX_SIZE + 1);
-		free(buf);
-	}
+	if (buf)
+		secret_free_len(buf, SESSION_MAX_SIZE + 1);
 	close(fd);
 	return r;
 }
@@ -269,127 +264,33 @@ int session_check_dir(const char *path, char *err, size_t errlen)
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* mkdir -p with 0700 for what is missing; existing directories are kept. */
-static int make_parents(char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			int r = -errno;
-
-			errmsg_set(err, errlen, "cannot create directory %s: %s", dir,
-				   strerror(-r));
-			*p = c;
-			return r;
-		}
-		*p = c;
-		if (c == '\0')
-			return 0;
-	}
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A new file BASE.XXXXXX in the directory: O_CREAT | O_EXCL, 0600. */
-static int create_temporary(struct sessiondir *w, char **tmp)
-{
-	static const char chars[] =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-	if (asprintf(tmp, "%s.XXXXXX", w->base) < 0) {
-		*tmp = NULL;
-		errno = ENOMEM;
-		return -1;
-	}
-	for (int attempt = 0; attempt < 100; attempt++) {
-		unsigned char rnd[6];
-		char *x = *tmp + strlen(*tmp) - 6;
-		int fd;
-
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			return -1;
-		for (int i = 0; i < 6; i++)
-			x[i] = chars[rnd[i] % (sizeof(chars) - 1)];
-		fd = openat(w->dirfd, *tmp,
-			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			return fd;
-	}
-	errno = EEXIST;
-	return -1;
-}
-
 /* Write s over w->base by rename; the directory is open and locked. */
 static int save_at(struct sessiondir *w, const struct session *s, char *err, size_t errlen)
 {
-	char *tmp = NULL, *data = NULL;
+	enum file_step step;
 	size_t len = 0;
-	bool made = false;
-	int r = 0, fd = -1;
+	char *data = session_serialize(s, &len);
+	int r;
 
-	data = session_serialize(s, &len);
 	if (!data) {
 		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	fd = create_temporary(w, &tmp);
-	if (fd < 0) {
-		r = -errno;
+	r = file_replace(w->dirfd, w->base, data, len, false, &step);
+	if (r < 0 && step == FILE_STEP_CREATE)
 		errmsg_set(err, errlen, "cannot create a file in %s: %s", w->dir, strerror(-r));
-		goto out;
-	}
-	made = true;
-	/* The umask never loosens it (openat's mode is already 0600). */
-	if ((r = write_all(fd, data, len)) < 0 || (fsync(fd) < 0 && (r = -errno))) {
-		errmsg_set(err, errlen, "cannot write session file %s/%s: %s", w->dir, tmp,
-			   strerror(-r));
-		goto out;
-	}
-	r = close(fd);
-	fd = -1;
-	if (r < 0 || renameat(w->dirfd, tmp, w->dirfd, w->base) < 0) {
-		r = -errno;
+	else if (r < 0 && step == FILE_STEP_WRITE)
+		errmsg_set(err, errlen, "cannot write session file %s: %s", w->path, strerror(-r));
+	else if (r < 0)
 		errmsg_set(err, errlen, "cannot save session file %s: %s", w->path, strerror(-r));
-		goto out;
-	}
-	made = false;
-	/* The rename is durable once the directory is. */
-	fsync(w->dirfd);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlinkat(w->dirfd, tmp, 0);
-	free(tmp);
-	explicit_bzero(data, len);
-	free(data);
+	secret_free_len(data, len);
 	return r;
 }
 
 int session_save(const char *path, const struct session *s, char *err, size_t errlen)
 {
 	struct sessiondir w;
+	size_t failed_len = 0;
 	int r;
 
 	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
@@ -398,10 +299,13 @@ int session_save(const char *path, const struct session *s, char *err, size_t er
 	}
 	if ((r = sessiondir_split(&w, path, err, errlen)) < 0)
 		goto out;
-	r = make_parents(w.dir, err, errlen);
+	r = file_make_dirs(w.dir, &failed_len);
 	if (r == -ENOTDIR)
 		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
 			   w.dir);
+	else if (r < 0)
+		errmsg_set(err, errlen, "cannot create directory %.*s: %s", (int)failed_len, w.dir,
+			   strerror(-r));
 	if (r == 0 && (r = sessiondir_open(&w, err, errlen)) == 0 &&
 	    (r = sessiondir_lock(&w, err, errlen)) == 0)
 		r = save_at(&w, s, err, errlen);
