@@ -225,6 +225,7 @@ struct parse_state {
 	bool show_help;
 	bool show_version;
 	bool default_permissions;
+	bool ro;
 	bool no_memory;
 };
 
@@ -233,14 +234,15 @@ struct parse_state {
 		t, offsetof(struct parse_state, o.field), 1                                        \
 	}
 
-enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_RO };
 
 static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP), FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION), FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FLAG("no_cache", no_cache),
-	FLAG("--login", login), FLAG("--logout", logout), FLAG("--no-browser", no_browser),
+	FLAG("allow_revoke", allow_revoke), FUSE_OPT_KEY("ro", KEY_RO), FLAG("--login", login),
+	FLAG("--logout", logout), FLAG("--no-browser", no_browser),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
@@ -283,6 +285,9 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
 		st->default_permissions = true;
+		return 1;
+	case KEY_RO:
+		st->ro = true;
 		return 1;
 	case FUSE_OPT_KEY_OPT:
 		/* x-systemd.automount, x-gvfs-show, comment=...: for other
@@ -428,6 +433,21 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 			 o->mountpoint);
 		return -1;
 	}
+	/* rmdir reaches omikeyfs only on a rw mount, and only the mounting
+	 * user may revoke: a tree shown as another user's would invite them. */
+	if (o->allow_revoke && st->ro) {
+		snprintf(err, errlen,
+			 "allow_revoke needs a read-write mount: drop ro (every change but "
+			 "rmdir still fails with EROFS)");
+		return -1;
+	}
+	if (o->allow_revoke && o->uid != (uid_t)-1 && o->uid != getuid()) {
+		snprintf(err, errlen,
+			 "allow_revoke with uid=%u: only the mounting user (uid %u) may revoke, "
+			 "so the tree must be theirs; mount as uid %u instead",
+			 (unsigned)o->uid, (unsigned)getuid(), (unsigned)o->uid);
+		return -1;
+	}
 	/* Paths made absolute: the daemon runs in "/", and libcurl may load
 	 * the CA file again, as omikeyfs reads the key file again after a 401. */
 	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
@@ -528,8 +548,10 @@ int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, s
 		return -1;
 	}
 	/* Read-only, no atime: every read would otherwise cost a round trip
-	 * to update atime, and the kernel refuses writes before they get here. */
-	if (fuse_opt_add_arg(args, "-oro,noatime,subtype=omikeyfs") < 0 ||
+	 * to update atime, and the kernel refuses writes before they get here.
+	 * allow_revoke needs rw for rmdir to get here; fs.c refuses the rest. */
+	if (fuse_opt_add_arg(args, opts->allow_revoke ? "-orw,noatime,subtype=omikeyfs"
+						      : "-oro,noatime,subtype=omikeyfs") < 0 ||
 	    add_fsname(args, opts->url) < 0 ||
 	    (opts->allow_other && fuse_opt_add_arg(args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(args, opts->mountpoint) < 0) {

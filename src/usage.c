@@ -70,7 +70,13 @@ static void print_usage(const char *progname)
 	       "                           across remounts (default $XDG_CACHE_HOME/omikeyfs,\n"
 	       "                           ~/.cache/omikeyfs, for root without HOME\n"
 	       "                           /var/cache/omikeyfs)\n"
-	       "    -o no_cache            keep nothing on disk\n"
+	       "    -o no_cache            keep nothing on disk\n");
+	printf("    -o allow_revoke        rmdir MOUNTPOINT/DIR revokes that key at the API\n"
+	       "                           (DELETE /v1/dev/keys/ID; cannot be undone), for\n"
+	       "                           the mounting user only; needs a signed-in\n"
+	       "                           session; the mount is then rw,noatime, and every\n"
+	       "                           other change still fails with EROFS.  rm -r\n"
+	       "                           revokes nothing; rmdir and find -delete do.\n"
 	       "    -h, --help             print this help and exit\n"
 	       "    -V, --version          print versions and exit\n"
 	       "    _netdev,noauto,auto,nofail,user,users,nouser,rw,defaults,x-*,comment=\n"
@@ -88,7 +94,8 @@ static void print_usage(const char *progname)
 
 static void print_notes(void)
 {
-	printf("\nThe mount is always ro,noatime; allow_other implies default_permissions.\n"
+	printf("\nThe mount is ro,noatime (rw,noatime with allow_revoke); allow_other implies\n"
+	       "default_permissions.\n"
 	       "MOUNTPOINT may be /dev/fd/N, a /dev/fuse already mounted (mount.fuse3 -o\n"
 	       "drop_privileges), with only the options mount.fuse3 was given: add\n"
 	       "ro,noatime,auto_unmount there (auto_unmount: a failure leaves no mount).\n"

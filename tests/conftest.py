@@ -49,7 +49,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 NORMAL_STDERR = [
     # log_level=debug (and -d): each kept list written to cache_dir.
     r"^(omikeyfs: |<7>)kept the key list \(\d+ keys, \d+ bytes\) in [0-9.]+ ms$",
-    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
+    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s(, rmdir revokes keys)?\)$",
 ]
 # With -d (-o debug), libfuse's request trace: every line that is not one of
 # omikeyfs's own ("omikeyfs: ...", which must still be declared).

@@ -15,7 +15,7 @@
  *
  * Not thread-safe: the cache's single-flight refresh means one request at a
  * time, which is also what lets the one easy handle (and its connection) be
- * reused.
+ * reused.  A revoke makes a client of its own for its key's URL.
  */
 #include "http.h"
 
@@ -489,10 +489,14 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 }
 
-/* The request behind http_get and http_post (post, with content_type). */
-static int http_request(struct http_client *c, bool post, const char *content_type,
+enum http_method { HTTP_GET, HTTP_POST, HTTP_DELETE };
+
+/* The request behind http_get, http_post (with content_type) and
+ * http_delete. */
+static int http_request(struct http_client *c, enum http_method method, const char *content_type,
 			const char *body, size_t len, const char *bearer, struct http_response *out)
 {
+	bool post = method == HTTP_POST;
 	struct transfer t = { .client = c };
 	struct curl_slist *headers = NULL;
 	bool ok;
@@ -515,7 +519,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		/* No "Expect: 100-continue" wait before a larger body. */
 		ok = ok && add_header(&headers, "Content-Type: ", content_type) &&
 		     add_header(&headers, "Expect:", "");
-	} else if (c->etag) {
+	} else if (method == HTTP_GET && c->etag) {
 		/* Only then may a 304 answer "unchanged" (classify). */
 		out->conditional = true;
 		ok = ok && add_header(&headers, "If-None-Match: ", c->etag);
@@ -533,6 +537,9 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 				 (curl_off_t)(body ? len : 0));
 	} else {
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+		/* After HTTPGET, which resets the method: no body either way. */
+		if (method == HTTP_DELETE)
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	}
 	code = curl_easy_perform(c->curl);
 	/* The handle must not keep pointers to what is freed below. */
@@ -542,6 +549,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (post)
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
 
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	/* on_body stopped an error body it had no use for: the transfer
@@ -552,7 +560,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 	classify(c, &t, code, out);
 
 	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
-	if (!post && out->error.kind == HTTP_ERR_NONE &&
+	if (method == HTTP_GET && out->error.kind == HTTP_ERR_NONE &&
 	    (out->status == 200 || (out->status == 304 && t.etag))) {
 		set_str(&c->etag, t.etag);
 		t.etag = NULL;
@@ -582,11 +590,16 @@ done:
 
 int http_get(struct http_client *client, const char *bearer, struct http_response *out)
 {
-	return http_request(client, false, NULL, NULL, 0, bearer, out);
+	return http_request(client, HTTP_GET, NULL, NULL, 0, bearer, out);
 }
 
 int http_post(struct http_client *client, const char *content_type, const char *body, size_t len,
 	      const char *bearer, struct http_response *out)
 {
-	return http_request(client, true, content_type, body, len, bearer, out);
+	return http_request(client, HTTP_POST, content_type, body, len, bearer, out);
+}
+
+int http_delete(struct http_client *client, const char *bearer, struct http_response *out)
+{
+	return http_request(client, HTTP_DELETE, NULL, NULL, 0, bearer, out);
 }
