@@ -434,10 +434,12 @@ static void write_newest(struct persist *p)
 		}
 	}
 	revoked_free(revoked);
-	/* Without a body that matches it, the list is better not kept: the
-	 * file on disk stays as it was. */
+	/* Without a body that matches it, the list is better not kept at all
+	 * than kept with a revoked key, which a remount would show again. */
 	if (body)
 		write_kept(p, snap, body, len, fetched_at);
+	else if (unlinkat(p->dirfd, p->name, 0) == 0 || errno == ENOENT)
+		log_warn("keeping no list in %s until the next refresh", p->dir);
 	snapshot_unref(snap);
 
 	pthread_mutex_lock(&p->lock);
