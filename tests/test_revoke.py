@@ -342,3 +342,21 @@ def test_the_fake_api_revokes_as_the_real_one(signed_in, auth_mount):  # noqa: F
     assert status == 401 and json.loads(body) == {"detail": "Invalid authentication credentials"}
     assert api.stats()["revokes"] == ["no-such-key"]
     assert tree(m.mnt) == tree_of(KEYS)
+
+
+def test_a_key_gone_meanwhile_gives_enoent_and_sends_nothing(signed_in, auth_mount):  # noqa: F811
+    api = signed_in
+    key = KEYS[0]
+    m = revoke_mount(auth_mount)
+    path = os.path.join(m.mnt, key["id"])
+    assert os.path.isdir(path)
+    # Revoked elsewhere (the Omi app); a refresh takes it out.
+    listed = len(gets(api))
+    api.set_keys(KEYS[1:])
+    m.sighup()
+    wait_for(lambda: len(gets(api)) == listed + 1, what="the refresh")
+    wait_for(lambda: key["id"] not in os.listdir(m.mnt), what="the key gone")
+    with pytest.raises(OSError) as e:
+        os.rmdir(path)
+    assert e.value.errno == errno.ENOENT
+    assert deletes(api) == []
