@@ -582,6 +582,7 @@ static void test_without(void)
 	size_t len2;
 
 	test_assert(keylist_without(out, len, "b\0x", 3, &out2, &len2) == 0);
+	free(out);
 	test_assert(keylist_parse(out2, len2, &list, NULL, NULL, err, sizeof(err)) == 0);
 	test_assert(list.count == 0);
 	keylist_free(&list);
