@@ -567,7 +567,13 @@ def start_firebase_emulator(install, workdir, deadline=120):
     import signal as _signal
     port = free_port()
     with open(os.path.join(workdir, "firebase.json"), "w") as f:
+        # The hub and the logging emulator on free ports of their own too:
+        # their defaults (4400, 4500, then the next ones) are fought over
+        # by every emulator on the machine, and the loser exits right
+        # after saying it is ready.
         json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
+                                 "hub": {"host": "127.0.0.1", "port": free_port()},
+                                 "logging": {"host": "127.0.0.1", "port": free_port()},
                                  "ui": {"enabled": False}}}, f)
     home = os.path.join(workdir, "home")
     tmp = os.path.join(workdir, "tmp")
