@@ -11,7 +11,6 @@
  * service.
  */
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "apierror.h"
 #include "endpoint.h"
+#include "errmsg.h"
 #include "fetch.h"
 #include "firebase.h"
 #include "http.h"
@@ -50,12 +50,7 @@ struct fetcher {
 static void http_config_from(const struct options *opts, const char *url, size_t max_size,
 			     struct http_config *config)
 {
-	memset(config, 0, sizeof(*config));
-	config->url = url;
-	config->timeout = (long)ceil(opts->timeout);
-	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
-	config->max_size = max_size;
-	config->cafile = opts->cafile;
+	options_http_config(opts, url, max_size, config);
 	/* Stopping aborts a transfer under way, renewals included. */
 	config->cancelled = stop_requested;
 }
@@ -107,7 +102,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 		};
 
 		if ((r = credentials_session(&cfg, &f->cred, &ce)) < 0)
-			snprintf(err, errlen, "%s", ce.message);
+			errmsg_set(err, errlen, "%s", ce.message);
 		else
 			log_debug("using the session in %s (user %s)", path, s.user_id);
 	}
@@ -128,7 +123,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 				     (void *)opts->key_file);
 	secret_free(token);
 	if (!f->cred) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -155,9 +150,9 @@ static int open_credentials(struct fetcher *f, const struct options *opts, char 
 		}
 		free(path);
 	}
-	snprintf(err, errlen,
-		 "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
-		 "or use -o key_file=PATH");
+	errmsg_set(err, errlen,
+		   "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+		   "or use -o key_file=PATH");
 	return -ENOENT;
 }
 
@@ -169,7 +164,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 
 	*out = NULL;
 	if (!f) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	f->opts = opts;
@@ -181,7 +176,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	http_config_from(opts, opts->list_url, opts->max_size, &config);
 	if (!(f->list = http_new(&config))) {
 		fetcher_free(f);
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	*out = f;
@@ -211,7 +206,7 @@ static void credentials_failed(const struct cred_error *ce, struct fetch_result 
 	/* Never 0: a credential that cannot be had is a failed fetch, which
 	 * the cache backs off from. */
 	res->err = ce->err < 0 ? ce->err : -EACCES;
-	snprintf(res->message, sizeof(res->message), "%s", ce->message);
+	errmsg_set(res->message, sizeof(res->message), "%s", ce->message);
 }
 
 /* One request with the mount's token, and once more with a new one after
@@ -268,7 +263,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
 	if (stop_requested(NULL)) {
 		res->err = -ECANCELED;
-		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		errmsg_set(res->message, sizeof(res->message), "omikeyfs is stopping");
 		return;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -334,13 +329,13 @@ int fetcher_revoke(void *ctx, const char *id, size_t id_len, char *msg, size_t m
 	int rc;
 
 	if (stop_requested(NULL)) {
-		snprintf(msg, msglen, "omikeyfs is stopping");
+		errmsg_set(msg, msglen, "omikeyfs is stopping");
 		return -ECANCELED;
 	}
 	/* The id is one path segment, whatever its bytes; an empty one would
 	 * name the list itself. */
 	if (id_len == 0) {
-		snprintf(msg, msglen, "an empty id names no key to revoke");
+		errmsg_set(msg, msglen, "an empty id names no key to revoke");
 		return -EINVAL;
 	}
 	url = url_join_segment(f->opts->list_url, id, id_len);
@@ -348,7 +343,7 @@ int fetcher_revoke(void *ctx, const char *id, size_t id_len, char *msg, size_t m
 	client = url ? http_new(&config) : NULL;
 	free(url);
 	if (!client) {
-		snprintf(msg, msglen, "out of memory");
+		errmsg_set(msg, msglen, "out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -356,7 +351,7 @@ int fetcher_revoke(void *ctx, const char *id, size_t id_len, char *msg, size_t m
 	pthread_mutex_unlock(&f->lock);
 	http_free(client);
 	if (rc == 1) {
-		snprintf(msg, msglen, "%s", ce.message);
+		errmsg_set(msg, msglen, "%s", ce.message);
 		return revoke_cred_errno(&ce);
 	}
 	response_message(f, &resp, rc, dev_key, msg, msglen);

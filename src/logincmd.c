@@ -5,12 +5,12 @@
  * so neither secret can reach the other's host.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "endpoint.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "log.h"
 #include "login.h"
@@ -27,7 +27,7 @@ static int session_path(const struct options *opts, char **path, char *err, size
 	if (!opts->session_file)
 		return session_default_path(path, err, errlen);
 	if (!(*path = strdup(opts->session_file))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -36,14 +36,9 @@ static int session_path(const struct options *opts, char **path, char *err, size
 static int open_endpoint(const struct options *opts, const char *url, struct endpoint *ep,
 			 char *err, size_t errlen)
 {
-	struct http_config config = {
-		.url = url,
-		.timeout = (long)ceil(opts->timeout),
-		.max_size = ANSWER_MAX_SIZE,
-		.cafile = opts->cafile,
-	};
+	struct http_config config;
 
-	config.connect_timeout = config.timeout < 10 ? config.timeout : 10;
+	options_http_config(opts, url, ANSWER_MAX_SIZE, &config);
 	return endpoint_open(ep, &config, err, errlen);
 }
 
@@ -62,7 +57,7 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 			      getenv(FIREBASE_EMULATOR_ENV), &firebase_sign_in, err, errlen)) < 0)
 		goto out;
 	if (!(token_url = url_join(opts->url, TOKEN_PATH))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -90,7 +85,7 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 		log_info("from another machine's browser: ssh -L %d:127.0.0.1:%d THIS-HOST first",
 			 opts->port, opts->port);
 	if ((r = login_run(&cfg, &le)) < 0)
-		snprintf(err, errlen, "%s", le.message);
+		errmsg_set(err, errlen, "%s", le.message);
 	else
 		log_info("signed in; the session is saved in %s", path);
 	explicit_bzero(&le, sizeof(le));

@@ -5,6 +5,7 @@
  * ends up in the error a user reads (stderr, the journal, an xattr), so it
  * is bounded and sanitized here.  Pure: fed bytes, returns text.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,14 +18,16 @@
 
 #define DETAIL_MAX 300 /* bytes of "detail" kept for a message */
 
-char *apierror_detail(const char *body, size_t len)
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The whole of body as one JSON value, or NULL. */
+static struct json_object *parse_whole(const char *body, size_t len)
 {
 	struct json_tokener *tok;
-	struct json_object *root = NULL, *detail;
-	const char *text = NULL;
-	size_t n = 0;
-	bool cut;
-	char *out = NULL;
+	struct json_object *root;
 
 	if (!body || len == 0 || len > INT_MAX)
 		return NULL;
@@ -33,34 +36,81 @@ char *apierror_detail(const char *body, size_t len)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, body, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success)
-		goto out;
-	/* Only JSON white space may follow the value. */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r')
-			goto out;
-	if (!json_object_is_type(root, json_type_object) ||
+	if (root && json_tokener_get_error(tok) == json_tokener_success) {
+		/* Only JSON white space may follow the value. */
+		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+			if (!is_space(body[i])) {
+				json_object_put(root);
+				root = NULL;
+				break;
+			}
+	} else if (root) {
+		json_object_put(root);
+		root = NULL;
+	}
+	json_tokener_free(tok);
+	return root;
+}
+
+int apierror_parse(const char *body, size_t len, struct apierror *out)
+{
+	struct json_object *root = parse_whole(body, len), *detail;
+	enum apierror_shape shape = APIERROR_NONE;
+	const char *text = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!root || !json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "detail", &detail))
 		goto out;
-	if (json_object_is_type(detail, json_type_string)) {
+	switch (json_object_get_type(detail)) {
+	case json_type_string:
+		shape = APIERROR_STRING;
 		text = json_object_get_string(detail);
 		n = (size_t)json_object_get_string_len(detail);
-	} else if (json_object_is_type(detail, json_type_object) ||
-		   json_object_is_type(detail, json_type_array)) {
-		/* FastAPI's validation errors: a list of objects, shown as JSON. */
+		break;
+	case json_type_array:
+	case json_type_object:
+		shape = json_object_is_type(detail, json_type_array) ? APIERROR_LIST
+								     : APIERROR_OBJECT;
 		text = json_object_to_json_string_ext(
 			detail, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 		n = text ? strlen(text) : 0;
+		break;
+	default:
+		goto out;
 	}
-	if (!text)
+	/* A string may hold "\u0000": copied by length. */
+	if (!text || !(out->text = malloc(n + 1))) {
+		r = -ENOMEM;
 		goto out;
-	cut = n > DETAIL_MAX;
-	if (cut)
-		n = DETAIL_MAX;
-	out = malloc(n + 1);
+	}
+	memcpy(out->text, text, n);
+	out->text[n] = '\0';
+	out->len = n;
+	out->shape = shape;
+out:
+	if (root)
+		json_object_put(root);
+	return r;
+}
+
+void apierror_free(struct apierror *out)
+{
+	free(out->text);
+	memset(out, 0, sizeof(*out));
+}
+
+/* len bytes of text as one line of at most DETAIL_MAX bytes, malloc'd. */
+static char *one_line(const char *text, size_t len)
+{
+	bool cut = len > DETAIL_MAX;
+	size_t n = cut ? DETAIL_MAX : len;
+	char *out = malloc(n + 1);
+
 	if (!out)
-		goto out;
-	/* A string may hold "\u0000": copied by length, made one line. */
+		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)text[i];
 
@@ -77,9 +127,16 @@ char *apierror_detail(const char *body, size_t len)
 			n--;
 		memcpy(out + n, "...", 4);
 	}
-out:
-	if (root)
-		json_object_put(root);
-	json_tokener_free(tok);
 	return out;
+}
+
+char *apierror_detail(const char *body, size_t len)
+{
+	struct apierror e;
+	char *line = NULL;
+
+	if (apierror_parse(body, len, &e) == 0 && e.shape != APIERROR_NONE)
+		line = one_line(e.text, e.len);
+	apierror_free(&e);
+	return line;
 }

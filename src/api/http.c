@@ -491,46 +491,36 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_DELETE };
 
-/* The request behind http_get, http_post (with content_type) and
- * http_delete. */
-static int http_request(struct http_client *c, enum http_method method, const char *content_type,
-			const char *body, size_t len, const char *bearer, struct http_response *out)
+/* The request's headers: the bearer, Accept, and a POST's content type or
+ * a GET's If-None-Match (then out->conditional).  False without memory. */
+static bool request_headers(const struct http_client *c, enum http_method method,
+			    const char *content_type, const char *bearer,
+			    struct curl_slist **headers, struct http_response *out)
 {
-	bool post = method == HTTP_POST;
-	struct transfer t = { .client = c };
-	struct curl_slist *headers = NULL;
-	bool ok;
-	CURLcode code;
-
-	memset(out, 0, sizeof(*out));
-	out->retry_after = -1;
-	if (!c || (post && !content_type)) {
-		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "no HTTP client or content type");
-		goto done;
-	}
-	if (c->url_error[0]) {
-		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
-		goto done;
-	}
 	/* No check of the bearer here: callers check it with token_ok. */
-	ok = (!bearer || add_header(&headers, "Authorization: Bearer ", bearer)) &&
-	     add_header(&headers, "Accept: ", "application/json");
-	if (post) {
+	bool ok = (!bearer || add_header(headers, "Authorization: Bearer ", bearer)) &&
+		  add_header(headers, "Accept: ", "application/json");
+
+	if (method == HTTP_POST) {
 		/* No "Expect: 100-continue" wait before a larger body. */
-		ok = ok && add_header(&headers, "Content-Type: ", content_type) &&
-		     add_header(&headers, "Expect:", "");
+		ok = ok && add_header(headers, "Content-Type: ", content_type) &&
+		     add_header(headers, "Expect:", "");
 	} else if (method == HTTP_GET && c->etag) {
 		/* Only then may a 304 answer "unchanged" (classify). */
 		out->conditional = true;
-		ok = ok && add_header(&headers, "If-None-Match: ", c->etag);
+		ok = ok && add_header(headers, "If-None-Match: ", c->etag);
 	}
-	if (!ok) {
-		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
-		goto done;
-	}
+	return ok;
+}
 
-	setup_handle(c, &t, headers);
-	if (post) {
+/* One transfer on c's handle; the handle keeps no pointer into it after. */
+static CURLcode perform(struct http_client *c, struct transfer *t, struct curl_slist *headers,
+			enum http_method method, const char *body, size_t len)
+{
+	CURLcode code;
+
+	setup_handle(c, t, headers);
+	if (method == HTTP_POST) {
 		/* Not COPYPOSTFIELDS: libcurl keeps no copy of the body to wipe. */
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -542,15 +532,62 @@ static int http_request(struct http_client *c, enum http_method method, const ch
 			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	}
 	code = curl_easy_perform(c->curl);
-	/* The handle must not keep pointers to what is freed below. */
+	/* The handle must not keep pointers to what the caller frees. */
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-	if (post)
+	if (method == HTTP_POST)
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+	return code;
+}
 
+/* What of a classified transfer is kept: the ETag, and the body when it
+ * may be handed out (then t->buf is NULL). */
+static void keep_response(struct http_client *c, struct transfer *t, enum http_method method,
+			  struct http_response *out)
+{
+	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
+	if (method == HTTP_GET && out->error.kind == HTTP_ERR_NONE &&
+	    (out->status == 200 || (out->status == 304 && t->etag))) {
+		set_str(&c->etag, t->etag);
+		t->etag = NULL;
+	}
+	/* A 304 has no body; a cut-off or failed one is never handed out. */
+	if ((out->error.kind == HTTP_ERR_NONE && out->status != 304) ||
+	    ((out->error.kind == HTTP_ERR_STATUS || out->error.kind == HTTP_ERR_REDIRECT) &&
+	     !t->error_body_cut)) {
+		out->body = t->buf;
+		out->len = t->len;
+		t->buf = NULL;
+	}
+}
+
+/* The request behind http_get, http_post (with content_type) and
+ * http_delete. */
+static int http_request(struct http_client *c, enum http_method method, const char *content_type,
+			const char *body, size_t len, const char *bearer, struct http_response *out)
+{
+	struct transfer t = { .client = c };
+	struct curl_slist *headers = NULL;
+	CURLcode code;
+
+	memset(out, 0, sizeof(*out));
+	out->retry_after = -1;
+	if (!c || (method == HTTP_POST && !content_type)) {
+		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "no HTTP client or content type");
+		goto done;
+	}
+	if (c->url_error[0]) {
+		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
+		goto done;
+	}
+	if (!request_headers(c, method, content_type, bearer, &headers, out)) {
+		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
+		goto done;
+	}
+	code = perform(c, &t, headers, method, body, len);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	/* on_body stopped an error body it had no use for: the transfer
 	 * did what was wanted, and the status tells what happened. */
@@ -558,21 +595,7 @@ static int http_request(struct http_client *c, enum http_method method, const ch
 		code = CURLE_OK;
 	out->retry_after = parse_retry_after(t.retry_after);
 	classify(c, &t, code, out);
-
-	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
-	if (method == HTTP_GET && out->error.kind == HTTP_ERR_NONE &&
-	    (out->status == 200 || (out->status == 304 && t.etag))) {
-		set_str(&c->etag, t.etag);
-		t.etag = NULL;
-	}
-	/* A 304 has no body; a cut-off or failed one is never handed out. */
-	if ((out->error.kind == HTTP_ERR_NONE && out->status != 304) ||
-	    ((out->error.kind == HTTP_ERR_STATUS || out->error.kind == HTTP_ERR_REDIRECT) &&
-	     !t.error_body_cut)) {
-		out->body = t.buf;
-		out->len = t.len;
-		t.buf = NULL;
-	}
+	keep_response(c, &t, method, out);
 
 done:
 	free_headers(headers);

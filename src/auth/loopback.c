@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "loopback.h"
 #include "secret.h"
 #include "urlenc.h"
@@ -125,7 +126,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 	*out = NULL;
 	lb = calloc(1, sizeof(*lb));
 	if (!lb) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	lb->held = -1;
@@ -141,7 +142,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 	    listen(lb->listen_fd, 16) < 0 ||
 	    getsockname(lb->listen_fd, (struct sockaddr *)&addr, &alen) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(-r));
+		errmsg_set(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(-r));
 		loopback_close(lb);
 		return r;
 	}

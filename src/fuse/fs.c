@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "fs.h"
 #include "log.h"
 #include "notify.h"
@@ -694,7 +695,7 @@ static void okfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			if (rc == -EACCES) {
 				char status[700];
 
-				snprintf(status, sizeof(status), "revoking key %s: %s", id, msg);
+				errmsg_set(status, sizeof(status), "revoking key %s: %s", id, msg);
 				cache_note_error(fs->cache, status);
 			}
 		}

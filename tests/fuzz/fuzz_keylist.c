@@ -88,8 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(snap->count == list.count);
 	check_snapshot(snap);
 	if (list.count) {
-		struct snapshot *less = snapshot_without(snap, snapshot_find(snap, list.keys[0].name),
-							 (struct timespec){ 1800000001, 0 });
+		struct snapshot *less =
+			snapshot_without(snap, snapshot_find(snap, list.keys[0].name),
+					 (struct timespec){ 1800000001, 0 });
 
 		check(less && less->count == snap->count - 1);
 		check(!snapshot_find(less, list.keys[0].name));

@@ -1,16 +1,17 @@
 /*
  * libFuzzer target: untrusted sign-in bytes -> the session file parser,
- * Firebase's answer and error parsers, Omi's /v1/auth/token answer, and a
- * request to the loopback listener.  Checks that a failure leaves
- * nothing allocated and one line of reason, that what is accepted holds
- * only the characters promised, and that a parsed session survives being
- * written and read back.
+ * Firebase's answer and error parsers, Omi's /v1/auth/token answer, the
+ * "detail" of either API's error body, and a request to the loopback
+ * listener.  Checks that a failure leaves nothing allocated and one line of
+ * reason, that what is accepted holds only the characters promised, and
+ * that a parsed session survives being written and read back.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "apierror.h"
 #include "firebase.h"
 #include "login.h"
 #include "loopback.h"
@@ -112,6 +113,29 @@ static void fuzz_omi(const char *data, size_t size)
 	free(custom);
 }
 
+/* An error body of either API (the key list's, Omi's token exchange's):
+ * FastAPI's "detail", parsed and made one line. */
+static void fuzz_detail(const char *data, size_t size)
+{
+	struct apierror e;
+	char *line;
+
+	if (apierror_parse(data, size, &e) == 0 && e.shape != APIERROR_NONE) {
+		check(e.text && e.text[e.len] == '\0');
+		/* A string as sent (between quotes); a list or object re-encoded. */
+		check(e.shape == APIERROR_STRING ? e.len < size : strlen(e.text) == e.len);
+	} else
+		check(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+	line = apierror_detail(data, size);
+	check(!line == (e.shape == APIERROR_NONE));
+	if (line) {
+		check(strlen(line) <= 300);
+		check_line(line, strlen(line) + 1);
+	}
+	free(line);
+	apierror_free(&e);
+}
+
 static void fuzz_request(const char *data, size_t size)
 {
 	struct loopback_request req;
@@ -143,6 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_error(buf, size, 400);
 	fuzz_error(buf, size, 403);
 	fuzz_omi(buf, size);
+	fuzz_detail(buf, size);
 	fuzz_request(buf, size);
 	free(buf);
 	return 0;

@@ -1,5 +1,6 @@
-/* Unit tests for apierror_detail: the "detail" of an API error body
- * as one line of text, from FastAPI's shapes and from what is not JSON. */
+/* Unit tests for apierror: the "detail" of an API error body, parsed into
+ * its shape and made one line of text, from FastAPI's shapes and from what
+ * is not JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,43 @@ static void test_cut(void)
 	}
 }
 
+/* The parse under the line: the detail's shape and its bytes as sent. */
+static void test_parse(void)
+{
+	static const char *const none[] = { "{\"detail\":42}", "{\"detail\":\"x\"} y",
+					    "{\"message\":\"x\"}", "[\"detail\"]", "" };
+	static const char list[] = "{\"detail\":[{\"msg\":\"x\"}]}";
+	static const char nul[] = "{\"detail\":\"a\\u0000\\u001bb\"}";
+	struct apierror e;
+
+	test_assert(apierror_parse(nul, strlen(nul), &e) == 0);
+	test_assert(e.shape == APIERROR_STRING && e.len == 4);
+	test_assert(memcmp(e.text, "a\0\033b", 5) == 0);
+	apierror_free(&e);
+	test_assert(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+
+	test_assert(apierror_parse(list, strlen(list), &e) == 0);
+	test_assert(e.shape == APIERROR_LIST && strcmp(e.text, "[{\"msg\":\"x\"}]") == 0);
+	test_assert(e.len == strlen(e.text));
+	apierror_free(&e);
+
+	/* Omi's account gates: an object, kept whole for whoever reads it. */
+	static const char gate[] = "{\"detail\": {\"code\": \"migration_maintenance\", "
+				   "\"message\": \"back soon\", \"retryable\": true}}";
+	test_assert(apierror_parse(gate, strlen(gate), &e) == 0);
+	test_assert(e.shape == APIERROR_OBJECT);
+	test_assert(strcmp(e.text, "{\"code\":\"migration_maintenance\",\"message\":\"back "
+				   "soon\",\"retryable\":true}") == 0);
+	apierror_free(&e);
+
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		test_assert(apierror_parse(none[i], strlen(none[i]), &e) == 0);
+		test_assert(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+	}
+	test_assert(apierror_parse(NULL, 0, &e) == 0 && e.shape == APIERROR_NONE);
+	apierror_free(&e);
+}
+
 int main(void)
 {
 	test_run(test_shapes);
@@ -112,5 +150,6 @@ int main(void)
 	test_run(test_one_line);
 	test_run(test_terminal_controls);
 	test_run(test_cut);
+	test_run(test_parse);
 	return 0;
 }
