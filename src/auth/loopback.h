@@ -42,7 +42,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 /*
  * Serve connections until a GET /callback arrives: other requests are
  * answered 404 (or 400) and the wait goes on.  deadline_ms is on
- * CLOCK_MONOTONIC.  Returns 0 with *req filled and that connection held
+ * clock_monotonic_ms().  Returns 0 with *req filled and that connection held
  * for loopback_answer, or -ETIMEDOUT, or another -errno.
  */
 int loopback_wait(struct loopback *lb, int64_t deadline_ms, struct loopback_request *req);
@@ -52,8 +52,5 @@ void loopback_answer(struct loopback *lb, int status, const char *text, int64_t 
 
 /* Close the listener and every connection (NULL is fine). */
 void loopback_close(struct loopback *lb);
-
-/* CLOCK_MONOTONIC in milliseconds, the clock of the deadlines. */
-int64_t loopback_now_ms(void);
 
 #endif
