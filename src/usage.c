@@ -64,12 +64,16 @@ static void print_usage(const char *progname)
 	       "                           mounting user's); numbers only\n"
 	       "    -o umask=OCTAL         taken off the modes dr-xr-xr-x and -r--r--r--\n"
 	       "                           (default 0; umask=027: dr-xr-x---, -r--r-----)\n"
-	       "    -o fsname=NAME         source shown in /proc/mounts (default API_URL)\n"
-	       "    -o cache_dir=DIR       keep the last good list in DIR (made 0700), to\n"
+	       "    -o fsname=NAME         source shown in /proc/mounts (default API_URL)\n");
+	/* In two: ISO C guarantees string literals of 4095 bytes only. */
+	printf("    -o cache_dir=DIR       keep the last good list in DIR (made 0700), to\n"
 	       "                           start while the API is down and keep mtimes\n"
 	       "                           across remounts (default $XDG_CACHE_HOME/omikeyfs,\n"
 	       "                           ~/.cache/omikeyfs, for root without HOME\n"
-	       "                           /var/cache/omikeyfs)\n"
+	       "                           /var/cache/omikeyfs; a default that cannot be\n"
+	       "                           used is only warned about); each list is kept\n"
+	       "                           as the credential's that fetched it, and one\n"
+	       "                           whose body passes max_size is not read\n"
 	       "    -o no_cache            keep nothing on disk\n");
 	printf("    -o allow_revoke        rmdir MOUNTPOINT/DIR revokes that key at the API\n"
 	       "                           (DELETE /v1/dev/keys/ID; cannot be undone), for\n"
@@ -103,7 +107,8 @@ static void print_notes(void)
 	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
 	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
-	       "unmount within about a second, aborting a request under way.\n"
+	       "unmount within about a second, aborting a request under way; an unmount\n"
+	       "ends the daemon even while another mount namespace holds a copy.\n"
 	       "Environment: OMI_API_KEY, the token when no key_file is given;\n"
 	       "FIREBASE_AUTH_EMULATOR_HOST=HOST:PORT (loopback only): Firebase calls go to\n"
 	       "that Auth Emulator; XDG_CONFIG_HOME, XDG_CACHE_HOME, HOME: where the default\n"
@@ -117,10 +122,11 @@ static void print_notes(void)
 	       "omikeyfs-backup.service and .timer (/etc/omikeyfs/backup.env) running\n"
 	       "/usr/libexec/omikeyfs/omikeyfs-backup.\n"
 	       "Exit status: 0 ok (--logout when not signed in too), 1 usage, credentials\n"
-	       "or cache_dir, 2 token or session refused by the API (--login: sign-in\n"
-	       "refused or failed), 3 first fetch failed (--login: Omi or Firebase\n"
-	       "unreachable, or timed out), 4 mount failed (or MOUNTPOINT is an omikeyfs\n"
-	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it).\n");
+	       "or a cache_dir given, 2 token or session refused by the API, or renewed\n"
+	       "as another user (--login: sign-in refused or failed), 3 first fetch\n"
+	       "failed (--login: Omi or Firebase unreachable, or timed out), 4 mount\n"
+	       "failed (or MOUNTPOINT is an omikeyfs mount already, or a dead one:\n"
+	       "fusermount3 -u MOUNTPOINT clears it).\n");
 }
 
 void usage_print_version(void)

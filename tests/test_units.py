@@ -294,7 +294,8 @@ def test_backup_snapshots_link_and_survive_an_empty_list(api, mount, tmp_path):
     r = backup(m.mnt, dest, "2026-11-01")
     assert r.returncode == 0, r.stderr
     assert read_tree(dest / "2026-11-01") == expected_tree(keys)
-    assert sorted(os.listdir(str(dest))) == [".lock", "2026-11-01"]
+    assert sorted(os.listdir(str(dest))) == [".snapshots", "2026-11-01"]
+    assert open(str(dest / ".snapshots")).read() == "2026-11-01\n"
 
     # One key renamed: the next day's snapshot links everything else.
     keys[0] = dict(keys[0], name="renamed %s" % keys[0]["name"])
@@ -339,7 +340,125 @@ def test_backup_twice_a_day_replaces_only_that_day(api, mount, tmp_path):
     assert r.returncode == 0, r.stderr
     assert read_tree(dest / "2026-11-02") == expected_tree(keys)
     assert snapshot_state(dest / "2026-11-01") == day1
-    assert sorted(os.listdir(str(dest))) == [".lock", "2026-11-01", "2026-11-02"]
+    assert sorted(os.listdir(str(dest))) == [".snapshots", "2026-11-01", "2026-11-02"]
+    assert open(str(dest / ".snapshots")).read() == "2026-11-01\n2026-11-02\n"
+
+
+# The hostile local user: a real second uid.
+MALLORY = 12345
+
+
+def as_mallory(*argv):
+    r = run("setpriv", "--reuid=%d" % MALLORY, "--regid=%d" % MALLORY, "--clear-groups",
+            *argv)
+    assert r.returncode == 0, (argv, r.stderr)
+    return r
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory like /tmp (root's, 1777) where the hostile user can plant
+    things, outside the test's private tmp_path."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="omikeyfs-shared-", dir="/tmp")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def nothing_written(dest):
+    return not os.path.exists(dest) or \
+        [n for n in os.listdir(dest) if n[0].isdigit() or n == ".snapshots"] == []
+
+
+@pytest.mark.parametrize("how", ["DEST another user's", "DEST writable by others",
+                                 "a directory above DEST another user's"])
+def test_backup_refuses_a_dest_others_could_change(api, mount, shared_dir, how):
+    m = mount(keys=make_keys(2, seed=10))
+    if how == "DEST another user's":
+        dest = os.path.join(shared_dir, "dest")
+        as_mallory("mkdir", "-m", "700", dest)
+        want = "omikeyfs-backup: DEST %s belongs to uid %d, not to uid 0; no snapshot taken" \
+            % (dest, MALLORY)
+    elif how == "DEST writable by others":
+        dest = os.path.join(shared_dir, "dest")
+        os.mkdir(dest)
+        os.chmod(dest, 0o777)
+        want = ("omikeyfs-backup: DEST %s may be written by group or others (mode 777); "
+                "chmod go-w it" % dest)
+    else:
+        above = os.path.join(shared_dir, "mallory")
+        as_mallory("mkdir", "-m", "755", above)
+        dest = os.path.join(above, "dest")
+        os.mkdir(dest, 0o700)
+        want = ("omikeyfs-backup: %s, above DEST, belongs to uid %d; no snapshot taken"
+                % (above, MALLORY))
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert (r.returncode, r.stderr.splitlines()) == (1, [want])
+    assert nothing_written(dest), os.listdir(dest)
+
+
+def test_backup_lock_follows_no_planted_link(api, mount, shared_dir):
+    """A .lock link planted while DEST was open to all is not followed
+    once DEST is the user's alone: no file appears where it points."""
+    m = mount(keys=make_keys(2, seed=11))
+    dest = os.path.join(shared_dir, "dest")
+    os.mkdir(dest)
+    os.chmod(dest, 0o1777)
+    target = os.path.join(shared_dir, "made-by-root")
+    as_mallory("ln", "-s", target, os.path.join(dest, ".lock"))
+    os.chmod(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.lexists(target)
+    assert read_tree(os.path.join(dest, "2026-11-01")) == tree(m.mnt)
+
+
+def test_backup_links_only_to_snapshots_it_made(api, mount, shared_dir):
+    """A 2099-12-31 directory planted in DEST (a copy of the tree, files
+    and all) is no snapshot: the next one links to the script's own."""
+    m = mount(keys=make_keys(3, seed=12))
+    dest = os.path.join(shared_dir, "dest")
+    os.mkdir(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert r.returncode == 0, r.stderr
+    # The tree, where the hostile user may read it, copied in while DEST
+    # was open to all.
+    copy = os.path.join(shared_dir, "copy")
+    shutil.copytree(m.mnt, copy)
+    assert run("chmod", "-R", "a+rX", copy).returncode == 0
+    os.chmod(dest, 0o1777)
+    as_mallory("cp", "-r", copy, os.path.join(dest, "2099-12-31"))
+    os.chmod(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-02")
+    assert r.returncode == 0, r.stderr
+    day1, day2 = os.path.join(dest, "2026-11-01"), os.path.join(dest, "2026-11-02")
+    assert r.stdout.strip() == ("omikeyfs-backup: %s copied to %s (unchanged files linked "
+                                "to %s)" % (m.mnt, day2, day1))
+    for key in os.listdir(m.mnt):
+        for f in os.listdir(os.path.join(m.mnt, key)):
+            assert os.stat(os.path.join(day2, key, f)).st_ino == \
+                os.stat(os.path.join(day1, key, f)).st_ino, (key, f)
+    assert open(os.path.join(dest, ".snapshots")).read() == "2026-11-01\n2026-11-02\n"
+
+
+@pytest.mark.parametrize("what", ["/dev/shm", "a tmpfs"])
+def test_backup_refuses_a_mount_that_is_not_omikeyfs(tmp_path, what):
+    dest = str(tmp_path / "dest")
+    mnt = "/dev/shm"
+    if what == "a tmpfs":
+        mnt = str(tmp_path / "mnt")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "omikeyfs", mnt], check=True)
+    try:
+        r = backup(mnt, dest, "2026-11-01")
+    finally:
+        if what == "a tmpfs":
+            subprocess.run(["umount", mnt], check=True)
+    assert (r.returncode, r.stderr.splitlines()) == (2, [
+        "omikeyfs-backup: %s is not an omikeyfs mount (fuse.omikeyfs); no snapshot taken"
+        % mnt])
+    assert not os.path.exists(dest)
 
 
 # --- mount.omikeyfs -------------------------------------------------------------
@@ -398,3 +517,23 @@ def test_mount_helper_rejects_bad_arguments(tmp_path):
     assert run(helper, "https://api.omi.me").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-x").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-t", "nfs").returncode == 1
+
+
+@pytest.mark.parametrize("where", ["source", "mount point"])
+def test_mount_helper_refuses_an_argument_that_looks_like_an_option(api, tmp_path, where):
+    """`-d` as the source would reach mount.fuse3, and omikeyfs, as the
+    debug option (then a mount of the default URL); refused instead,
+    before anything runs."""
+    helper = helper_root(tmp_path)
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    key_file = tmp_path / "token"
+    key_file.write_text(TOKEN + "\n")
+    os.chmod(str(key_file), 0o600)
+    args = ["-d", mnt] if where == "source" else [api.url, "-d"]
+    r = run(helper, *args, "-o", "key_file=%s,timeout=2" % key_file, cwd=str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        "mount.omikeyfs: the %s must not start with '-': -d" % where]
+    assert not os.path.ismount(mnt)
+    assert api.requests() == 0

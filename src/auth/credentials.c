@@ -219,6 +219,21 @@ static int renew(struct credentials *c, struct cred_error *err)
 		set_error(err, CRED_TRANSIENT, -EPROTO, "cannot renew the sign-in: %s", why);
 		return err->err;
 	}
+	/* The session file says whose lists these are (and names their kept
+	 * copy): a refresh token of another account in it is no session of
+	 * that user, and nothing of the answer is used or saved. */
+	if (strcmp(t.user_id, c->session.user_id) != 0) {
+		set_error(&c->ended_error, CRED_ENDED, -EACCES,
+			  "Firebase renewed the session as another user than the session "
+			  "file's (%s); sign in again with omikeyfs --login",
+			  c->session.user_id);
+		firebase_tokens_free(&t);
+		c->ended = true;
+		secret_free(c->token);
+		c->token = NULL;
+		*err = c->ended_error;
+		return err->err;
+	}
 	if (strcmp(t.refresh_token, c->session.refresh_token) != 0) {
 		save_rotated(c, c->session.refresh_token, t.refresh_token);
 		secret_free(c->session.refresh_token);
