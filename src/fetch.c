@@ -95,6 +95,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 	if (r == 0) {
 		struct cred_session_config cfg = {
 			.session_path = path,
+			.copy = path == opts->session_file && opts->session_copy,
 			.session = &s,
 			.api_url = opts->url,
 			.renew = f->renew,

@@ -20,6 +20,7 @@ packages=(
 	attr rsync curl gdb
 	clang libclang-rt-14-dev clang-format
 	debhelper dpkg-dev lintian git systemd
+	systemd-container debootstrap
 )
 
 missing=()

@@ -7,6 +7,7 @@ real omikeyfs mounts of the fake API.
 import os
 import re
 import shutil
+import shlex
 import signal
 import socket
 import stat
@@ -108,7 +109,8 @@ def test_system_unit_keeps_the_host_mount_namespace():
     found = sorted(set(settings) & set(NAMESPACING))
     assert not found, "omikeyfs@.service would mount in a namespace of its own: %s" % found
     assert settings["Type"] == ["notify"]
-    assert settings["LoadCredential"] == ["token:/etc/omikeyfs/%i.token"]
+    assert settings["LoadCredential"] == ["token:/etc/omikeyfs/%I.token"]
+    assert settings["EnvironmentFile"] == ["-/etc/omikeyfs/%I.env"]
     assert settings["RestartPreventExitStatus"] == ["1 2 243"]
     assert "/dev/fuse rw" in settings["DeviceAllow"]
 
@@ -117,6 +119,11 @@ def test_mount_in_a_private_namespace_is_invisible_outside(api, tmp_path):
     """Why the rule above: what systemd's namespacing does to a FUSE mount."""
     if not shutil.which("unshare"):
         pytest.skip("unshare not installed")
+    # In a chroot whose / is no mount point of its own, unshare cannot make
+    # the copy a slave ("cannot change root filesystem propagation").
+    probe = run("unshare", "-m", "--propagation", "slave", "true")
+    if probe.returncode != 0:
+        pytest.skip("unshare --propagation slave fails here: %s" % probe.stderr.strip())
     api.set_keys(make_keys(2))
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -143,7 +150,8 @@ def test_stop_post_clears_a_killed_daemon(api, tmp_path):
     os.mkdir(mnt)
     post = unit_settings(os.path.join(ROOT, "systemd", "omikeyfs@.service.in"))["ExecStopPost"]
     assert len(post) == 1 and post[0].startswith("-")
-    argv = [mnt if w == "%f" else w for w in post[0][1:].split()]
+    # As systemd splits it: quotes, "$$" for "$", %f the mount point.
+    argv = [mnt if w == "%f" else w.replace("$$", "$") for w in shlex.split(post[0][1:])]
     env = dict(os.environ, OMI_API_KEY=TOKEN)
     p = subprocess.Popen([BIN, "-f", "-o", "ttl=60", api.url, mnt], env=env,
                          stderr=subprocess.DEVNULL)
@@ -164,8 +172,10 @@ def test_stop_post_clears_a_killed_daemon(api, tmp_path):
             p.wait()
         if os.path.ismount(mnt) or run("mountpoint", "-q", mnt).returncode != 0:
             subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
-    # After a clean exit it finds nothing, and says so with a failure.
-    assert run(*argv).returncode != 0
+    # After a clean exit it finds nothing, runs nothing and says nothing:
+    # fusermount3's "failed to unmount" in the journal would look like a fault.
+    r = run(*argv)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
 
 def system_exec_start():
@@ -183,11 +193,13 @@ def test_system_unit_command_line_mounts_and_notifies(api, tmp_path):
     api.set_keys(make_keys(2))
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
-    creds = tmp_path / "creds"
+    # Named as systemd names them for /mnt/omi-keys: the '\\' reaches
+    # omikeyfs through the environment, never through -o.
+    creds = tmp_path / ("omikeyfs@%s.service" % INSTANCE)
     creds.mkdir()
     (creds / "token").write_text(TOKEN + "\n")
     os.chmod(str(creds / "token"), 0o400)
-    cache = tmp_path / "cache"
+    cache = tmp_path / INSTANCE
     cache.mkdir(mode=0o700)
     subst = {"@bindir@/omikeyfs": BIN, "%f": mnt, "$OMIKEYFS_ARGS": None,
              "$OMIKEYFS_URL": api.url}
@@ -197,19 +209,23 @@ def test_system_unit_command_line_mounts_and_notifies(api, tmp_path):
             if subst[word] is not None:
                 argv.append(subst[word])
             continue
-        argv.append(word.replace("${CREDENTIALS_DIRECTORY}", str(creds))
-                    .replace("${CACHE_DIRECTORY}", str(cache)))
+        assert "$" not in word and "/" not in word, word
+        argv.append(word)
     sock_path = str(tmp_path / "notify")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
     sock.settimeout(60)
-    p = subprocess.Popen(argv, env=dict(os.environ, NOTIFY_SOCKET=sock_path),
-                         stderr=subprocess.PIPE, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k != "OMI_API_KEY"}
+    env.update(NOTIFY_SOCKET=sock_path, CREDENTIALS_DIRECTORY=str(creds),
+               CACHE_DIRECTORY=str(cache))
+    p = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, start_new_session=True)
     try:
         msgs = sock.recv(4096).decode().split("\n")
         assert "READY=1" in msgs
         assert os.path.ismount(mnt)
         assert len(os.listdir(mnt)) == 2
+        wait_for(lambda: [n for n in os.listdir(str(cache)) if n.startswith("list-")],
+                 timeout=20, what="the kept list in $CACHE_DIRECTORY")
         p.send_signal(signal.SIGTERM)
         assert "STOPPING=1" in sock.recv(4096).decode().split("\n")
         assert p.wait(30) == 0

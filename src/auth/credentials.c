@@ -25,6 +25,7 @@ struct credentials {
 	void *reread_ctx;
 
 	bool is_session;
+	bool copy;              /* cred_session_config.copy */
 	struct session session; /* refresh_token is the current one */
 	char *path;
 	char *api_url; /* NULL: not checked */
@@ -123,6 +124,7 @@ int credentials_session(const struct cred_session_config *cfg, struct credential
 		return -ENOMEM;
 	}
 	c->is_session = true;
+	c->copy = cfg->copy;
 	c->renew = cfg->renew;
 	c->clock = cfg->clock ? cfg->clock : monotonic_ms;
 	c->clock_ctx = cfg->clock_ctx;
@@ -143,8 +145,11 @@ static void save_rotated(struct credentials *c, const char *old, const char *fre
 	char why[512];
 	char *keep;
 
-	int r = session_load(c->path, &disk, why, sizeof(why));
+	int r;
 
+	if (c->copy)
+		return;
+	r = session_load(c->path, &disk, why, sizeof(why));
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
