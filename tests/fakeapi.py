@@ -525,9 +525,8 @@ class Handler(BaseHTTPRequestHandler):
                 length = declared_length if declared_length is not None \
                     else len(body or b"")
                 self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+        # Recorded before it is sent: a client that has its answer finds
+        # it in the log.
         with STATE.lock:
             if self.path_is_keys():
                 STATE.last_status = status
@@ -535,6 +534,9 @@ class Handler(BaseHTTPRequestHandler):
             if entry is not None:
                 entry["status"] = status
                 self.log_entry = None
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
 
     def path_is_keys(self):
         return urllib.parse.urlsplit(self.path).path == KEYS_PATH
