@@ -22,7 +22,8 @@ USER = "omikeyfs-test-user"
 KEYS = make_keys(4, seed=91)
 SIGNING_IN = r"^omikeyfs: signing in to \S+: open the URL below in a browser \(waiting up to [0-9.]+ s\)$"
 SSH_HINT = r"^omikeyfs: from another machine's browser: ssh -L (\d+):127\.0\.0\.1:(\d+) THIS-HOST first$"
-SIGNED_IN = r"^omikeyfs: signed in; the session is saved in (\S+)$"
+SIGNED_IN = r"^omikeyfs: signed in as \S+; the session is saved in (\S+)$"
+ALREADY = r"^omikeyfs: signed in as (\S+) already \(session file (\S+)\); signing in again replaces that session$"
 ENDED = "the session has ended (USER_DISABLED); sign in again with omikeyfs --login"
 
 
@@ -147,6 +148,7 @@ def test_login_saves_a_private_session_and_a_mount_uses_it(auth_api, env, auth_m
     assert len(err) == 3, err
     assert re.match(SIGNING_IN, err[0]) and re.match(SSH_HINT, err[1])
     assert re.match(SIGNED_IN, err[2]).group(1) == path
+    assert err[2].startswith("omikeyfs: signed in as %s; " % USER)
 
     st = os.stat(path)
     assert stat.S_IMODE(st.st_mode) == 0o600 and stat.S_ISREG(st.st_mode)
@@ -312,7 +314,6 @@ def session_bytes(path):
 
 @pytest.mark.parametrize("existing", [False, True], ids=["no session", "a session"])
 @pytest.mark.parametrize("how, rc, reason", [
-    ("wrong state", 2, "the sign-in callback carried a wrong state; try omikeyfs --login again"),
     ("error=", 2, "the sign-in failed: access_denied"),
     ("expired code", 2, "the Omi API refused the sign-in code (HTTP 400: Invalid or expired code)"),
     ("disabled user", 2, "Firebase refused the sign-in (HTTP 400: USER_DISABLED)"),
@@ -327,9 +328,7 @@ def test_failed_login_leaves_the_session_file_alone(auth_api, env, tmp_path, exi
         os.unlink(path)
     before = session_bytes(path)
     opts = []
-    if how == "wrong state":
-        auth_api.set_login_outcome("wrong_state")
-    elif how == "error=":
+    if how == "error=":
         auth_api.set_login_outcome("access_denied")
     elif how == "expired code":
         auth_api.set_code_lifetime(0)
@@ -343,12 +342,15 @@ def test_failed_login_leaves_the_session_file_alone(auth_api, env, tmp_path, exi
     assert login.url
     if how != "timeout":
         status, _, body = auth_api.browser_login(login.url)
-        if how in ("wrong state", "error="):
+        if how == "error=":
             assert status == 400
             assert body == b"The sign-in to omikeyfs failed; see the terminal for why.\n"
     login.finish()
     assert login.rc == rc, login.stderr
     err = lines(login.stderr)
+    if existing:
+        assert re.match(ALREADY, err[0]).groups() == (USER, path), err
+        err = err[1:]
     assert re.match(SIGNING_IN, err[0])
     assert err[1:] == ["omikeyfs: " + reason]
     assert session_bytes(path) == before
@@ -374,7 +376,8 @@ def test_reused_code_is_refused(auth_api, env, tmp_path):
     assert http_call("GET", callback)[0] == 200
     second.finish()
     assert second.rc == 2
-    assert lines(second.stderr)[1:] == [
+    assert re.match(ALREADY, lines(second.stderr)[0])
+    assert lines(second.stderr)[2:] == [
         "omikeyfs: the Omi API refused the sign-in code (HTTP 400: Invalid or expired code)"]
     assert session_bytes(default_session(tmp_path)) == before
 
