@@ -49,7 +49,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 NORMAL_STDERR = [
     # log_level=debug (and -d): each kept list written to cache_dir.
     r"^(omikeyfs: |<7>)kept the key list \(\d+ keys, \d+ bytes\) in [0-9.]+ ms$",
-    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
+    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s(, rmdir revokes keys)?\)$",
 ]
 # With -d (-o debug), libfuse's request trace: every line that is not one of
 # omikeyfs's own ("omikeyfs: ...", which must still be declared).
@@ -683,6 +683,10 @@ def start_firebase_emulator(install, workdir, deadline=120):
     while hub_port == port:
         hub_port = free_port()
     with open(os.path.join(workdir, "firebase.json"), "w") as f:
+        # The hub on a free port of its own: its default (4400, then the
+        # next ones) is fought over by every emulator on the machine.  The
+        # logging emulator, which would be bound last, after the Auth
+        # Emulator answers, is off (START_LOGGING_EMULATOR below).
         json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
                                  "hub": {"host": "127.0.0.1", "port": hub_port},
                                  "ui": {"enabled": False}}}, f)
