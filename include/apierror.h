@@ -2,6 +2,7 @@
 #ifndef OMIKEYFS_APIERROR_H
 #define OMIKEYFS_APIERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -11,5 +12,19 @@
  * when the body is no such JSON.
  */
 char *apierror_detail(const char *body, size_t len);
+
+/* What an error body says, read once. */
+struct apierror {
+	char *text;     /* apierror_detail's line, or for an account gate (a
+			 * "detail" object with a string "message") that
+			 * message followed by " (CODE)"; NULL when none */
+	char code[64];  /* the gate's "code" when it is a plain word, else "" */
+	bool gate;      /* "detail" was such an object */
+	int retryable;  /* the gate's "retryable": 1, 0, or -1 when absent */
+};
+
+/* Fill *out from an error body (untrusted); free with apierror_clear. */
+void apierror_read(const char *body, size_t len, struct apierror *out);
+void apierror_clear(struct apierror *e);
 
 #endif

@@ -24,6 +24,15 @@ struct login_config {
 	struct endpoint omi_token;        /* POST API_URL/v1/auth/token */
 	struct endpoint firebase_sign_in; /* POST firebase_url(FIREBASE_SIGN_IN, ...) */
 	FILE *out;                        /* the sign-in URL, on a line of its own (stdout) */
+	bool paste;                       /* also read paste_fd (stdin) for the callback address */
+	int paste_fd;
+	int cancel_fd; /* > 0: readable once the wait is to end (a signal's self-pipe); 0: none */
+	/* Once the URL is out and the listener's port known, so the user can
+	 * be told how to answer; and each pasted line refused (the wait goes
+	 * on).  Either may be NULL. */
+	void (*waiting)(void *ctx, unsigned short port);
+	void (*refused)(void *ctx, const char *why);
+	void *ctx;
 };
 
 struct login_error {
@@ -36,13 +45,17 @@ struct login_error {
  *   API/v1/auth/authorize?provider=P&redirect_uri=http%3A%2F%2F127.0.0.1%3APORT%2Fcallback
  *   &state=S&code_challenge=C&code_challenge_method=S256
  * to cfg->out, start the browser, and serve HTTP until one callback
- * arrives (other paths get 404 and the wait goes on).  Then exchange the
+ * arrives (other paths get 404 and the wait goes on), or, with cfg->paste,
+ * a line on paste_fd that is this callback's address
+ * (http://127.0.0.1:PORT/callback?code=...&state=..., checked as the
+ * callback would be): whichever comes first.  Then exchange the
  * code at Omi's /v1/auth/token for a Firebase custom token, that at
  * Firebase for a refresh token, and save the session.
  *
  * Returns 0, or -errno with err filled; on failure the session file is
  * neither written nor changed:
  *   -ETIMEDOUT  "timed out waiting for the sign-in (300 s)"
+ *   -ECANCELED  cfg->cancel_fd became readable while waiting
  *   -EPROTO     the callback carried a wrong state, or no code
  *   -EACCES     the callback carried ?error=, or Omi or Firebase refused
  *               ("the Omi API refused the sign-in code (HTTP 400: Invalid or

@@ -177,16 +177,35 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	return 0;
 }
 
-/* What to do about a refused token, said after the API's own words. */
-static void refusal_hint(const struct fetcher *f, long status, bool dev_key, char *msg,
-			 size_t msglen)
+/* Whether a 401/403 says the credential is not taken (FastAPI's
+ * HTTPBearer and the token check), as opposed to an account gate. */
+static bool credential_refused(long status, const struct apierror *e)
+{
+	if (status == 401)
+		return true;
+	return !e->gate && e->text &&
+	       (strcmp(e->text, "Not authenticated") == 0 ||
+		strcmp(e->text, "Invalid authentication credentials") == 0);
+}
+
+/* What to do about a refusal, said after the API's own words.  An account
+ * gate is the account's state, not the credential's: signing in again does
+ * not help there, so no gate gets that advice. */
+static void refusal_hint(const struct fetcher *f, long status, bool dev_key,
+			 const struct apierror *e, char *msg, size_t msglen)
 {
 	size_t n = strlen(msg);
 	const char *hint = NULL;
 
-	if (status != 401 && status != 403)
-		return;
-	if (credentials_is_session(f->cred))
+	if (status == 426)
+		hint = "; the Omi account needs a newer client than this omikeyfs";
+	else if (status == 403 && !credential_refused(status, e) &&
+		 ((e->gate && strstr(e->code, "delet")) ||
+		  (!e->gate && e->text && strstr(e->text, "deleted"))))
+		hint = "; the Omi account is deleted, so signing in again does not help";
+	else if (!credential_refused(status, e))
+		hint = NULL;
+	else if (credentials_is_session(f->cred))
 		hint = "; sign in again with omikeyfs --login";
 	else if (dev_key)
 		hint = " (an " DEV_KEY_PREFIX " key cannot list keys: the key list needs a "
@@ -208,8 +227,8 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	struct fetcher *f = ctx;
 	struct http_response resp;
 	struct cred_error ce;
+	struct apierror detail = { .retryable = -1 };
 	const char *token;
-	char *detail;
 	bool dev_key;
 	int rc;
 
@@ -239,12 +258,14 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 		dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
 		rc = http_get(f->list, token, &resp);
 	}
-	/* An error status: the API's "detail" says why. */
-	detail = resp.error.kind == HTTP_ERR_STATUS ? apierror_detail(resp.body, resp.len) : NULL;
-	http_message(&resp, detail, res->message, sizeof(res->message));
-	free(detail);
+	/* An error status: the API's "detail" says why; an account gate's by
+	 * its message and code. */
+	if (resp.error.kind == HTTP_ERR_STATUS)
+		apierror_read(resp.body, resp.len, &detail);
+	http_message(&resp, detail.text, res->message, sizeof(res->message));
 	if (rc == -EACCES)
-		refusal_hint(f, resp.status, dev_key, res->message, sizeof(res->message));
+		refusal_hint(f, resp.status, dev_key, &detail, res->message, sizeof(res->message));
+	apierror_clear(&detail);
 	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {

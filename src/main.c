@@ -47,6 +47,7 @@ enum {
 			   * from Omi or Firebase, or no sign-in in time */
 	EXIT_MOUNT = 4,   /* mounting or the FUSE session failed; the mountpoint
 			   * is an omikeyfs mount already, or a dead one */
+	EXIT_CANCELLED = 5, /* --login: SIGINT or SIGTERM ended it; nothing saved */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
@@ -142,7 +143,8 @@ static int fail(int status, const char *err)
 	return status;
 }
 
-/* --login and --logout: refusals 2, no answer or no sign-in in time 3. */
+/* --login and --logout: refusals 2, no answer or no sign-in in time 3,
+ * a signal 5. */
 static int logincmd_status(int rc)
 {
 	switch (rc) {
@@ -160,6 +162,8 @@ static int logincmd_status(int rc)
 	case -EAGAIN:
 	case -EIO:
 		return EXIT_FETCH;
+	case -ECANCELED:
+		return EXIT_CANCELLED;
 	default:
 		return EXIT_USAGE;
 	}

@@ -33,7 +33,10 @@ static void print_usage(const char *progname)
 	       "    --login                sign in: print the sign-in URL, open it with\n"
 	       "                           xdg-open, wait for the browser's callback on\n"
 	       "                           127.0.0.1 and save the session file\n"
-	       "    --no-browser           only print the URL (open it anywhere)\n"
+	       "    --no-browser           only print the URL (open it anywhere), and also\n"
+	       "                           read stdin: paste the http://127.0.0.1:PORT/\n"
+	       "                           callback?... address the browser ended on;\n"
+	       "                           the callback or the paste, whichever is first\n"
 	       "    --port=N               the loopback port (default: any free one); on a\n"
 	       "                           server: ssh -L N:127.0.0.1:N server, then open\n"
 	       "                           the URL in the laptop's browser\n"
@@ -41,8 +44,10 @@ static void print_usage(const char *progname)
 	       "    -o login_timeout=SECONDS  how long to wait for the sign-in (default 300)\n"
 	       "    -o firebase_api_key=KEY   Firebase Web API key to sign in with (default\n"
 	       "                           Omi's, " FIREBASE_DEFAULT_API_KEY ")\n"
-	       "    --logout               remove the session file\n\n"
-	       "Credentials of a mount, the first that is given:\n"
+	       "    --logout               remove the session file\n"
+	       "While --login waits, SIGINT (Ctrl-C) or SIGTERM ends it at once (exit 5,\n"
+	       "nothing saved); a sign-in cancelled in the browser never reaches omikeyfs.\n\n");
+	printf("Credentials of a mount, the first that is given:\n"
 	       "    -o session_file=PATH   the session --login saved (also for --login and\n"
 	       "                           --logout: where it is saved or removed)\n"
 	       "    -o key_file=PATH       a bearer token on the first line of PATH (a\n"
@@ -114,7 +119,8 @@ static void print_notes(void)
 	       "or cache_dir, 2 token or session refused by the API (--login: sign-in\n"
 	       "refused or failed), 3 first fetch failed (--login: Omi or Firebase\n"
 	       "unreachable, or timed out), 4 mount failed (or MOUNTPOINT is an omikeyfs\n"
-	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it).\n");
+	       "mount already, or a dead one: fusermount3 -u MOUNTPOINT clears it),\n"
+	       "5 --login cancelled by SIGINT or SIGTERM.\n");
 }
 
 void usage_print_version(void)

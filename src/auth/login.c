@@ -158,11 +158,14 @@ static int exchange_code(const struct login_config *cfg, const char *code, const
 				 sizeof(why));
 		r = fail(err, res.err ? res.err : -EIO, "cannot reach the Omi API: %s",
 			 why[0] ? why : "no answer");
+	} else if (res.status >= 500) {
+		omi_detail(&res, why, sizeof(why));
+		r = fail(err, -EIO, "the Omi API could not finish the sign-in (HTTP %ld%s%s); try again",
+			 res.status, why[0] ? ": " : "", why);
 	} else if (res.status != 200) {
 		omi_detail(&res, why, sizeof(why));
-		r = fail(err, res.status >= 500 ? -EIO : -EACCES,
-			 "the Omi API refused the sign-in code (HTTP %ld%s%s)", res.status,
-			 why[0] ? ": " : "", why);
+		r = fail(err, -EACCES, "the Omi API refused the sign-in code (HTTP %ld%s%s)",
+			 res.status, why[0] ? ": " : "", why);
 	} else if ((r = login_parse_token_answer(res.body ? res.body : "", res.len, custom, why,
 						 sizeof(why))) < 0) {
 		fail(err, -EPROTO, "%s", why);
@@ -188,10 +191,12 @@ static int firebase_sign_in(const struct login_config *cfg, const char *custom,
 				   strlen(body), &res);
 	secret_free(body);
 	if ((r = firebase_check(&res, &fe)) < 0) {
-		if (fe.kind == FIREBASE_TRANSIENT)
+		if (fe.kind == FIREBASE_TRANSIENT) {
 			fail(err, r, "cannot sign in at Firebase: %s", fe.message);
-		else
-			fail(err, r, "Firebase refused the sign-in (%s)", fe.message);
+		} else {
+			firebase_refusal_text(&fe, FIREBASE_SIGN_IN, why, sizeof(why));
+			fail(err, r, "%s", why);
+		}
 	} else if ((r = firebase_parse_sign_in(res.body ? res.body : "", res.len, t, why,
 					       sizeof(why))) < 0) {
 		r = fail(err, -EPROTO, "%s", why);
@@ -264,16 +269,28 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	fflush(cfg->out);
 	if (cfg->open_browser)
 		open_browser(cfg->opener ? cfg->opener : "xdg-open", url);
+	if (cfg->waiting)
+		cfg->waiting(cfg->ctx, port);
 
-	r = loopback_wait(lb, deadline, &req);
+	struct loopback_inputs in = {
+		.paste_fd = cfg->paste ? cfg->paste_fd : -1,
+		.cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1,
+		.refused = cfg->refused,
+		.ctx = cfg->ctx,
+	};
+	r = loopback_wait(lb, deadline, &in, &req);
 	if (r == -ETIMEDOUT) {
 		fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
+		goto out;
+	} else if (r == -ECANCELED) {
+		fail(err, r, "the sign-in was cancelled; nothing was saved");
 		goto out;
 	} else if (r < 0) {
 		fail(err, r, "waiting for the sign-in: %s", strerror(-r));
 		goto out;
 	}
 	r = check_callback(&req, state, err);
+	/* A pasted address held no connection: loopback_answer has none. */
 	loopback_answer(lb, r < 0 ? 400 : 200, r < 0 ? PAGE_FAILED : PAGE_SIGNED_IN, deadline);
 	loopback_close(lb);
 	lb = NULL;

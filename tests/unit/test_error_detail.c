@@ -7,6 +7,8 @@
 #include "apierror.h"
 #include "test.h"
 
+#define LIT(s) (s), sizeof(s) - 1
+
 /* The detail of body (a C string), compared with want (NULL: none). */
 static void expect(const char *body, const char *want)
 {
@@ -105,6 +107,33 @@ static void test_cut(void)
 	}
 }
 
+/* An account gate's detail object: its message and code, not the JSON. */
+static void test_gate(void)
+{
+	struct apierror e;
+
+	apierror_read(LIT("{\"detail\": {\"code\": \"migration_maintenance\", \"message\": "
+			  "\"Down \\u001b[31mfor a bit\", \"retryable\": true}}"),
+		      &e);
+	test_assert(e.gate && e.retryable == 1 && strcmp(e.code, "migration_maintenance") == 0);
+	test_assert(strcmp(e.text, "Down  [31mfor a bit (migration_maintenance)") == 0);
+	apierror_clear(&e);
+	/* A code that is no plain word is left out; retryable absent is -1. */
+	apierror_read(LIT("{\"detail\": {\"code\": \"a b\", \"message\": \"m\"}}"), &e);
+	test_assert(e.gate && e.retryable == -1 && e.code[0] == '\0' && strcmp(e.text, "m") == 0);
+	apierror_clear(&e);
+	/* A string detail, and an object without a message, are no gate. */
+	apierror_read(LIT("{\"detail\": \"Invalid authentication credentials\"}"), &e);
+	test_assert(!e.gate && strcmp(e.text, "Invalid authentication credentials") == 0);
+	apierror_clear(&e);
+	apierror_read(LIT("{\"detail\": {\"code\": \"x\"}}"), &e);
+	test_assert(!e.gate && strcmp(e.text, "{\"code\":\"x\"}") == 0);
+	apierror_clear(&e);
+	apierror_read(LIT("not json"), &e);
+	test_assert(!e.gate && !e.text);
+	apierror_clear(&e);
+}
+
 int main(void)
 {
 	test_run(test_shapes);
@@ -112,5 +141,6 @@ int main(void)
 	test_run(test_one_line);
 	test_run(test_terminal_controls);
 	test_run(test_cut);
+	test_run(test_gate);
 	return 0;
 }
