@@ -806,7 +806,12 @@ def firebase_emulator():
 @pytest.fixture
 def firebase(firebase_emulator):
     """The emulator with no accounts at the start of the test."""
-    firebase_emulator.clear_users()
+    try:
+        firebase_emulator.clear_users()
+    except OSError as e:
+        with open(firebase_emulator.log_path, "rb") as f:
+            tail = f.read()[-3000:].decode(errors="replace")
+        pytest.fail("the Firebase Auth Emulator is gone (%s); its log ends:\n%s" % (e, tail))
     return firebase_emulator
 
 

@@ -691,3 +691,162 @@ def test_signal_while_waiting_cancels_and_saves_nothing(auth_api, env, tmp_path,
     assert session_bytes(path) == before
     assert [x["path"] for x in auth_api.request_log()
             if x["path"] == "/v1/auth/token"] == ([] if not existing else ["/v1/auth/token"])
+
+
+# ---------------------------------------------------------------------------
+# the API's account gates
+
+DELETED = "This account has been deleted"
+MIGRATING = {"code": "migration_blocked", "message": "Account migration in progress",
+             "retryable": False}
+UPGRADE = {"code": "migration_client_upgrade_required",
+           "message": "This account needs the newest app", "retryable": False}
+MAINTENANCE = {"code": "migration_maintenance", "message": "Down \u001b[31mfor a moment",
+               "retryable": True}
+
+
+@pytest.mark.parametrize("status, detail, rc, line", [
+    (403, DELETED, 2, "HTTP 403: This account has been deleted; the Omi account is deleted, "
+                      "so signing in again does not help"),
+    (403, MIGRATING, 2, "HTTP 403: Account migration in progress (migration_blocked)"),
+    (426, UPGRADE, 2, "HTTP 426: This account needs the newest app "
+                      "(migration_client_upgrade_required); the Omi account needs a newer "
+                      "client than this omikeyfs"),
+    (503, MAINTENANCE, 3, "HTTP 503: Down  [31mfor a moment (migration_maintenance)"),
+], ids=["deleted", "migration 403", "426", "503"])
+def test_account_gate_on_the_first_fetch(auth_api, env, tmp_path, chromium, status, detail, rc,
+                                         line):
+    """A gate is the account's state: its message and code, no advice to
+    sign in again; 426 is final; a 503 with nothing kept is a failed fetch."""
+    sign_in(auth_api, env, chromium)
+    auth_api.gate(status, detail)
+    got, err = mount_fails(auth_api, env, tmp_path, opts=["cache_dir=" + str(tmp_path / "c")])
+    assert (got, lines(err)) == (rc, ["omikeyfs: cannot fetch the key list from %s: %s"
+                                      % (auth_api.url, line)])
+    assert [e["status"] for e in list_log(auth_api)] == [status]  # no retry with a renewal
+
+
+def test_retryable_gate_is_transient(auth_api, env, auth_mount, tmp_path, chromium):
+    """A 503 gate while mounted: the last good list stays (stale), the
+    message and code in last_error, and the mount heals by itself once the
+    gate lifts; a mount started during it serves the kept list."""
+    auth_api.set_keys(KEYS)
+    sign_in(auth_api, env, chromium)
+    cache = "cache_dir=" + str(tmp_path / "c")
+    want = "HTTP 503: Down  [31mfor a moment (migration_maintenance)"
+    m = auth_mount(opts=[cache], ttl=0.2)
+    shown = tree(m.mnt)
+    assert shown == expected_tree(KEYS)
+    auth_api.gate(503, MAINTENANCE)
+    m.expect_stderr(r"^omikeyfs: fetching the key list failed: %s; serving the last good list$"
+                    % re.escape(want),
+                    r"^omikeyfs: fetching the key list works again after \d+ failed tries?$")
+    wait_for(lambda: m.xattr("stale") == "1", timeout=30, what="the gate")
+    assert m.xattr("last_error") == want
+    assert tree(m.mnt) == shown
+    m.unmount()
+
+    # Started while the gate holds: the kept list, stale.
+    m = auth_mount(opts=[cache], ttl=0.2, expect_stderr=[
+        r"^omikeyfs: cannot fetch the key list: %s; serving the list kept from \S+ \(stale\) "
+        r"until the API answers$" % re.escape(want),
+        r"^omikeyfs: fetching the key list works again after \d+ failed tries?$"])
+    assert tree(m.mnt) == shown and m.xattr("stale") == "1"
+    auth_api.gate()
+    wait_for(lambda: m.xattr("stale") == "0", timeout=30, what="the gate to lift")
+    assert m.xattr("last_error") == ""
+
+
+# ---------------------------------------------------------------------------
+# Firebase's refusals, each with its cure
+
+def renewal_fails(auth_api, env, tmp_path, firebase_host=None):
+    e = dict(env)
+    if firebase_host:
+        e["FIREBASE_AUTH_EMULATOR_HOST"] = firebase_host
+    return mount_fails(auth_api, e, tmp_path)
+
+
+@pytest.mark.parametrize("how, line", [
+    # The emulator forgets a deleted user's refresh tokens (Google's own
+    # service says USER_NOT_FOUND there: see test_renewal_refusals).
+    ("user deleted", "the session's refresh token is not valid "
+                     "(INVALID_REFRESH_TOKEN); sign in again with omikeyfs --login"),
+    ("refresh token damaged", "the session's refresh token is not valid "
+                              "(INVALID_REFRESH_TOKEN); sign in again with omikeyfs --login"),
+    ("user disabled", "the Omi account is disabled (USER_DISABLED); sign in again with "
+                      "omikeyfs --login"),
+])
+def test_session_refusals_from_the_emulator(auth_api, env, tmp_path, chromium, how, line):
+    sign_in(auth_api, env, chromium)
+    path = default_session(tmp_path)
+    if how == "user deleted":
+        auth_api.firebase.delete_user(USER)
+    elif how == "user disabled":
+        auth_api.firebase.disable_user(USER)
+    else:
+        s = read_session(path)
+        s["refresh_token"] = "damaged" + s["refresh_token"][7:]
+        fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(s, f)
+        os.replace(path + ".new", path)
+    rc, err = renewal_fails(auth_api, env, tmp_path)
+    assert (rc, lines(err)) == (2, ["omikeyfs: cannot fetch the key list from %s: %s"
+                                    % (auth_api.url, line)])
+
+
+# The Auth Emulator takes any Web API key and unsigned custom tokens, lets
+# no refresh token expire and says INVALID_REFRESH_TOKEN for a deleted
+# user, so it cannot give these: the fake API's stand-in answers them, in
+# Google's error shape.
+REFERRER = (403, "Requests from referer <empty> are blocked.", "API_KEY_HTTP_REFERRER_BLOCKED")
+INVALID_KEY = (400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
+
+
+@pytest.mark.parametrize("refusal, line", [
+    (REFERRER, "Firebase refused the Web API key: it is restricted to web browsers "
+               "(API_KEY_HTTP_REFERRER_BLOCKED); give the right key with -o "
+               "firebase_api_key=KEY"),
+    (INVALID_KEY, "Firebase says the Web API key is not valid (API_KEY_INVALID); give the "
+                  "right key with -o firebase_api_key=KEY"),
+    ((400, "CREDENTIAL_MISMATCH", None),
+     "Firebase refused Omi's sign-in token: the Web API key is of another Firebase project "
+     "than Omi's (CREDENTIAL_MISMATCH); give the right key with -o firebase_api_key=KEY"),
+    ((400, "INVALID_CUSTOM_TOKEN : audience mismatch", None),
+     "Firebase refused Omi's sign-in token: the Web API key may be of another Firebase "
+     "project than Omi's (INVALID_CUSTOM_TOKEN); give the right key with -o "
+     "firebase_api_key=KEY"),
+    ((400, "SOMETHING_NEW : words", None),
+     "Firebase refused the sign-in (HTTP 400: SOMETHING_NEW : words)"),
+], ids=["referrer", "invalid key", "mismatch", "custom token", "unknown"])
+def test_sign_in_refusals(auth_api, env, tmp_path, refusal, line):
+    status, message, reason = refusal
+    auth_api.firebase_refusal(status, message, reason, call="sign_in")
+    e = dict(env, FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:%d" % auth_api.port)
+    login = Login(auth_api, e, stdin=subprocess.PIPE)
+    login.paste(pasted_address(auth_api, login))
+    login.finish()
+    assert login.rc == 2
+    assert lines(login.stderr)[2:] == ["omikeyfs: " + line]
+    assert not os.path.exists(default_session(tmp_path))
+
+
+@pytest.mark.parametrize("refusal, line", [
+    ((400, "TOKEN_EXPIRED", None),
+     "the session has expired (TOKEN_EXPIRED); sign in again with omikeyfs --login"),
+    ((400, "USER_NOT_FOUND", None),
+     "the Omi account no longer exists (USER_NOT_FOUND); sign in again with omikeyfs --login"),
+    (REFERRER, "Firebase refused the Web API key: it is restricted to web browsers "
+               "(API_KEY_HTTP_REFERRER_BLOCKED); sign in again with omikeyfs --login -o "
+               "firebase_api_key=KEY"),
+    (INVALID_KEY, "Firebase says the Web API key is not valid (API_KEY_INVALID); sign in "
+                  "again with omikeyfs --login -o firebase_api_key=KEY"),
+], ids=["expired", "not found", "referrer", "invalid key"])
+def test_renewal_refusals(auth_api, env, tmp_path, chromium, refusal, line):
+    sign_in(auth_api, env, chromium)
+    status, message, reason = refusal
+    auth_api.firebase_refusal(status, message, reason, call="renew")
+    rc, err = renewal_fails(auth_api, env, tmp_path, "127.0.0.1:%d" % auth_api.port)
+    assert (rc, lines(err)) == (2, ["omikeyfs: cannot fetch the key list from %s: %s"
+                                    % (auth_api.url, line)])
