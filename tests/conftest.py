@@ -714,8 +714,13 @@ def start_firebase_emulator(install, workdir, deadline=120):
     """Popen of the emulator on a free loopback port, answering; or raises."""
     import signal as _signal
     port = free_port()
+    # The hub and the logging emulator get free ports of their own too:
+    # their defaults (4400, 4500) are shared by every emulator on the
+    # machine, and one that finds 4500 taken dies soon after "ready".
     with open(os.path.join(workdir, "firebase.json"), "w") as f:
         json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
+                                 "hub": {"host": "127.0.0.1", "port": free_port()},
+                                 "logging": {"host": "127.0.0.1", "port": free_port()},
                                  "ui": {"enabled": False}}}, f)
     home = os.path.join(workdir, "home")
     tmp = os.path.join(workdir, "tmp")

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: untrusted sign-in bytes -> the session file parser,
- * Firebase's answer and error parsers, Omi's /v1/auth/token answer, and a
- * request to the loopback listener.  Checks that a failure leaves
+ * Firebase's answer and error parsers (with the refusal line they make),
+ * Omi's /v1/auth/token answer, an API error body with an account gate, a
+ * request to the loopback listener, and a line pasted as its address.  Checks that a failure leaves
  * nothing allocated and one line of reason, that what is accepted holds
  * only the characters promised, and that a parsed session survives being
  * written and read back.
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apierror.h"
 #include "firebase.h"
 #include "login.h"
 #include "loopback.h"
@@ -97,6 +99,42 @@ static void fuzz_error(char *data, size_t size, long status)
 	check_line(e.message, sizeof(e.message));
 	check_line(e.reason, sizeof(e.reason));
 	check(strspn(e.reason, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == strlen(e.reason));
+	if (e.kind == FIREBASE_ENDED || e.kind == FIREBASE_BAD_KEY) {
+		char line[300];
+
+		firebase_refusal_text(&e, FIREBASE_RENEW, line, sizeof(line));
+		check_line(line, sizeof(line));
+		firebase_refusal_text(&e, FIREBASE_SIGN_IN, line, sizeof(line));
+		check_line(line, sizeof(line));
+	}
+}
+
+static void fuzz_gate(const char *data, size_t size)
+{
+	struct apierror e;
+
+	apierror_read(data, size, &e);
+	if (e.text)
+		check_line(e.text, strlen(e.text) + 1);
+	check(e.retryable >= -1 && e.retryable <= 1);
+	check(strlen(e.code) < sizeof(e.code));
+	check(e.gate || !e.code[0]);
+	apierror_clear(&e);
+}
+
+static void fuzz_pasted(const char *data, size_t size)
+{
+	struct loopback_request req;
+	enum loopback_kind kind = loopback_parse_pasted(data, size, 8765, &req);
+
+	if (kind != LOOPBACK_CALLBACK) {
+		check(!req.code && !req.state && !req.error && !req.pasted);
+		return;
+	}
+	check(req.pasted);
+	check(!req.code || strlen(req.code) <= size);
+	check(!req.state || strlen(req.state) <= size);
+	loopback_request_free(&req);
 }
 
 static void fuzz_omi(const char *data, size_t size)
@@ -144,6 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_error(buf, size, 403);
 	fuzz_omi(buf, size);
 	fuzz_request(buf, size);
+	fuzz_pasted(buf, size);
+	fuzz_gate(buf, size);
 	free(buf);
 	return 0;
 }
