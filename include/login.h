@@ -13,7 +13,7 @@
 #define LOGIN_TIMEOUT_MS 300000L
 
 struct login_config {
-	const char *api_url;              /* Omi API base URL, already checked (http_check_url) */
+	const char *api_url;              /* Omi API base URL, already checked (url_check) */
 	const char *provider;             /* "google" or "apple" */
 	unsigned short port;              /* port on 127.0.0.1; 0: any free one */
 	bool open_browser;                /* run `xdg-open URL` (never waited for) */

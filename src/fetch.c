@@ -10,7 +10,6 @@
  * Firebase's token service.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "apierror.h"
 #include "endpoint.h"
+#include "errmsg.h"
 #include "fetch.h"
 #include "firebase.h"
 #include "http.h"
@@ -41,12 +41,7 @@ struct fetcher {
 static void http_config_from(const struct options *opts, const char *url, size_t max_size,
 			     struct http_config *config)
 {
-	memset(config, 0, sizeof(*config));
-	config->url = url;
-	config->timeout = (long)ceil(opts->timeout);
-	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
-	config->max_size = max_size;
-	config->cafile = opts->cafile;
+	options_http_config(opts, url, max_size, config);
 	/* Stopping aborts a transfer under way, renewals included. */
 	config->cancelled = stop_requested;
 }
@@ -98,7 +93,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 		};
 
 		if ((r = credentials_session(&cfg, &f->cred, &ce)) < 0)
-			snprintf(err, errlen, "%s", ce.message);
+			errmsg_set(err, errlen, "%s", ce.message);
 		else
 			log_debug("using the session in %s (user %s)", path, s.user_id);
 	}
@@ -119,7 +114,7 @@ static int open_bearer(struct fetcher *f, const struct options *opts, char *err,
 				     (void *)opts->key_file);
 	secret_free(token);
 	if (!f->cred) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -146,9 +141,9 @@ static int open_credentials(struct fetcher *f, const struct options *opts, char 
 		}
 		free(path);
 	}
-	snprintf(err, errlen,
-		 "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
-		 "or use -o key_file=PATH");
+	errmsg_set(err, errlen,
+		   "no API token: sign in with omikeyfs --login, or set OMI_API_KEY "
+		   "or use -o key_file=PATH");
 	return -ENOENT;
 }
 
@@ -160,7 +155,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 
 	*out = NULL;
 	if (!f) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if ((r = open_credentials(f, opts, err, errlen)) < 0) {
@@ -170,7 +165,7 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	http_config_from(opts, opts->list_url, opts->max_size, &config);
 	if (!(f->list = http_new(&config))) {
 		fetcher_free(f);
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	*out = f;
@@ -179,20 +174,20 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 
 /* Whether a 401/403 says the credential is not taken (FastAPI's
  * HTTPBearer and the token check), as opposed to an account gate. */
-static bool credential_refused(long status, const struct apierror *e)
+static bool credential_refused(long status, const struct apierror_view *e)
 {
 	if (status == 401)
 		return true;
-	return !e->gate && e->text &&
-	       (strcmp(e->text, "Not authenticated") == 0 ||
-		strcmp(e->text, "Invalid authentication credentials") == 0);
+	return !e->gate && e->line &&
+	       (strcmp(e->line, "Not authenticated") == 0 ||
+		strcmp(e->line, "Invalid authentication credentials") == 0);
 }
 
 /* What to do about a refusal, said after the API's own words.  An account
  * gate is the account's state, not the credential's: signing in again does
  * not help there, so no gate gets that advice. */
 static void refusal_hint(const struct fetcher *f, long status, bool dev_key,
-			 const struct apierror *e, char *msg, size_t msglen)
+			 const struct apierror_view *e, char *msg, size_t msglen)
 {
 	size_t n = strlen(msg);
 	const char *hint = NULL;
@@ -201,7 +196,7 @@ static void refusal_hint(const struct fetcher *f, long status, bool dev_key,
 		hint = "; the Omi account needs a newer client than this omikeyfs";
 	else if (status == 403 && !credential_refused(status, e) &&
 		 ((e->gate && strstr(e->code, "delet")) ||
-		  (!e->gate && e->text && strstr(e->text, "deleted"))))
+		  (!e->gate && e->line && strstr(e->line, "deleted"))))
 		hint = "; the Omi account is deleted, so signing in again does not help";
 	else if (!credential_refused(status, e))
 		hint = NULL;
@@ -219,7 +214,7 @@ static void credentials_failed(const struct cred_error *ce, struct fetch_result 
 	/* Never 0: a credential that cannot be had is a failed fetch, which
 	 * the cache backs off from. */
 	res->err = ce->err < 0 ? ce->err : -EACCES;
-	snprintf(res->message, sizeof(res->message), "%s", ce->message);
+	errmsg_set(res->message, sizeof(res->message), "%s", ce->message);
 }
 
 void fetcher_fetch(void *ctx, struct fetch_result *res)
@@ -227,7 +222,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	struct fetcher *f = ctx;
 	struct http_response resp;
 	struct cred_error ce;
-	struct apierror detail = { .retryable = -1 };
+	struct apierror_view detail = { .retryable = -1 };
 	const char *token;
 	bool dev_key;
 	int rc;
@@ -235,7 +230,7 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
 	if (stop_requested(NULL)) {
 		res->err = -ECANCELED;
-		snprintf(res->message, sizeof(res->message), "omikeyfs is stopping");
+		errmsg_set(res->message, sizeof(res->message), "omikeyfs is stopping");
 		return;
 	}
 	if (credentials_token(f->cred, &token, &ce) < 0) {
@@ -261,11 +256,11 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	/* An error status: the API's "detail" says why; an account gate's by
 	 * its message and code. */
 	if (resp.error.kind == HTTP_ERR_STATUS)
-		apierror_read(resp.body, resp.len, &detail);
-	http_message(&resp, detail.text, res->message, sizeof(res->message));
+		apierror_view(resp.body, resp.len, &detail);
+	http_message(&resp, detail.line, res->message, sizeof(res->message));
 	if (rc == -EACCES)
 		refusal_hint(f, resp.status, dev_key, &detail, res->message, sizeof(res->message));
-	apierror_clear(&detail);
+	apierror_view_free(&detail);
 	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {

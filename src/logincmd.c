@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "log.h"
 #include "login.h"
@@ -104,7 +104,7 @@ static int session_path(const struct options *opts, char **path, char *err, size
 	if (!opts->session_file)
 		return session_default_path(path, err, errlen);
 	if (!(*path = strdup(opts->session_file))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -113,14 +113,9 @@ static int session_path(const struct options *opts, char **path, char *err, size
 static int open_endpoint(const struct options *opts, const char *url, struct endpoint *ep,
 			 char *err, size_t errlen)
 {
-	struct http_config config = {
-		.url = url,
-		.timeout = (long)ceil(opts->timeout),
-		.max_size = ANSWER_MAX_SIZE,
-		.cafile = opts->cafile,
-	};
+	struct http_config config;
 
-	config.connect_timeout = config.timeout < 10 ? config.timeout : 10;
+	options_http_config(opts, url, ANSWER_MAX_SIZE, &config);
 	config.cancelled = login_cancelled;
 	return endpoint_open(ep, &config, err, errlen);
 }
@@ -140,7 +135,7 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 			      getenv(FIREBASE_EMULATOR_ENV), &firebase_sign_in, err, errlen)) < 0)
 		goto out;
 	if (!(token_url = url_join(opts->url, TOKEN_PATH))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -179,11 +174,11 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 	cfg.cancel_fd = guard.armed ? cancel_pipe[0] : 0;
 	r = login_run(&cfg, &le);
 	if (r < 0 && cancel_signal) {
-		snprintf(err, errlen, "the sign-in was cancelled by %s; nothing was saved",
-			 cancel_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		errmsg_set(err, errlen, "the sign-in was cancelled by %s; nothing was saved",
+			   cancel_signal == SIGINT ? "SIGINT" : "SIGTERM");
 		r = -ECANCELED;
 	} else if (r < 0) {
-		snprintf(err, errlen, "%s", le.message);
+		errmsg_set(err, errlen, "%s", le.message);
 	} else {
 		log_info("signed in; the session is saved in %s", path);
 	}

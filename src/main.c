@@ -40,13 +40,13 @@
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_USAGE = 1,   /* bad option, URL, key or session file, missing token */
-	EXIT_REFUSED = 2, /* the API refused the token or session (401/403, ended);
-			   * --login: the sign-in was refused */
-	EXIT_FETCH = 3,   /* the first fetch failed otherwise; --login: no answer
-			   * from Omi or Firebase, or no sign-in in time */
-	EXIT_MOUNT = 4,   /* mounting or the FUSE session failed; the mountpoint
-			   * is an omikeyfs mount already, or a dead one */
+	EXIT_USAGE = 1,     /* bad option, URL, key or session file, missing token */
+	EXIT_REFUSED = 2,   /* the API refused the token or session (401/403, ended);
+			     * --login: the sign-in was refused */
+	EXIT_FETCH = 3,     /* the first fetch failed otherwise; --login: no answer
+			     * from Omi or Firebase, or no sign-in in time */
+	EXIT_MOUNT = 4,     /* mounting or the FUSE session failed; the mountpoint
+			     * is an omikeyfs mount already, or a dead one */
 	EXIT_CANCELLED = 5, /* --login: SIGINT or SIGTERM ended it; nothing saved */
 };
 

@@ -18,7 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "firebase.h"
+#include "http.h"
 #include "log.h"
 #include "options.h"
 #include "url.h"
@@ -35,7 +37,7 @@ static int parse_string(const char *name, const char *text, void *field, char *e
 
 	free(*out);
 	if (!(*out = strdup(text))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -55,10 +57,10 @@ static int parse_secs(const char *name, const char *text, bool zero_ok, double *
 	v = strtod(text, &end);
 	if (errno || end == text || *end || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
 	    v > SECONDS_MAX) {
-		snprintf(err, errlen,
-			 "invalid %s=%s (expected %s number of seconds, at most "
-			 "%d: 365 days)",
-			 name, text, zero_ok ? "a non-negative" : "a positive", SECONDS_MAX);
+		errmsg_set(err, errlen,
+			   "invalid %s=%s (expected %s number of seconds, at most "
+			   "%d: 365 days)",
+			   name, text, zero_ok ? "a non-negative" : "a positive", SECONDS_MAX);
 		return -1;
 	}
 	*out = v;
@@ -102,10 +104,10 @@ static int parse_size(const char *name, const char *text, void *field, char *err
 	*(size_t *)field = (size_t)v;
 	return 0;
 bad:
-	snprintf(err, errlen,
-		 "invalid %s=%s (expected bytes from 1024 to under 2G, "
-		 "with an optional K, M or G)",
-		 name, text);
+	errmsg_set(err, errlen,
+		   "invalid %s=%s (expected bytes from 1024 to under 2G, "
+		   "with an optional K, M or G)",
+		   name, text);
 	return -1;
 }
 
@@ -119,8 +121,8 @@ static int parse_id(const char *name, const char *text, void *field, char *err, 
 	errno = 0;
 	v = strtoull(text, &end, 10);
 	if (errno || end == text || *text < '0' || *text > '9' || *end || v > 4294967294ULL) {
-		snprintf(err, errlen, "invalid %s=%s (expected a number from 0 to 4294967294)",
-			 name, text);
+		errmsg_set(err, errlen, "invalid %s=%s (expected a number from 0 to 4294967294)",
+			   name, text);
 		return -1;
 	}
 	*(uint32_t *)field = (uint32_t)v;
@@ -138,8 +140,8 @@ static int parse_umask(const char *name, const char *text, void *field, char *er
 	errno = 0;
 	v = strtoul(text, &end, 8);
 	if (errno || end == text || *text < '0' || *text > '7' || *end || v > 0777) {
-		snprintf(err, errlen, "invalid %s=%s (expected an octal mode from 0 to 0777)", name,
-			 text);
+		errmsg_set(err, errlen, "invalid %s=%s (expected an octal mode from 0 to 0777)",
+			   name, text);
 		return -1;
 	}
 	*(mode_t *)field = (mode_t)v;
@@ -152,8 +154,8 @@ static int parse_log_level(const char *name, const char *text, void *field, char
 	int level = log_level_parse(text);
 
 	if (level < 0) {
-		snprintf(err, errlen, "invalid %s=%s (expected error, warning, info or debug)",
-			 name, text);
+		errmsg_set(err, errlen, "invalid %s=%s (expected error, warning, info or debug)",
+			   name, text);
 		return -1;
 	}
 	*(int *)field = level;
@@ -169,8 +171,8 @@ static int parse_port(const char *name, const char *text, void *field, char *err
 	errno = 0;
 	v = strtoul(text, &end, 10);
 	if (errno || end == text || *text < '0' || *text > '9' || *end || v > 65535) {
-		snprintf(err, errlen, "invalid %s=%s (expected a port from 0 to 65535)", name,
-			 text);
+		errmsg_set(err, errlen, "invalid %s=%s (expected a port from 0 to 65535)", name,
+			   text);
 		return -1;
 	}
 	*(int *)field = (int)v;
@@ -180,7 +182,7 @@ static int parse_port(const char *name, const char *text, void *field, char *err
 static int parse_provider(const char *name, const char *text, void *field, char *err, size_t errlen)
 {
 	if (strcmp(text, "google") != 0 && strcmp(text, "apple") != 0) {
-		snprintf(err, errlen, "invalid %s=%s (expected google or apple)", name, text);
+		errmsg_set(err, errlen, "invalid %s=%s (expected google or apple)", name, text);
 		return -1;
 	}
 	return parse_string(name, text, field, err, errlen);
@@ -377,32 +379,82 @@ static char *default_cache_dir(void)
 	return dir;
 }
 
-/* Everything options_parse checks once fuse_opt is done with argv. */
-static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
+/* What to do, and where: --login or --logout (at most an API_URL), or a
+ * mount (API_URL and MOUNTPOINT); fills o->url and o->mountpoint. */
+static int check_command(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
 	struct options *o = &st->o;
 
 	if (o->login && o->logout) {
-		snprintf(err, errlen, "--login and --logout exclude each other");
+		errmsg_set(err, errlen, "--login and --logout exclude each other");
 		return -1;
 	}
 	if (o->login || o->logout) {
 		/* Signing in mounts nothing: at most the API_URL. */
 		if (st->too_many || st->npositional > 1) {
-			snprintf(err, errlen, "usage: %s %s [options] [API_URL] (see --help)",
-				 progname, o->login ? "--login" : "--logout");
+			errmsg_set(err, errlen, "usage: %s %s [options] [API_URL] (see --help)",
+				   progname, o->login ? "--login" : "--logout");
 			return -1;
 		}
 	} else if (st->too_many || st->npositional == 0) {
-		snprintf(err, errlen, "usage: %s [options] [API_URL] MOUNTPOINT (see --help)",
-			 progname);
+		errmsg_set(err, errlen, "usage: %s [options] [API_URL] MOUNTPOINT (see --help)",
+			   progname);
 		return -1;
 	} else {
 		o->mountpoint = st->positional[--st->npositional];
 	}
 	o->url = st->npositional ? st->positional[--st->npositional] : strdup(OPTIONS_DEFAULT_URL);
-	if (!o->url)
-		goto no_memory;
+	if (!o->url) {
+		errmsg_set(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The files named: cafile, key_file and session_file made absolute (the
+ * daemon runs in "/", and libcurl may load the CA file again, as omikeyfs
+ * reads the key file again after a 401), cache_dir chosen. */
+static int check_files(struct options *o, char *err, size_t errlen)
+{
+	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
+		errmsg_set(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
+		return -1;
+	}
+	if (o->key_file && !make_absolute(&o->key_file)) {
+		errmsg_set(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
+		return -1;
+	}
+	if (o->no_cache) {
+		free(o->cache_dir);
+		o->cache_dir = NULL;
+	} else if (!o->cache_dir) {
+		if (!(o->cache_dir = default_cache_dir()) && errno) {
+			errmsg_set(err, errlen, "out of memory");
+			return -1;
+		}
+		o->cache_dir_default = true;
+	} else if (o->cache_dir && !o->cache_dir[0]) {
+		errmsg_set(err, errlen, "invalid cache_dir= (expected a directory)");
+		return -1;
+	}
+	if (o->session_file && !*o->session_file) {
+		errmsg_set(err, errlen, "invalid session_file= (expected a path)");
+		return -1;
+	}
+	if (o->session_file && !make_absolute(&o->session_file)) {
+		errmsg_set(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything options_parse checks once fuse_opt is done with argv. */
+static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
+{
+	struct options *o = &st->o;
+
+	if (check_command(st, progname, err, errlen) < 0)
+		return -1;
 	o->fd_mountpoint = o->mountpoint && mountpoint_fd(o->mountpoint) >= 0;
 	/* Not given: the mounting user's, as today (fs keeps getuid()). */
 	o->uid = (uid_t)-1;
@@ -422,47 +474,19 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	 * would not reach the kernel, and without it allow_other lets every
 	 * user past the modes. */
 	if (o->fd_mountpoint && o->allow_other && !st->default_permissions) {
-		snprintf(err, errlen,
-			 "mountpoint %s: allow_other needs default_permissions among "
-			 "the options the mount was made with",
-			 o->mountpoint);
+		errmsg_set(err, errlen,
+			   "mountpoint %s: allow_other needs default_permissions among "
+			   "the options the mount was made with",
+			   o->mountpoint);
 		return -1;
 	}
-	/* Paths made absolute: the daemon runs in "/", and libcurl may load
-	 * the CA file again, as omikeyfs reads the key file again after a 401. */
-	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
-		snprintf(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
+	if (check_files(o, err, errlen) < 0)
+		return -1;
+	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH))) {
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
-	if (o->key_file && !make_absolute(&o->key_file)) {
-		snprintf(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
-		return -1;
-	}
-	if (o->no_cache) {
-		free(o->cache_dir);
-		o->cache_dir = NULL;
-	} else if (!o->cache_dir) {
-		if (!(o->cache_dir = default_cache_dir()) && errno)
-			goto no_memory;
-		o->cache_dir_default = true;
-	} else if (o->cache_dir && !o->cache_dir[0]) {
-		snprintf(err, errlen, "invalid cache_dir= (expected a directory)");
-		return -1;
-	}
-	if (o->session_file && !*o->session_file) {
-		snprintf(err, errlen, "invalid session_file= (expected a path)");
-		return -1;
-	}
-	if (o->session_file && !make_absolute(&o->session_file)) {
-		snprintf(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
-		return -1;
-	}
-	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH)))
-		goto no_memory;
 	return 0;
-no_memory:
-	snprintf(err, errlen, "out of memory");
-	return -1;
 }
 
 int options_parse(struct fuse_args *args, struct options *opts, char *err, size_t errlen)
@@ -474,7 +498,7 @@ int options_parse(struct fuse_args *args, struct options *opts, char *err, size_
 	err[0] = '\0';
 	if (fuse_opt_parse(args, &st, fuse_options, option_proc) < 0) {
 		if (st.no_memory)
-			snprintf(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 	} else if (st.show_help) {
 		usage_print_help(progname);
 		rc = 1;
@@ -516,15 +540,15 @@ int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, s
 	if (opts->fd_mountpoint) {
 		/* libfuse takes the descriptor as the session's fd. */
 		if (fcntl(mountpoint_fd(opts->mountpoint), F_GETFD) < 0) {
-			snprintf(err, errlen, "mountpoint %s: %s", opts->mountpoint,
-				 strerror(errno));
+			errmsg_set(err, errlen, "mountpoint %s: %s", opts->mountpoint,
+				   strerror(errno));
 			return -1;
 		}
 	} else if (stat(opts->mountpoint, &st) < 0) {
-		snprintf(err, errlen, "mountpoint %s: %s", opts->mountpoint, strerror(errno));
+		errmsg_set(err, errlen, "mountpoint %s: %s", opts->mountpoint, strerror(errno));
 		return -1;
 	} else if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "mountpoint %s: not a directory", opts->mountpoint);
+		errmsg_set(err, errlen, "mountpoint %s: not a directory", opts->mountpoint);
 		return -1;
 	}
 	/* Read-only, no atime: every read would otherwise cost a round trip
@@ -533,10 +557,21 @@ int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, s
 	    add_fsname(args, opts->url) < 0 ||
 	    (opts->allow_other && fuse_opt_add_arg(args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(args, opts->mountpoint) < 0) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return fuse_parse_cmdline(args, &opts->fuse) != 0 ? -1 : 0;
+}
+
+void options_http_config(const struct options *opts, const char *url, size_t max_size,
+			 struct http_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->url = url;
+	config->timeout = (long)ceil(opts->timeout);
+	config->connect_timeout = config->timeout < 10 ? config->timeout : 10;
+	config->max_size = max_size;
+	config->cafile = opts->cafile;
 }
 
 void options_free(struct options *opts)

@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct http_config;
+
 /* The API a mount lists when no API_URL is given, and the list's path. */
 #define OPTIONS_DEFAULT_URL "https://api.omi.me"
 #define OPTIONS_LIST_PATH "/v1/dev/keys"
 
 struct options {
-	char *url;              /* API base URL, as http_check_url accepts it */
+	char *url;              /* API base URL, as url_check accepts it */
 	char *list_url;         /* url + "/v1/dev/keys" */
 	char *mountpoint;       /* as given; opts.fuse.mountpoint once resolved */
 	char *key_file;         /* absolute (a relative one joined to the working
@@ -60,6 +62,14 @@ int options_parse(struct fuse_args *args, struct options *opts, char *err, size_
  * Returns 0, or -1 with err set as for options_parse.
  */
 int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, size_t errlen);
+
+/*
+ * The settings of an HTTP client to url the options call for: timeout for
+ * the whole request, at most 10 s of it to connect, cafile; responses up
+ * to max_size.  Never cancelled: a caller that stops sets cancelled.
+ */
+void options_http_config(const struct options *opts, const char *url, size_t max_size,
+			 struct http_config *config);
 
 void options_free(struct options *opts);
 

@@ -307,8 +307,8 @@ def test_audits_with_grep_and_find(mount):
     assert ids_of(lines(out.stdout), m.mnt, "last_used_at") == never
     assert len(lines(out.stdout)) == len(never)
 
-    legacy = run("grep", "-lx", "omi_dev_legacy", *sorted(glob.glob(m.mnt + "/*/key_prefix")))
-    assert ids_of(lines(legacy.stdout), m.mnt, "key_prefix") == {HAND[1]["id"]}
+    damaged = run("grep", "-lx", "omi_dev_legacy", *sorted(glob.glob(m.mnt + "/*/key_prefix")))
+    assert ids_of(lines(damaged.stdout), m.mnt, "key_prefix") == {HAND[1]["id"]}
 
 
 def read_tree(root):

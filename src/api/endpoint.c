@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "errmsg.h"
 #include "url.h"
 
 static void endpoint_post(void *ctx, const char *content_type, const char *body, size_t len,
@@ -31,7 +32,7 @@ static void endpoint_post(void *ctx, const char *content_type, const char *body,
 		/* No answer, or one cut short (too large, no status). */
 		out->status = 0;
 		out->err = resp.error.err ? resp.error.err : -EIO;
-		snprintf(out->message, sizeof(out->message), "%s", resp.error.message);
+		errmsg_set(out->message, sizeof(out->message), "%s", resp.error.message);
 		break;
 	}
 	http_response_free(&resp);
@@ -45,7 +46,7 @@ int endpoint_open(struct endpoint *ep, const struct http_config *config, char *e
 	if (url_check_endpoint(config->url, err, errlen) < 0)
 		return -EINVAL;
 	if (!(client = http_new(config))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	ep->post = endpoint_post;

@@ -489,13 +489,81 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 }
 
+/* The request's headers: the bearer, Accept, and a POST's content type or
+ * a GET's If-None-Match (then out->conditional).  False without memory. */
+static bool request_headers(const struct http_client *c, bool post, const char *content_type,
+			    const char *bearer, struct curl_slist **headers,
+			    struct http_response *out)
+{
+	/* No check of the bearer here: callers check it with token_ok. */
+	bool ok = (!bearer || add_header(headers, "Authorization: Bearer ", bearer)) &&
+		  add_header(headers, "Accept: ", "application/json");
+
+	if (post) {
+		/* No "Expect: 100-continue" wait before a larger body. */
+		ok = ok && add_header(headers, "Content-Type: ", content_type) &&
+		     add_header(headers, "Expect:", "");
+	} else if (c->etag) {
+		/* Only then may a 304 answer "unchanged" (classify). */
+		out->conditional = true;
+		ok = ok && add_header(headers, "If-None-Match: ", c->etag);
+	}
+	return ok;
+}
+
+/* One transfer on c's handle; the handle keeps no pointer into it after. */
+static CURLcode perform(struct http_client *c, struct transfer *t, struct curl_slist *headers,
+			bool post, const char *body, size_t len)
+{
+	CURLcode code;
+
+	setup_handle(c, t, headers);
+	if (post) {
+		/* Not COPYPOSTFIELDS: libcurl keeps no copy of the body to wipe. */
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(body ? len : 0));
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	}
+	code = curl_easy_perform(c->curl);
+	/* The handle must not keep pointers to what the caller frees. */
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (post)
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	return code;
+}
+
+/* What of a classified transfer is kept: the ETag, and the body when it
+ * may be handed out (then t->buf is NULL). */
+static void keep_response(struct http_client *c, struct transfer *t, bool post,
+			  struct http_response *out)
+{
+	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
+	if (!post && out->error.kind == HTTP_ERR_NONE &&
+	    (out->status == 200 || (out->status == 304 && t->etag))) {
+		set_str(&c->etag, t->etag);
+		t->etag = NULL;
+	}
+	/* A 304 has no body; a cut-off or failed one is never handed out. */
+	if ((out->error.kind == HTTP_ERR_NONE && out->status != 304) ||
+	    ((out->error.kind == HTTP_ERR_STATUS || out->error.kind == HTTP_ERR_REDIRECT) &&
+	     !t->error_body_cut)) {
+		out->body = t->buf;
+		out->len = t->len;
+		t->buf = NULL;
+	}
+}
+
 /* The request behind http_get and http_post (post, with content_type). */
 static int http_request(struct http_client *c, bool post, const char *content_type,
 			const char *body, size_t len, const char *bearer, struct http_response *out)
 {
 	struct transfer t = { .client = c };
 	struct curl_slist *headers = NULL;
-	bool ok;
 	CURLcode code;
 
 	memset(out, 0, sizeof(*out));
@@ -508,41 +576,11 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
 		goto done;
 	}
-	/* No check of the bearer here: callers check it with token_ok. */
-	ok = (!bearer || add_header(&headers, "Authorization: Bearer ", bearer)) &&
-	     add_header(&headers, "Accept: ", "application/json");
-	if (post) {
-		/* No "Expect: 100-continue" wait before a larger body. */
-		ok = ok && add_header(&headers, "Content-Type: ", content_type) &&
-		     add_header(&headers, "Expect:", "");
-	} else if (c->etag) {
-		/* Only then may a 304 answer "unchanged" (classify). */
-		out->conditional = true;
-		ok = ok && add_header(&headers, "If-None-Match: ", c->etag);
-	}
-	if (!ok) {
+	if (!request_headers(c, post, content_type, bearer, &headers, out)) {
 		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
 		goto done;
 	}
-
-	setup_handle(c, &t, headers);
-	if (post) {
-		/* Not COPYPOSTFIELDS: libcurl keeps no copy of the body to wipe. */
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)(body ? len : 0));
-	} else {
-		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-	}
-	code = curl_easy_perform(c->curl);
-	/* The handle must not keep pointers to what is freed below. */
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-	if (post)
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
-
+	code = perform(c, &t, headers, post, body, len);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	/* on_body stopped an error body it had no use for: the transfer
 	 * did what was wanted, and the status tells what happened. */
@@ -550,21 +588,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		code = CURLE_OK;
 	out->retry_after = parse_retry_after(t.retry_after);
 	classify(c, &t, code, out);
-
-	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
-	if (!post && out->error.kind == HTTP_ERR_NONE &&
-	    (out->status == 200 || (out->status == 304 && t.etag))) {
-		set_str(&c->etag, t.etag);
-		t.etag = NULL;
-	}
-	/* A 304 has no body; a cut-off or failed one is never handed out. */
-	if ((out->error.kind == HTTP_ERR_NONE && out->status != 304) ||
-	    ((out->error.kind == HTTP_ERR_STATUS || out->error.kind == HTTP_ERR_REDIRECT) &&
-	     !t.error_body_cut)) {
-		out->body = t.buf;
-		out->len = t.len;
-		t.buf = NULL;
-	}
+	keep_response(c, &t, post, out);
 
 done:
 	free_headers(headers);

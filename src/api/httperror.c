@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "errmsg.h"
 #include "http.h"
 #include "httperror.h"
 #include "text.h"
@@ -25,7 +26,7 @@ void httperror_set(struct http_response *out, enum http_error_kind kind, int err
 	out->error.kind = kind;
 	out->error.err = -errnum;
 	va_start(ap, fmt);
-	vsnprintf(out->error.message, sizeof(out->error.message), fmt, ap);
+	errmsg_vset(out->error.message, sizeof(out->error.message), fmt, ap);
 	va_end(ap);
 	text_one_line(out->error.message);
 }
@@ -93,9 +94,9 @@ void http_message(const struct http_response *resp, const char *detail, char *ms
 		return;
 	if (resp->error.kind == HTTP_ERR_STATUS && detail && *detail) {
 		httperror_retry_note(resp->retry_after, wait, sizeof(wait));
-		snprintf(msg, msglen, "HTTP %ld: %s%s", resp->status, detail, wait);
+		errmsg_set(msg, msglen, "HTTP %ld: %s%s", resp->status, detail, wait);
 	} else {
-		snprintf(msg, msglen, "%s", resp->error.message);
+		errmsg_set(msg, msglen, "%s", resp->error.message);
 	}
 	text_one_line(msg);
 }

@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 
+#include "errmsg.h"
 #include "text.h"
 
 #define URL_AUTHORITY_MAX 100 /* bytes of "host:port" shown in a message */
@@ -33,12 +34,11 @@ static int url_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
+	va_start(ap, fmt);
+	errmsg_vset(err, errlen, fmt, ap);
+	va_end(ap);
+	if (err && errlen)
 		text_one_line(err);
-	}
 	return -EINVAL;
 }
 

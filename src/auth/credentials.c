@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "credentials.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "secret.h"
 
@@ -47,7 +48,7 @@ static void set_error(struct cred_error *err, enum cred_error_kind kind, int e, 
 	err->kind = kind;
 	err->err = e;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	errmsg_vset(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 }
 

@@ -174,7 +174,7 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 
 	*uid = NULL;
 	if (!start || !(end = strchr(++start, '.'))) {
-		snprintf(why, whylen, "the ID token is not a JWT");
+		errmsg_set(why, whylen, "the ID token is not a JWT");
 		return -EBADMSG;
 	}
 	if (!(buf = malloc((size_t)(end - start) + 1)))
@@ -198,7 +198,7 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	}
 out:
 	if (r == -EBADMSG || r == -ENOENT) {
-		snprintf(why, whylen, "the ID token names no user");
+		errmsg_set(why, whylen, "the ID token names no user");
 		r = -EBADMSG;
 	}
 	explicit_bzero(buf, (size_t)(end - start) + 1);
@@ -238,8 +238,9 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 		out->expires_in = strtol(expires, &end, 10);
 		if (*end || expires[0] < '0' || expires[0] > '9' || out->expires_in < 1 ||
 		    out->expires_in > 86400) {
-			snprintf(why, sizeof(why), "\"%s\" is not a number of seconds up to a day",
-				 names->expires_in);
+			errmsg_set(why, sizeof(why),
+				   "\"%s\" is not a number of seconds up to a day",
+				   names->expires_in);
 			r = -EBADMSG;
 		}
 	}
@@ -349,9 +350,10 @@ void firebase_refusal_text(const struct firebase_error *fe, enum firebase_call c
 			   size_t outlen)
 {
 	const char *reason = fe->reason;
-	const char *key_cure = call == FIREBASE_RENEW
-				       ? "sign in again with omikeyfs --login -o firebase_api_key=KEY"
-				       : "give the right key with -o firebase_api_key=KEY";
+	const char *key_cure =
+		call == FIREBASE_RENEW
+			? "sign in again with omikeyfs --login -o firebase_api_key=KEY"
+			: "give the right key with -o firebase_api_key=KEY";
 	const char *login_cure = "sign in again with omikeyfs --login";
 
 	if (!reason[0] && strncmp(fe->message, "HTTP 400: API key not valid", 27) == 0)
@@ -384,7 +386,7 @@ int firebase_check(const struct post_result *res, struct firebase_error *err)
 		jsonstrict_clean(res->message, strnlen(res->message, sizeof(res->message)),
 				 err->message, sizeof(err->message));
 		if (!err->message[0])
-			snprintf(err->message, sizeof(err->message), "no answer from Firebase");
+			errmsg_set(err->message, sizeof(err->message), "no answer from Firebase");
 		return err->err;
 	}
 	if (res->status >= 200 && res->status < 300)
@@ -396,13 +398,13 @@ int firebase_check(const struct post_result *res, struct firebase_error *err)
 	 * else Google's details say it ("API key not valid. ..."). */
 	if (n < sizeof(err->reason) && n > 0 && (!text[n] || strncmp(text + n, " :", 2) == 0) &&
 	    is_code(text, n))
-		snprintf(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
+		errmsg_set(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
 	else
-		snprintf(err->reason, sizeof(err->reason), "%s", detail_reason);
+		errmsg_set(err->reason, sizeof(err->reason), "%s", detail_reason);
 	if (text[0])
-		snprintf(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
+		errmsg_set(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
 	else
-		snprintf(err->message, sizeof(err->message), "HTTP %ld", res->status);
+		errmsg_set(err->message, sizeof(err->message), "HTTP %ld", res->status);
 
 	if (res->status == 403 || strncmp(text, "API key not valid", 17) == 0 ||
 	    strncmp(err->reason, "API_KEY_", 8) == 0 || is_key_refusal(err->reason)) {

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "apierror.h"
+#include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
 #include "login.h"
@@ -37,7 +37,7 @@ static int fail(struct login_error *err, int e, const char *fmt, ...)
 
 	err->err = e;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	errmsg_vset(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return e;
 }
@@ -51,14 +51,14 @@ int login_parse_token_answer(const char *body, size_t len, char **custom_token, 
 
 	*custom_token = NULL;
 	if (!obj) {
-		snprintf(err, errlen, "the Omi API's answer is %s", why);
+		errmsg_set(err, errlen, "the Omi API's answer is %s", why);
 		return -EBADMSG;
 	}
 	r = jsonstrict_string(obj, "custom_token", FIREBASE_TOKEN_MAX, JSONSTRICT_TOKEN,
 			      custom_token, why, sizeof(why));
 	jsonstrict_put(obj);
 	if (r < 0) {
-		snprintf(err, errlen, "the Omi API's answer is malformed: %s", why);
+		errmsg_set(err, errlen, "the Omi API's answer is malformed: %s", why);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
 	return 0;
@@ -67,16 +67,12 @@ int login_parse_token_answer(const char *body, size_t len, char **custom_token, 
 /* FastAPI's {"detail": "..."} of an error, cleaned; "" when there is none. */
 static void omi_detail(const struct post_result *res, char *out, size_t outlen)
 {
-	struct json_object *obj, *d;
+	struct apierror e;
 
 	out[0] = '\0';
-	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
-		return;
-	if (json_object_object_get_ex(obj, "detail", &d) &&
-	    json_object_is_type(d, json_type_string))
-		jsonstrict_clean(json_object_get_string(d), (size_t)json_object_get_string_len(d),
-				 out, outlen);
-	jsonstrict_put(obj);
+	if (apierror_parse(res->body, res->len, &e) == 0 && e.shape == APIERROR_STRING)
+		jsonstrict_clean(e.text, e.len, out, outlen);
+	apierror_free(&e);
 }
 
 /* Start the browser without waiting for it: the child forks the opener
@@ -160,7 +156,8 @@ static int exchange_code(const struct login_config *cfg, const char *code, const
 			 why[0] ? why : "no answer");
 	} else if (res.status >= 500) {
 		omi_detail(&res, why, sizeof(why));
-		r = fail(err, -EIO, "the Omi API could not finish the sign-in (HTTP %ld%s%s); try again",
+		r = fail(err, -EIO,
+			 "the Omi API could not finish the sign-in (HTTP %ld%s%s); try again",
 			 res.status, why[0] ? ": " : "", why);
 	} else if (res.status != 200) {
 		omi_detail(&res, why, sizeof(why));

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "loopback.h"
 #include "secret.h"
 #include "urlenc.h"
@@ -169,7 +170,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 	*out = NULL;
 	lb = calloc(1, sizeof(*lb));
 	if (!lb) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	lb->held = -1;
@@ -185,7 +186,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 	    listen(lb->listen_fd, 16) < 0 ||
 	    getsockname(lb->listen_fd, (struct sockaddr *)&addr, &alen) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(-r));
+		errmsg_set(err, errlen, "cannot listen on 127.0.0.1:%u: %s", port, strerror(-r));
 		loopback_close(lb);
 		return r;
 	}
@@ -340,10 +341,12 @@ static bool read_paste(struct loopback *lb, struct paste *p, const struct loopba
 		if (kind == LOOPBACK_CALLBACK)
 			return true;
 		if (!p->too_long && kind == LOOPBACK_BAD)
-			paste_refused(in, "that address is this sign-in's, but its query is malformed");
+			paste_refused(in,
+				      "that address is this sign-in's, but its query is malformed");
 		else if (!p->too_long && line > 1)
-			paste_refused(in, "that is not this sign-in's address: paste the whole "
-					  "http://127.0.0.1:PORT/callback?... line the browser ended on");
+			paste_refused(
+				in, "that is not this sign-in's address: paste the whole "
+				    "http://127.0.0.1:PORT/callback?... line the browser ended on");
 		p->too_long = false;
 	}
 	if (p->len == LOOPBACK_PASTE_MAX) {

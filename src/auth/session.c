@@ -73,10 +73,10 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	r = get_int(obj, "version", &version, why, sizeof(why));
 	if (r == 0 && version != SESSION_VERSION) {
 		/* The number is ours to show: it is an integer. */
-		snprintf(why, sizeof(why),
-			 "format version %lld is not %d; sign in again "
-			 "with omikeyfs --login",
-			 version, SESSION_VERSION);
+		errmsg_set(why, sizeof(why),
+			   "format version %lld is not %d; sign in again "
+			   "with omikeyfs --login",
+			   version, SESSION_VERSION);
 		r = -EBADMSG;
 	}
 	if (r == 0)
@@ -94,7 +94,7 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	if (r == 0)
 		r = get_int(obj, "created", &out->created, why, sizeof(why));
 	if (r == 0 && out->created < 0) {
-		snprintf(why, sizeof(why), "\"created\" is negative");
+		errmsg_set(why, sizeof(why), "\"created\" is negative");
 		r = -EBADMSG;
 	}
 	jsonstrict_put(obj);

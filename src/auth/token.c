@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "secret.h"
 #include "token.h"
 
@@ -70,36 +71,36 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {
-		snprintf(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
+		errmsg_set(err, errlen, "cannot read key file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	buf[n] = '\0';
 	/* By length, not as a string: a NUL would silently cut the token. */
 	nl = memchr(buf, '\n', (size_t)n);
 	if (memchr(buf, '\0', nl ? (size_t)(nl - buf) : (size_t)n)) {
-		snprintf(err, errlen,
-			 "key file %s: the token holds control characters "
-			 "(a NUL byte)",
-			 path);
+		errmsg_set(err, errlen,
+			   "key file %s: the token holds control characters "
+			   "(a NUL byte)",
+			   path);
 		goto out;
 	}
 	if (nl) {
 		*nl = '\0';
 	} else if (n > TOKEN_MAX) {
-		snprintf(err, errlen, "key file %s: first line longer than %d bytes", path,
-			 TOKEN_MAX);
+		errmsg_set(err, errlen, "key file %s: first line longer than %d bytes", path,
+			   TOKEN_MAX);
 		goto out;
 	}
 	line = trim(buf);
 	if (!*line)
-		snprintf(err, errlen, "key file %s has no token on its first line", path);
+		errmsg_set(err, errlen, "key file %s has no token on its first line", path);
 	else if (!token_ok(line))
-		snprintf(err, errlen,
-			 "key file %s: the token holds spaces, control characters "
-			 "or non-ASCII bytes",
-			 path);
+		errmsg_set(err, errlen,
+			   "key file %s: the token holds spaces, control characters "
+			   "or non-ASCII bytes",
+			   path);
 	else if (!(token = strdup(line)))
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 out:
 	explicit_bzero(buf, sizeof(buf));
 	close(fd);
@@ -121,17 +122,17 @@ char *token_from_env(char *err, size_t errlen)
 	char *token;
 
 	if (!value) {
-		snprintf(err, errlen, "no API token: set " ENV_NAME " or use -o key_file=PATH");
+		errmsg_set(err, errlen, "no API token: set " ENV_NAME " or use -o key_file=PATH");
 		return NULL;
 	}
 	token = strdup(trim(value));
 	token_scrub_env();
 	if (!token) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 	} else if (!token_ok(token)) {
-		snprintf(err, errlen,
-			 ENV_NAME " is empty or holds spaces, control characters "
-				  "or non-ASCII bytes");
+		errmsg_set(err, errlen,
+			   ENV_NAME " is empty or holds spaces, control characters "
+				    "or non-ASCII bytes");
 		secret_free(token);
 		token = NULL;
 	}

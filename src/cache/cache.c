@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "errmsg.h"
 #include "keylist.h"
 #include "log.h"
 #include "text.h"
@@ -155,8 +156,8 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	if (res->not_modified) {
 		if (prev)
 			return 0;
-		snprintf(res->message, sizeof(res->message),
-			 "HTTP 304 before any list was fetched");
+		errmsg_set(res->message, sizeof(res->message),
+			   "HTTP 304 before any list was fetched");
 		return -EBADMSG;
 	}
 	hash = keyname_hash(res->body, res->len);
@@ -167,16 +168,16 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 		log_warn("... and %zu more entries skipped (-d shows them)",
 			 pl.warnings - PARSE_WARNINGS_MAX);
 	if (rc < 0) {
-		snprintf(res->message, sizeof(res->message), "malformed response: %s", err);
+		errmsg_set(res->message, sizeof(res->message), "malformed response: %s", err);
 		return rc;
 	}
 	/* Entries there, none usable: a changed or broken API, not a list
 	 * that is really empty (that is "[]").  Emptying the tree would let
 	 * rsync --delete wipe backups. */
 	if (list.count == 0 && list.skipped > 0) {
-		snprintf(res->message, sizeof(res->message),
-			 "malformed response: none of its %zu entries is a usable key",
-			 list.skipped);
+		errmsg_set(res->message, sizeof(res->message),
+			   "malformed response: none of its %zu entries is a usable key",
+			   list.skipped);
 		keylist_free(&list);
 		return -EBADMSG;
 	}
@@ -189,7 +190,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 	*next = snapshot_build(prev, &list, cache->ops.realtime(cache->ops.ctx));
 	keylist_free(&list);
 	if (!*next) {
-		snprintf(res->message, sizeof(res->message), "out of memory building the tree");
+		errmsg_set(res->message, sizeof(res->message), "out of memory building the tree");
 		return -ENOMEM;
 	}
 	cache->body_hash = hash;
@@ -214,6 +215,102 @@ static double backoff_delay(struct cache *cache, double retry_after)
 	return delay;
 }
 
+/* One fetch and its digest, without the lock: fills *res (its body freed
+ * unless it is handed to accepted with *next), *next and *fetched_at. */
+static int fetch_unlocked(struct cache *cache, struct snapshot *prev, struct fetch_result *res,
+			  struct snapshot **next, struct timespec *fetched_at)
+{
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->retry_after = -1;
+	cache->ops.fetch(cache->ops.ctx, res);
+	rc = res->err;
+	if (rc == 0) {
+		rc = digest(cache, res, prev, next);
+		if (rc < 0 && cache->rejected)
+			cache->rejected(cache->rejected_ctx);
+		*fetched_at = cache->ops.realtime(cache->ops.ctx);
+	}
+	if (!*next || !cache->accepted)
+		free(res->body);
+	return rc;
+}
+
+/* A first fetch failed in a way that may pass: the kept list is served. */
+static void serve_kept_locked(struct cache *cache, const struct fetch_result *res)
+{
+	char when[32];
+	struct tm tm;
+
+	gmtime_r(&cache->fetched_at.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_warn("cannot fetch the key list: %s; serving the list kept from %s "
+		 "(stale) until the API answers",
+		 res->message, when);
+	cache->current = cache->seed;
+	cache->seed = NULL;
+}
+
+/* The fetch failed with rc: back off, log, keep the reason.  Returns rc, or
+ * 0 when a kept list is served instead. */
+static int failed_locked(struct cache *cache, int rc, const struct fetch_result *res, bool serving,
+			 double now, char *msg, size_t msglen)
+{
+	double delay;
+
+	cache->failures++;
+	delay = backoff_delay(cache, res->retry_after);
+	cache->next_attempt = now + delay;
+	/* Logged when a failure starts or changes, not on every retry; the
+	 * first fetch's failure is the caller's to report. */
+	if (serving && strcmp(cache->last_error, res->message) != 0)
+		log_err("fetching the key list failed: %s; serving the last good list",
+			res->message);
+	else if (serving)
+		log_debug("fetching the key list failed again: %s; next try in %.1f s",
+			  res->message, delay);
+	/* Shown as user.omikeyfs.last_error: made safe once, here. */
+	text_sanitize(cache->last_error, sizeof(cache->last_error), res->message,
+		      strnlen(res->message, sizeof(res->message)));
+	errmsg_set(msg, msglen, "%s", res->message);
+	if (!serving && cache->seed && may_pass(rc)) {
+		serve_kept_locked(cache, res);
+		return 0;
+	}
+	return rc;
+}
+
+/* The fetch worked: next (NULL when the list is unchanged) is served. */
+static void succeeded_locked(struct cache *cache, struct snapshot *next,
+			     const struct fetch_result *res, double now, struct timespec fetched_at)
+{
+	if (cache->failures)
+		log_info("fetching the key list works again after %u failed tries",
+			 cache->failures);
+	cache->failures = 0;
+	cache->last_error[0] = '\0';
+	cache->next_attempt = 0;
+	cache->fetched_mono = now;
+	cache->fetched_at = fetched_at;
+	if (next) {
+		struct snapshot *old = cache->current;
+
+		cache->current = next;
+		/* swapped only queues work, so it may run under the lock, which
+		 * keeps the swaps it sees in order. */
+		if (old && cache->swapped)
+			cache->swapped(cache->swapped_ctx, old, next);
+		if (cache->accepted)
+			cache->accepted(cache->accepted_ctx, next, res->body, res->len, fetched_at);
+		snapshot_unref(old);
+	} else if (!cache->current) {
+		/* Byte for byte the kept list: it is the list. */
+		cache->current = cache->seed;
+		cache->seed = NULL;
+	}
+}
+
 /* Called and returns with the lock held; drops it while fetching. */
 static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 {
@@ -231,86 +328,18 @@ static int refresh_locked(struct cache *cache, char *msg, size_t msglen)
 	cache->refreshing = true;
 	atomic_store(&cache->force, false);
 	pthread_mutex_unlock(&cache->lock);
-
-	memset(&res, 0, sizeof(res));
-	res.retry_after = -1;
-	cache->ops.fetch(cache->ops.ctx, &res);
-	rc = res.err;
-	if (rc == 0) {
-		rc = digest(cache, &res, prev, &next);
-		if (rc < 0 && cache->rejected)
-			cache->rejected(cache->rejected_ctx);
-		fetched_at = cache->ops.realtime(cache->ops.ctx);
-	}
-	if (!next || !cache->accepted)
-		free(res.body);
-
+	rc = fetch_unlocked(cache, prev, &res, &next, &fetched_at);
 	pthread_mutex_lock(&cache->lock);
+
 	now = cache->ops.monotonic(cache->ops.ctx);
-	if (rc == -ECANCELED) {
-		/* Stopping: no failure of the API's, nothing to log or back off
-		 * from; waiters get the last good list. */
-		if (msg)
-			snprintf(msg, msglen, "%s", res.message);
-	} else if (rc < 0) {
-		double delay;
-
-		cache->failures++;
-		delay = backoff_delay(cache, res.retry_after);
-		cache->next_attempt = now + delay;
-		/* Logged when a failure starts or changes, not on every retry;
-		 * the first fetch's failure is the caller's to report. */
-		if (serving && strcmp(cache->last_error, res.message) != 0)
-			log_err("fetching the key list failed: %s; serving the last good list",
-				res.message);
-		else if (serving)
-			log_debug("fetching the key list failed again: %s; next try in %.1f s",
-				  res.message, delay);
-		/* Shown as user.omikeyfs.last_error: made safe once, here. */
-		text_sanitize(cache->last_error, sizeof(cache->last_error), res.message,
-			      strnlen(res.message, sizeof(res.message)));
-		if (msg)
-			snprintf(msg, msglen, "%s", res.message);
-		if (!serving && cache->seed && may_pass(rc)) {
-			char when[32];
-			struct tm tm;
-
-			gmtime_r(&cache->fetched_at.tv_sec, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			log_warn("cannot fetch the key list: %s; serving the list kept from %s "
-				 "(stale) until the API answers",
-				 res.message, when);
-			cache->current = cache->seed;
-			cache->seed = NULL;
-			rc = 0;
-		}
-	} else {
-		if (cache->failures)
-			log_info("fetching the key list works again after %u failed tries",
-				 cache->failures);
-		cache->failures = 0;
-		cache->last_error[0] = '\0';
-		cache->next_attempt = 0;
-		cache->fetched_mono = now;
-		cache->fetched_at = fetched_at;
-		if (next) {
-			struct snapshot *old = cache->current;
-
-			cache->current = next;
-			/* swapped only queues work, so it may run under the lock,
-			 * which keeps the swaps it sees in order. */
-			if (old && cache->swapped)
-				cache->swapped(cache->swapped_ctx, old, next);
-			if (cache->accepted)
-				cache->accepted(cache->accepted_ctx, next, res.body, res.len,
-						fetched_at);
-			snapshot_unref(old);
-		} else if (!cache->current) {
-			/* Byte for byte the kept list: it is the list. */
-			cache->current = cache->seed;
-			cache->seed = NULL;
-		}
-	}
+	/* Stopping (-ECANCELED) is no failure of the API's: nothing to log or
+	 * back off from; waiters get the last good list. */
+	if (rc == -ECANCELED)
+		errmsg_set(msg, msglen, "%s", res.message);
+	else if (rc < 0)
+		rc = failed_locked(cache, rc, &res, serving, now, msg, msglen);
+	else
+		succeeded_locked(cache, next, &res, now, fetched_at);
 	/* Only ever the first fetch's previous list. */
 	snapshot_unref(cache->seed);
 	cache->seed = NULL;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "keptfile.h"
 #include "keyname.h"
 
@@ -233,7 +234,7 @@ static bool line_is(const char *text, size_t len, const char *want)
 
 static int bad(char *err, size_t errlen, int rc, const char *why)
 {
-	snprintf(err, errlen, "%s", why);
+	errmsg_set(err, errlen, "%s", why);
 	return rc;
 }
 
@@ -288,8 +289,8 @@ int keptfile_parse(const char *buf, size_t len, const char *url, const char *cre
 		in.p = nl + 1;
 	}
 	if (version != KEPTFILE_VERSION) {
-		snprintf(err, errlen, "format %" PRIu64 ", this omikeyfs reads %d", version,
-			 KEPTFILE_VERSION);
+		errmsg_set(err, errlen, "format %" PRIu64 ", this omikeyfs reads %d", version,
+			   KEPTFILE_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	/* The checksum first: nothing else is read from a damaged file. */
@@ -339,7 +340,7 @@ int keptfile_parse(const char *buf, size_t len, const char *url, const char *cre
 	rc = keylist_parse(out->body, out->body_len, &out->list, NULL, NULL, kerr, sizeof(kerr));
 	if (rc < 0) {
 		keptfile_free(out);
-		snprintf(err, errlen, "its body does not parse: %s", kerr);
+		errmsg_set(err, errlen, "its body does not parse: %s", kerr);
 		return -EBADMSG;
 	}
 	if (out->list.count == 0 && out->list.skipped > 0) {

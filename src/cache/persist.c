@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "keptfile.h"
 #include "log.h"
 #include "persist.h"
@@ -264,7 +265,7 @@ static int read_salt(struct persist *p, unsigned char salt[SALT_LEN], char *err,
 		if (errno != EEXIST) /* else another mount made it first: read it */
 			break;
 	}
-	snprintf(err, errlen, "cache_dir %s: cannot make its salt: %s", p->dir, strerror(errno));
+	errmsg_set(err, errlen, "cache_dir %s: cannot make its salt: %s", p->dir, strerror(errno));
 	return -1;
 }
 
@@ -299,7 +300,7 @@ static int set_identity(struct persist *p, const char *credential, const char *t
 			p->credential = NULL;
 	}
 	if (!p->credential) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	sha256_init(&ctx);
@@ -433,20 +434,20 @@ struct persist *persist_open(const char *dir, bool fallback, const char *url,
 	int rc;
 
 	if (!p) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->dirfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	if (!(p->dir = strdup(dir)) || !(p->url = strdup(url))) {
-		snprintf(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (!one_line(url) || (credential && (!*credential || !one_line(credential)))) {
-		snprintf(err, errlen,
-			 "cannot keep the list: the URL or the user id holds "
-			 "control characters");
+		errmsg_set(err, errlen,
+			   "cannot keep the list: the URL or the user id holds "
+			   "control characters");
 		goto fail;
 	}
 	rc = open_dir(p, &unsafe, err, errlen);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "errmsg.h"
 #include "mountpoint.h"
 
 #define FSTYPE "fuse.omikeyfs"
@@ -71,10 +72,10 @@ static bool omikeyfs_mounted_at(const char *abs)
 
 static int dead(const char *path, char *err, size_t errlen)
 {
-	snprintf(err, errlen,
-		 "mountpoint %s: a previous mount died (%s); fusermount3 -u %s "
-		 "clears it",
-		 path, strerror(ENOTCONN), path);
+	errmsg_set(err, errlen,
+		   "mountpoint %s: a previous mount died (%s); fusermount3 -u %s "
+		   "clears it",
+		   path, strerror(ENOTCONN), path);
 	return -ENOTCONN;
 }
 
@@ -99,15 +100,15 @@ int mountpoint_check(const char *path, char *err, size_t errlen)
 		n = strspn(pid, "0123456789") == (size_t)n ? n : 0;
 	}
 	if (n > 0) {
-		snprintf(err, errlen,
-			 "mountpoint %s is already an omikeyfs mount (pid %s); "
-			 "unmount it first: fusermount3 -u %s",
-			 path, pid, path);
+		errmsg_set(err, errlen,
+			   "mountpoint %s is already an omikeyfs mount (pid %s); "
+			   "unmount it first: fusermount3 -u %s",
+			   path, pid, path);
 	} else {
-		snprintf(err, errlen,
-			 "mountpoint %s is already an omikeyfs mount; unmount it "
-			 "first: fusermount3 -u %s",
-			 path, path);
+		errmsg_set(err, errlen,
+			   "mountpoint %s is already an omikeyfs mount; unmount it "
+			   "first: fusermount3 -u %s",
+			   path, path);
 	}
 	return -EBUSY;
 }

@@ -119,13 +119,13 @@ static bool field_is_bad(enum key_field f, struct json_object *value, char *why,
 	if (f != FIELD_SCOPES) {
 		if (json_object_is_type(value, json_type_string))
 			return false;
-		snprintf(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
-			 type_desc(json_object_get_type(value)));
+		errmsg_set(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
+			   type_desc(json_object_get_type(value)));
 		return true;
 	}
 	if (!json_object_is_type(value, json_type_array)) {
-		snprintf(why, whylen, "\"scopes\" is %s, not an array",
-			 type_desc(json_object_get_type(value)));
+		errmsg_set(why, whylen, "\"scopes\" is %s, not an array",
+			   type_desc(json_object_get_type(value)));
 		return true;
 	}
 	n = json_object_array_length(value);
@@ -133,8 +133,8 @@ static bool field_is_bad(enum key_field f, struct json_object *value, char *why,
 		struct json_object *s = json_object_array_get_idx(value, i);
 
 		if (!json_object_is_type(s, json_type_string)) {
-			snprintf(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
-				 type_desc(json_object_get_type(s)));
+			errmsg_set(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
+				   type_desc(json_object_get_type(s)));
 			return true;
 		}
 	}
@@ -430,6 +430,123 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
 	return 0;
 }
 
+/* The walk over the top-level array, one element at a time. */
+struct walk {
+	const struct parser *p;
+	const char *body;
+	size_t len;
+	size_t pos;   /* where the element, or what follows it, starts */
+	size_t index; /* the element's place in the array, from 0 */
+	size_t cap;   /* room in list->keys and *api_index */
+	struct json_tokener *tok;
+	struct keylist *list;
+	size_t **api_index;
+	char *err;
+	size_t errlen;
+};
+
+static int walk_fail(struct walk *w, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int walk_fail(struct walk *w, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errmsg_vset(w->err, w->errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * An element nested deeper than json-c was let go: skipped whole.  Unknown
+ * fields are ignored, however deep: one such entry is skipped, the others
+ * are served.  Only an element that never ends refuses the body.
+ */
+static int skip_deep(struct walk *w)
+{
+	size_t end = jsonscan_skip_element(w->body, w->pos, w->len);
+
+	if (!end)
+		return walk_fail(w, -EBADMSG, "response is nested deeper than %d levels",
+				 KEYLIST_MAX_DEPTH);
+	if (w->index >= KEYLIST_MAX_ENTRIES)
+		return walk_fail(w, -EBADMSG, "response has more than %d entries",
+				 KEYLIST_MAX_ENTRIES);
+	warnf(w->p, "skipping key #%zu: nested deeper than %d levels", w->index, KEYLIST_MAX_DEPTH);
+	w->list->skipped++;
+	w->pos = end;
+	return 0;
+}
+
+/* entry, parsed from the size bytes at pos, taken into the list or skipped
+ * with a warning.  0 or -ENOMEM. */
+static int add_entry(struct walk *w, struct json_object *entry, size_t size)
+{
+	int r = grow(w->list, w->api_index, &w->cap);
+
+	if (r == 0 && jsonscan_has_nul_name(w->body + w->pos, size))
+		warnf(w->p, "skipping key #%zu: a field name holds a NUL byte", w->index);
+	else if (r == 0)
+		r = take_key(w->p, w->index, entry, w->list);
+	if (r < 0)
+		return walk_fail(w, r, "out of memory");
+	if (r == 0)
+		w->list->skipped++;
+	else
+		(*w->api_index)[w->list->count - 1] = w->index;
+	return 0;
+}
+
+/* The element at pos, parsed and added (or skipped); pos moves past it. */
+static int parse_element(struct walk *w)
+{
+	struct json_object *entry;
+	enum json_tokener_error jerr;
+	size_t size;
+	int r;
+
+	json_tokener_reset(w->tok);
+	entry = json_tokener_parse_ex(w->tok, w->body + w->pos, (int)(w->len - w->pos));
+	jerr = json_tokener_get_error(w->tok);
+	if (jerr == json_tokener_error_depth)
+		return skip_deep(w);
+	size = json_tokener_get_parse_end(w->tok);
+	if (jerr == json_tokener_continue) /* the body ended inside this element */
+		return walk_fail(w, -EBADMSG,
+				 "response is not valid JSON: unexpected end of data at byte %zu",
+				 w->len);
+	if (jerr != json_tokener_success)
+		return walk_fail(w, -EBADMSG, "response is not valid JSON: %s at byte %zu",
+				 json_tokener_error_desc(jerr), w->pos + size);
+	/* Checked on a whole element, so a trailing comma still reads as bad
+	 * JSON; nothing past it is parsed. */
+	if (w->index >= KEYLIST_MAX_ENTRIES)
+		r = walk_fail(w, -EBADMSG, "response has more than %d entries",
+			      KEYLIST_MAX_ENTRIES);
+	else
+		r = add_entry(w, entry, size);
+	w->pos += size;
+	json_object_put(entry);
+	return r;
+}
+
+/* After an element: a ',' and another element (*more), or the ']'. */
+static int next_element(struct walk *w, bool *more)
+{
+	w->pos = jsonscan_skip_space(w->body, w->pos, w->len);
+	*more = w->pos < w->len && w->body[w->pos] == ',';
+	if (*more) {
+		w->pos = jsonscan_skip_space(w->body, w->pos + 1, w->len);
+		w->index++;
+		return 0;
+	}
+	if (w->pos < w->len && w->body[w->pos] == ']')
+		return 0;
+	return walk_fail(w, -EBADMSG, "response is not valid JSON: unexpected %s at byte %zu",
+			 w->pos == w->len ? "end of data" : "character", w->pos);
+}
+
 /*
  * Walk the top-level array here and hand each element to json-c alone.  A
  * whole-body tree of 100 000 keys costs more in malloc and free than the
@@ -440,120 +557,38 @@ static int grow(struct keylist *list, size_t **api_index, size_t *cap)
 static int parse_elements(const struct parser *p, const char *body, size_t len, size_t open,
 			  struct keylist *list, size_t **api_index, char *err, size_t errlen)
 {
-	struct json_tokener *tok;
-	size_t i, cap = 0;
+	struct walk w = { .p = p,
+			  .body = body,
+			  .len = len,
+			  .list = list,
+			  .api_index = api_index,
+			  .err = err,
+			  .errlen = errlen };
+	bool more;
 	int r = 0;
 
-	tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH - 1);
-	if (!tok) {
-		errmsg_set(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-
-	i = jsonscan_skip_space(body, open + 1, len);
-	if (i < len && body[i] == ']')
-		goto end;
-	for (size_t index = 0;; index++) {
-		struct json_object *entry;
-		enum json_tokener_error jerr;
-
-		json_tokener_reset(tok);
-		entry = json_tokener_parse_ex(tok, body + i, (int)(len - i));
-		jerr = json_tokener_get_error(tok);
-		if (jerr == json_tokener_error_depth) {
-			/* Unknown fields are ignored, however deep: one such entry
-			 * is skipped, the others are served.  Only an element that
-			 * never ends refuses the body. */
-			size_t end = jsonscan_skip_element(body, i, len);
-
-			if (!end) {
-				errmsg_set(err, errlen, "response is nested deeper than %d levels",
-					   KEYLIST_MAX_DEPTH);
-				r = -EBADMSG;
-				break;
-			}
-			if (index >= KEYLIST_MAX_ENTRIES) {
-				errmsg_set(err, errlen, "response has more than %d entries",
-					   KEYLIST_MAX_ENTRIES);
-				r = -EBADMSG;
-				break;
-			}
-			warnf(p, "skipping key #%zu: nested deeper than %d levels", index,
-			      KEYLIST_MAX_DEPTH);
-			list->skipped++;
-			i = end;
-			goto next;
-		}
-		if (jerr != json_tokener_success) {
-			/* continue: the body ended inside this element. */
-			errmsg_set(err, errlen, "response is not valid JSON: %s at byte %zu",
-				   jerr == json_tokener_continue ? "unexpected end of data"
-								 : json_tokener_error_desc(jerr),
-				   jerr == json_tokener_continue
-					   ? len
-					   : i + json_tokener_get_parse_end(tok));
-			r = -EBADMSG;
-			break;
-		}
-		/* Checked on a whole element, so a trailing comma still reads
-		 * as bad JSON; nothing past it is parsed. */
-		if (index >= KEYLIST_MAX_ENTRIES) {
-			json_object_put(entry);
-			errmsg_set(err, errlen, "response has more than %d entries",
-				   KEYLIST_MAX_ENTRIES);
-			r = -EBADMSG;
-			break;
-		}
-		r = grow(list, api_index, &cap);
-		if (r == 0 && jsonscan_has_nul_name(body + i, json_tokener_get_parse_end(tok)))
-			warnf(p, "skipping key #%zu: a field name holds a NUL byte", index);
-		else if (r == 0)
-			r = take_key(p, index, entry, list);
-		i += json_tokener_get_parse_end(tok);
-		json_object_put(entry);
-		if (r < 0) {
-			errmsg_set(err, errlen, "out of memory");
-			break;
-		}
+	w.tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH - 1);
+	if (!w.tok)
+		return walk_fail(&w, -ENOMEM, "out of memory");
+	json_tokener_set_flags(w.tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	w.pos = jsonscan_skip_space(body, open + 1, len);
+	more = w.pos >= len || body[w.pos] != ']';
+	while (more && r == 0) {
+		r = parse_element(&w);
 		if (r == 0)
-			list->skipped++;
-		else
-			(*api_index)[list->count - 1] = index;
-		r = 0;
-	next:
-		i = jsonscan_skip_space(body, i, len);
-		if (i < len && body[i] == ',') {
-			i = jsonscan_skip_space(body, i + 1, len);
-			continue;
-		}
-		if (i < len && body[i] == ']')
-			goto end;
-		if (i == len)
-			errmsg_set(err, errlen,
-				   "response is not valid JSON: unexpected end of data at byte %zu",
-				   i);
-		else
-			errmsg_set(err, errlen,
-				   "response is not valid JSON: unexpected character at byte %zu",
-				   i);
-		r = -EBADMSG;
-		break;
+			r = next_element(&w, &more);
 	}
-	json_tokener_free(tok);
-	return r;
-
-end:
-	json_tokener_free(tok);
-	/* Whitespace may follow the array; a NUL or anything else may not. */
-	i = jsonscan_skip_space(body, i + 1, len);
-	if (i < len) {
-		errmsg_set(
-			err, errlen,
+	json_tokener_free(w.tok);
+	if (r < 0)
+		return r;
+	/* At the ']': white space may follow the array; a NUL or anything
+	 * else may not. */
+	w.pos = jsonscan_skip_space(body, w.pos + 1, len);
+	if (w.pos < len)
+		return walk_fail(
+			&w, -EBADMSG,
 			"response is not valid JSON: unexpected data at byte %zu after the array",
-			i);
-		return -EBADMSG;
-	}
+			w.pos);
 	return 0;
 }
 

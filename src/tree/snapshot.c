@@ -171,11 +171,75 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 	return 0;
 }
 
+/*
+ * Each key's inode number, in inode order (malloc'd; NULL without memory
+ * or keys).  59 bits of hash, times 8: room for the five files, and far
+ * enough below the top of off_t (readdir hands inode numbers out as
+ * offsets) that collision steps cannot overflow it.
+ */
+static struct ino_slot *number_keys(const struct keylist *list)
+{
+	size_t n = list->count;
+	struct ino_slot *slots = n ? malloc(n * sizeof(*slots)) : NULL;
+
+	if (!slots)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct parsed_key *key = &list->keys[i];
+		uint64_t ino = (keyname_hash(key->id, key->id_len) >> 5) << 3;
+
+		slots[i].ino = ino < 16 ? 16 : ino;
+		slots[i].index = i;
+	}
+	qsort(slots, n, sizeof(*slots), compare_slots);
+	for (size_t i = 1; i < n; i++)
+		if (slots[i].ino <= slots[i - 1].ino)
+			slots[i].ino = slots[i - 1].ino + 8;
+	return slots;
+}
+
+/* The previous version of the key numbered ino and named name, or NULL.
+ * Both lists are in inode order and a key keeps its number, so a merge
+ * (*j walks prev) finds it; a search covers a number that moved (a hash
+ * collision that came or went). */
+static const struct snap_key *previous_key(const struct snapshot *prev, size_t *j, uint64_t ino,
+					   const char *name)
+{
+	while (*j < prev->count && prev->keys[*j].dir->ino < ino)
+		(*j)++;
+	if (*j < prev->count && prev->keys[*j].dir->ino == ino &&
+	    strcmp(prev->keys[*j].dir->name, name) == 0)
+		return &prev->keys[*j];
+	return snapshot_find(prev, name);
+}
+
+/* The seed numbered ino, or NULL; *s walks seeds, sorted by ino. */
+static const struct snapshot_seed *seed_of(const struct snapshot_seed *seeds, size_t nseeds,
+					   size_t *s, uint64_t ino)
+{
+	while (*s < nseeds && seeds[*s].ino < ino)
+		(*s)++;
+	return *s < nseeds && seeds[*s].ino == ino ? &seeds[*s] : NULL;
+}
+
+/* The tree's own times, once its keys are in: kept is how many of them
+ * prev had. */
+static void stamp_tree(struct snapshot *snap, const struct snapshot *prev, size_t kept,
+		       struct timespec now)
+{
+	if (prev && (kept != prev->count || kept != snap->count))
+		snap->members_changed = now;
+	else if (prev)
+		snap->members_changed = prev->members_changed;
+	if (time_after(snap->members_changed, snap->mtime))
+		snap->mtime = snap->members_changed;
+}
+
 /* snapshot_build, or with seeds (sorted by ino) and no prev, a kept list's. */
 static struct snapshot *build(const struct snapshot *prev, const struct keylist *list,
 			      const struct snapshot_seed *seeds, size_t nseeds, struct timespec now)
 {
-	size_t n = list->count, kept = 0, s = 0;
+	size_t n = list->count, kept = 0, s = 0, j = 0;
 	struct ino_slot *slots = NULL;
 	struct snapshot *snap = calloc(1, sizeof(*snap));
 
@@ -184,57 +248,21 @@ static struct snapshot *build(const struct snapshot *prev, const struct keylist 
 	atomic_init(&snap->refs, 1);
 	snap->generation = prev ? prev->generation + 1 : 1;
 	if (n) {
-		slots = malloc(n * sizeof(*slots));
+		slots = number_keys(list);
 		snap->keys = calloc(n, sizeof(*snap->keys));
 		snap->by_name = malloc(n * sizeof(*snap->by_name));
 		if (!slots || !snap->keys || !snap->by_name)
 			goto fail;
 	}
-
-	/* 59 bits of hash, times 8: room for the five files, and far enough
-	 * below the top of off_t (readdir hands inode numbers out as offsets)
-	 * that collision steps cannot overflow it. */
 	for (size_t i = 0; i < n; i++) {
-		const struct parsed_key *key = &list->keys[i];
-		uint64_t ino = (keyname_hash(key->id, key->id_len) >> 5) << 3;
-
-		slots[i].ino = ino < 16 ? 16 : ino;
-		slots[i].index = i;
-	}
-	if (n)
-		qsort(slots, n, sizeof(*slots), compare_slots);
-	for (size_t i = 1; i < n; i++)
-		if (slots[i].ino <= slots[i - 1].ino)
-			slots[i].ino = slots[i - 1].ino + 8;
-
-	for (size_t i = 0, j = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[slots[i].index];
-		const struct snap_key *old = NULL;
-		const struct snapshot_seed *seed = NULL;
+		const struct snap_key *old =
+			prev ? previous_key(prev, &j, slots[i].ino, key->name) : NULL;
+		const struct snapshot_seed *seed = seed_of(seeds, nseeds, &s, slots[i].ino);
 
-		while (s < nseeds && seeds[s].ino < slots[i].ino)
-			s++;
-		if (s < nseeds && seeds[s].ino == slots[i].ino)
-			seed = &seeds[s];
-
-		/* Both lists are in inode order and a key keeps its number, so
-		 * a merge finds the previous version; a search covers a number
-		 * that moved (a hash collision that came or went). */
-		if (prev) {
-			while (j < prev->count && prev->keys[j].dir->ino < slots[i].ino)
-				j++;
-			if (j < prev->count && prev->keys[j].dir->ino == slots[i].ino &&
-			    strcmp(prev->keys[j].dir->name, key->name) == 0)
-				old = &prev->keys[j];
-			else
-				old = snapshot_find(prev, key->name);
-		}
-
-		if (build_key(&snap->keys[i], key, slots[i].ino, old, seed, now) < 0) {
-			snap->count = i + 1; /* free what was built */
+		snap->count = i + 1; /* what was built is freed on failure */
+		if (build_key(&snap->keys[i], key, slots[i].ino, old, seed, now) < 0)
 			goto fail;
-		}
-		snap->count = i + 1;
 		snap->by_name[i].index = (uint32_t)i;
 		snap->by_name[i].prefix = name_prefix(key->name);
 		if (old)
@@ -242,16 +270,9 @@ static struct snapshot *build(const struct snapshot *prev, const struct keylist 
 		if (time_after(key->created, snap->mtime))
 			snap->mtime = key->created;
 	}
-	if (n) {
+	if (n)
 		qsort_r(snap->by_name, n, sizeof(*snap->by_name), compare_names, snap);
-	}
-
-	if (prev && (kept != prev->count || kept != n))
-		snap->members_changed = now;
-	else if (prev)
-		snap->members_changed = prev->members_changed;
-	if (time_after(snap->members_changed, snap->mtime))
-		snap->mtime = snap->members_changed;
+	stamp_tree(snap, prev, kept, now);
 	free(slots);
 	return snap;
 

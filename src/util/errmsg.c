@@ -4,13 +4,18 @@
 
 #include "errmsg.h"
 
+void errmsg_vset(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (!err || errlen == 0)
+		return;
+	vsnprintf(err, errlen, fmt, ap);
+}
+
 void errmsg_set(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	errmsg_vset(err, errlen, fmt, ap);
 	va_end(ap);
 }

@@ -1,11 +1,11 @@
 /*
  * libFuzzer target: untrusted sign-in bytes -> the session file parser,
  * Firebase's answer and error parsers (with the refusal line they make),
- * Omi's /v1/auth/token answer, an API error body with an account gate, a
- * request to the loopback listener, and a line pasted as its address.  Checks that a failure leaves
- * nothing allocated and one line of reason, that what is accepted holds
- * only the characters promised, and that a parsed session survives being
- * written and read back.
+ * Omi's /v1/auth/token answer, the "detail" of either API's error body
+ * (an account gate's too), a request to the loopback listener, and a line
+ * pasted as its address.  Checks that a failure leaves nothing allocated
+ * and one line of reason, that what is accepted holds only the characters
+ * promised, and that a parsed session survives being written and read back.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -111,15 +111,15 @@ static void fuzz_error(char *data, size_t size, long status)
 
 static void fuzz_gate(const char *data, size_t size)
 {
-	struct apierror e;
+	struct apierror_view v;
 
-	apierror_read(data, size, &e);
-	if (e.text)
-		check_line(e.text, strlen(e.text) + 1);
-	check(e.retryable >= -1 && e.retryable <= 1);
-	check(strlen(e.code) < sizeof(e.code));
-	check(e.gate || !e.code[0]);
-	apierror_clear(&e);
+	apierror_view(data, size, &v);
+	if (v.line)
+		check_line(v.line, strlen(v.line) + 1);
+	check(v.retryable >= -1 && v.retryable <= 1);
+	check(strlen(v.code) < sizeof(v.code));
+	check(v.gate || (!v.code[0] && v.retryable == -1));
+	apierror_view_free(&v);
 }
 
 static void fuzz_pasted(const char *data, size_t size)
@@ -148,6 +148,29 @@ static void fuzz_omi(const char *data, size_t size)
 	}
 	check_token(custom);
 	free(custom);
+}
+
+/* An error body of either API (the key list's, Omi's token exchange's):
+ * FastAPI's "detail", parsed and made one line. */
+static void fuzz_detail(const char *data, size_t size)
+{
+	struct apierror e;
+	char *line;
+
+	if (apierror_parse(data, size, &e) == 0 && e.shape != APIERROR_NONE) {
+		check(e.text && e.text[e.len] == '\0');
+		/* A string as sent (between quotes); a list or object re-encoded. */
+		check(e.shape == APIERROR_STRING ? e.len < size : strlen(e.text) == e.len);
+	} else
+		check(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+	line = apierror_detail(data, size);
+	check(!line == (e.shape == APIERROR_NONE));
+	if (line) {
+		check(strlen(line) <= 300);
+		check_line(line, strlen(line) + 1);
+	}
+	free(line);
+	apierror_free(&e);
 }
 
 static void fuzz_request(const char *data, size_t size)
@@ -181,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_error(buf, size, 400);
 	fuzz_error(buf, size, 403);
 	fuzz_omi(buf, size);
+	fuzz_detail(buf, size);
 	fuzz_request(buf, size);
 	fuzz_pasted(buf, size);
 	fuzz_gate(buf, size);

@@ -1,5 +1,6 @@
-/* Unit tests for apierror_detail: the "detail" of an API error body
- * as one line of text, from FastAPI's shapes and from what is not JSON. */
+/* Unit tests for apierror: the "detail" of an API error body, parsed into
+ * its shape and made one line of text, from FastAPI's shapes and from what
+ * is not JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,31 +108,68 @@ static void test_cut(void)
 	}
 }
 
+/* The parse under the line: the detail's shape and its bytes as sent. */
+static void test_parse(void)
+{
+	static const char *const none[] = { "{\"detail\":42}", "{\"detail\":\"x\"} y",
+					    "{\"message\":\"x\"}", "[\"detail\"]", "" };
+	static const char list[] = "{\"detail\":[{\"msg\":\"x\"}]}";
+	static const char nul[] = "{\"detail\":\"a\\u0000\\u001bb\"}";
+	struct apierror e;
+
+	test_assert(apierror_parse(nul, strlen(nul), &e) == 0);
+	test_assert(e.shape == APIERROR_STRING && e.len == 4);
+	test_assert(memcmp(e.text, "a\0\033b", 5) == 0);
+	apierror_free(&e);
+	test_assert(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+
+	test_assert(apierror_parse(list, strlen(list), &e) == 0);
+	test_assert(e.shape == APIERROR_LIST && strcmp(e.text, "[{\"msg\":\"x\"}]") == 0);
+	test_assert(e.len == strlen(e.text));
+	apierror_free(&e);
+
+	/* Omi's account gates: an object, kept whole for whoever reads it. */
+	static const char gate[] = "{\"detail\": {\"code\": \"migration_maintenance\", "
+				   "\"message\": \"back soon\", \"retryable\": true}}";
+	test_assert(apierror_parse(gate, strlen(gate), &e) == 0);
+	test_assert(e.shape == APIERROR_OBJECT);
+	test_assert(strcmp(e.text, "{\"code\":\"migration_maintenance\",\"message\":\"back "
+				   "soon\",\"retryable\":true}") == 0);
+	apierror_free(&e);
+
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		test_assert(apierror_parse(none[i], strlen(none[i]), &e) == 0);
+		test_assert(e.shape == APIERROR_NONE && !e.text && e.len == 0);
+	}
+	test_assert(apierror_parse(NULL, 0, &e) == 0 && e.shape == APIERROR_NONE);
+	apierror_free(&e);
+}
+
 /* An account gate's detail object: its message and code, not the JSON. */
 static void test_gate(void)
 {
-	struct apierror e;
+	struct apierror_view e;
 
-	apierror_read(LIT("{\"detail\": {\"code\": \"migration_maintenance\", \"message\": "
+	apierror_view(LIT("{\"detail\": {\"code\": \"migration_maintenance\", \"message\": "
 			  "\"Down \\u001b[31mfor a bit\", \"retryable\": true}}"),
 		      &e);
 	test_assert(e.gate && e.retryable == 1 && strcmp(e.code, "migration_maintenance") == 0);
-	test_assert(strcmp(e.text, "Down  [31mfor a bit (migration_maintenance)") == 0);
-	apierror_clear(&e);
+	test_assert(strcmp(e.line, "Down  [31mfor a bit (migration_maintenance)") == 0);
+	apierror_view_free(&e);
 	/* A code that is no plain word is left out; retryable absent is -1. */
-	apierror_read(LIT("{\"detail\": {\"code\": \"a b\", \"message\": \"m\"}}"), &e);
-	test_assert(e.gate && e.retryable == -1 && e.code[0] == '\0' && strcmp(e.text, "m") == 0);
-	apierror_clear(&e);
+	apierror_view(LIT("{\"detail\": {\"code\": \"a b\", \"message\": \"m\"}}"), &e);
+	test_assert(e.gate && e.retryable == -1 && e.code[0] == '\0' && strcmp(e.line, "m") == 0);
+	apierror_view_free(&e);
 	/* A string detail, and an object without a message, are no gate. */
-	apierror_read(LIT("{\"detail\": \"Invalid authentication credentials\"}"), &e);
-	test_assert(!e.gate && strcmp(e.text, "Invalid authentication credentials") == 0);
-	apierror_clear(&e);
-	apierror_read(LIT("{\"detail\": {\"code\": \"x\"}}"), &e);
-	test_assert(!e.gate && strcmp(e.text, "{\"code\":\"x\"}") == 0);
-	apierror_clear(&e);
-	apierror_read(LIT("not json"), &e);
-	test_assert(!e.gate && !e.text);
-	apierror_clear(&e);
+	apierror_view(LIT("{\"detail\": \"Invalid authentication credentials\"}"), &e);
+	test_assert(!e.gate && strcmp(e.line, "Invalid authentication credentials") == 0);
+	apierror_view_free(&e);
+	apierror_view(LIT("{\"detail\": {\"code\": \"x\"}}"), &e);
+	test_assert(!e.gate && strcmp(e.line, "{\"code\":\"x\"}") == 0);
+	apierror_view_free(&e);
+	apierror_view(LIT("not json"), &e);
+	test_assert(!e.gate && !e.line);
+	apierror_view_free(&e);
 }
 
 int main(void)
@@ -141,6 +179,7 @@ int main(void)
 	test_run(test_one_line);
 	test_run(test_terminal_controls);
 	test_run(test_cut);
+	test_run(test_parse);
 	test_run(test_gate);
 	return 0;
 }

@@ -298,7 +298,8 @@ static void test_refusal_text(void)
 	refusal(400, ERR("BRAND_NEW"), FIREBASE_SIGN_IN,
 		"Firebase refused the sign-in (HTTP 400: BRAND_NEW)");
 	refusal(403, ERR("PERMISSION_DENIED"), FIREBASE_SIGN_IN,
-		"Firebase refused the Web API key (HTTP 403: PERMISSION_DENIED); give the right key "
+		"Firebase refused the Web API key (HTTP 403: PERMISSION_DENIED); give the right "
+		"key "
 		"with -o firebase_api_key=KEY");
 }
 

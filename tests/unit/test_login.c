@@ -310,6 +310,15 @@ static void test_refused_code(void)
 	      "the Omi API refused the sign-in code (HTTP 400: Invalid or expired code?[0m)");
 	test_assert(r.omi.calls == 1 && r.fb.calls == 0);
 
+	/* A detail that is no string (FastAPI's validation errors): the
+	 * status alone. */
+	start(&r, 0);
+	r.omi.status = 422;
+	r.omi.answer = "{\"detail\": [{\"loc\": [\"body\", \"code\"], \"msg\": \"missing\"}]}";
+	snprintf(q, sizeof(q), "code=CODE1&state=%s", r.state);
+	callback(&r, q, page, sizeof(page));
+	fails(&r, -EACCES, "the Omi API refused the sign-in code (HTTP 422)");
+
 	/* A 200 without a custom token. */
 	start(&r, 0);
 	r.omi.answer = "{\"id_token\": \"x\"}";
