@@ -1,5 +1,4 @@
-/* keyname: a key id -> the directory name it is shown under, and the hash
- * behind cut names and stable inode numbers.  Pure. */
+/* keyname: a key id -> the directory name it is shown under.  Pure. */
 #ifndef OMIKEYFS_KEYNAME_H
 #define OMIKEYFS_KEYNAME_H
 
@@ -14,12 +13,9 @@
  * (which covers "." and "..", and keeps keys out of hiding) or '%'.  Such an
  * id is shown as '%' followed by the id with every '%', '/' and NUL byte
  * written as %25, %2F, %00.  If that is longer than KEYNAME_MAX, it is cut
- * (never inside a %XX) and ends in "%~" and 16 hex digits of a hash of the
- * whole id.  out must hold KEYNAME_MAX + 1 bytes.
+ * (never inside a %XX) and ends in "%~" and 16 hex digits of the whole
+ * id's fnv1a64.  out must hold KEYNAME_MAX + 1 bytes.
  */
 void keyname_escape(const char *id, size_t id_len, char *out);
-
-/* 64-bit FNV-1a, the hash behind stable inode numbers and cut names. */
-unsigned long long keyname_hash(const void *data, size_t len);
 
 #endif

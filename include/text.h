@@ -14,6 +14,13 @@
  * excluded.  The output is never longer than the input, so dst may be src. */
 size_t text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen);
 
+/* Cut s to at most max bytes (max >= 3) when len, its length, is more:
+ * between two UTF-8 characters, marked with "...", NUL-terminated.  Only
+ * the first max - 3 bytes are read, so len may be the length s would have
+ * had (vsnprintf's return value); s must hold max + 1 bytes.  Returns the
+ * length left. */
+size_t text_cut(char *s, size_t len, size_t max);
+
 /* A message of our own (a URL, a libcurl error) on one line: C0 controls
  * and DEL become spaces, in place. */
 void text_one_line(char *s);

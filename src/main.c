@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "fetch.h"
 #include "fs.h"
 #include "http.h"
@@ -57,10 +58,7 @@ static struct fs *signal_fs;
 
 static double clock_monotonic(void *ctx)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return clock_monotonic_ns() / 1e9;
 }
 
 static struct timespec clock_realtime(void *ctx)

@@ -106,28 +106,21 @@ void apierror_free(struct apierror *out)
 /* len bytes of text as one line of at most DETAIL_MAX bytes, malloc'd. */
 static char *one_line(const char *text, size_t len)
 {
-	bool cut = len > DETAIL_MAX;
-	size_t n = cut ? DETAIL_MAX : len;
-	char *out = calloc(1, n + 1);
+	char *out = calloc(1, len + 1);
+	size_t n;
 
 	if (!out)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)text[i];
 
 		out[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
 	}
 	/* It reaches terminals, the journal and an xattr: no C1 control, no
-	 * bidi override, no broken UTF-8 (the cut above may have made one). */
-	n = text_sanitize(out, n + 1, out, n);
-	/* Cut: never inside a UTF-8 sequence, and marked with "...". */
-	if (cut) {
-		if (n > DETAIL_MAX - 3)
-			n = DETAIL_MAX - 3;
-		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
-			n--;
-		memcpy(out + n, "...", 4);
-	}
+	 * bidi override, no broken UTF-8; sanitized whole, so that a cut is
+	 * known for what it is and gets its dots. */
+	n = text_sanitize(out, len + 1, out, len);
+	text_cut(out, n, DETAIL_MAX);
 	return out;
 }
 

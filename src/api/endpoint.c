@@ -11,6 +11,7 @@
 
 #include "endpoint.h"
 #include "errmsg.h"
+#include "secret.h"
 #include "url.h"
 
 static void endpoint_post(void *ctx, const char *content_type, const char *body, size_t len,
@@ -63,9 +64,6 @@ void endpoint_close(struct endpoint *ep)
 void post_result_clear(struct post_result *out)
 {
 	/* A body can hold a token: wipe it before it goes back to malloc. */
-	if (out->body) {
-		explicit_bzero(out->body, out->len);
-		free(out->body);
-	}
+	secret_free_len(out->body, out->len);
 	memset(out, 0, sizeof(*out));
 }

@@ -31,6 +31,7 @@
 #include <curl/curl.h>
 
 #include "httperror.h"
+#include "secret.h"
 #include "url.h"
 
 #ifndef OMIKEYFS_VERSION
@@ -74,14 +75,6 @@ static void set_str(char **slot, char *value)
 {
 	free(*slot);
 	*slot = value;
-}
-
-static void wipe_free(char *p, size_t len)
-{
-	if (p) {
-		explicit_bzero(p, len);
-		free(p);
-	}
 }
 
 int http_global_init(void)
@@ -148,7 +141,7 @@ void http_response_free(struct http_response *resp)
 {
 	if (!resp)
 		return;
-	wipe_free(resp->body, resp->len);
+	secret_free_len(resp->body, resp->len);
 	resp->body = NULL;
 	resp->len = 0;
 }
@@ -182,7 +175,7 @@ static bool grow(struct transfer *t, size_t need, size_t max)
 		return false;
 	if (t->buf)
 		memcpy(p, t->buf, t->len + 1);
-	wipe_free(t->buf, t->cap);
+	secret_free_len(t->buf, t->cap);
 	t->buf = p;
 	t->cap = cap;
 	return true;
@@ -428,7 +421,7 @@ static bool add_header(struct curl_slist **list, const char *name, const char *v
 		return false;
 	snprintf(h, n, "%s%s", name, value);
 	l = curl_slist_append(*list, h);
-	wipe_free(h, n);
+	secret_free_len(h, n);
 	if (l)
 		*list = l;
 	return l != NULL;
@@ -592,7 +585,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 
 done:
 	free_headers(headers);
-	wipe_free(t.buf, t.cap);
+	secret_free_len(t.buf, t.cap);
 	free(t.etag);
 	free(t.retry_after);
 	if (!out->body) {

@@ -159,20 +159,6 @@ char *url_join(const char *base, const char *path)
 	return url;
 }
 
-/* Cut s to at most max bytes without splitting a UTF-8 sequence, marking
- * the cut with "...". */
-static void url_cap(char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n <= max || max < 4)
-		return;
-	n = max - 3;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	memcpy(s + n, "...", 4);
-}
-
 void url_authority(const char *url, char *out, size_t outlen)
 {
 	CURLU *u = curl_url();
@@ -190,7 +176,7 @@ void url_authority(const char *url, char *out, size_t outlen)
 		else
 			snprintf(out, outlen, "%s", host);
 		text_one_line(out);
-		url_cap(out, URL_AUTHORITY_MAX);
+		text_cut(out, strlen(out), URL_AUTHORITY_MAX);
 	}
 	curl_free(host);
 	curl_free(port);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "credentials.h"
 #include "errmsg.h"
 #include "firebase.h"
@@ -69,10 +70,7 @@ static void warn(struct credentials *c, const char *fmt, ...)
 
 static int64_t monotonic_ms(void *ctx)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_monotonic_ms();
 }
 
 struct credentials *credentials_bearer(const char *token, cred_reread_fn reread, void *ctx)
@@ -334,6 +332,5 @@ void credentials_free(struct credentials *c)
 	session_free(&c->session);
 	free(c->path);
 	free(c->api_url);
-	explicit_bzero(&c->ended_error, sizeof(c->ended_error));
-	free(c);
+	secret_free_len(c, sizeof(*c));
 }

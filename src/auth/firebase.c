@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "base64url.h"
 #include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
@@ -112,10 +113,7 @@ char *firebase_sign_in_body(const char *custom_token)
 
 	if (quoted && asprintf(&body, "{\"token\":%s,\"returnSecureToken\":true}", quoted) < 0)
 		body = NULL;
-	if (quoted) {
-		explicit_bzero(quoted, strlen(quoted));
-		free(quoted);
-	}
+	secret_free(quoted);
 	return body;
 }
 
@@ -125,10 +123,7 @@ char *firebase_renew_body(const char *refresh_token)
 
 	if (escaped && asprintf(&body, "grant_type=refresh_token&refresh_token=%s", escaped) < 0)
 		body = NULL;
-	if (escaped) {
-		explicit_bzero(escaped, strlen(escaped));
-		free(escaped);
-	}
+	secret_free(escaped);
 	return body;
 }
 
@@ -146,17 +141,6 @@ struct names {
 	bool uid_in_token; /* no user_id member: the ID token's "sub" says it */
 };
 
-static int base64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 /*
  * The uid an ID token names (its "sub" claim), read without checking the
  * signature: it only says whose session the file holds and grants
@@ -169,7 +153,6 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	struct json_object *claims;
 	unsigned char *buf;
 	size_t n = 0;
-	unsigned acc = 0, bits = 0;
 	int r = -EBADMSG;
 
 	*uid = NULL;
@@ -179,17 +162,8 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	}
 	if (!(buf = malloc((size_t)(end - start) + 1)))
 		return -ENOMEM;
-	for (const char *p = start; p < end; p++) {
-		int v = base64url_value((unsigned char)*p);
-
-		if (v < 0)
-			goto out;
-		acc = (acc << 6 | (unsigned)v) & 0xffffff;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
+	if (!base64url_decode(start, (size_t)(end - start), buf, &n))
+		goto out;
 	claims = jsonstrict_parse((const char *)buf, n, NULL, 0);
 	if (claims) {
 		r = jsonstrict_string(claims, "sub", FIREBASE_USER_MAX, JSONSTRICT_TOKEN, uid, why,
@@ -201,8 +175,7 @@ out:
 		errmsg_set(why, whylen, "the ID token names no user");
 		r = -EBADMSG;
 	}
-	explicit_bzero(buf, (size_t)(end - start) + 1);
-	free(buf);
+	secret_free_len(buf, (size_t)(end - start) + 1);
 	return r;
 }
 

@@ -183,7 +183,7 @@ void jsonstrict_clean(const char *text, size_t len, char *out, size_t outlen)
 {
 	/* Sanitized whole first (never longer than the text), so that a cut
 	 * is known for what it is and gets its dots. */
-	char *clean = malloc(len + 1);
+	char *clean = outlen > 4 ? malloc(len + 1) : NULL;
 	size_t n;
 
 	if (!clean) {
@@ -191,14 +191,7 @@ void jsonstrict_clean(const char *text, size_t len, char *out, size_t outlen)
 		return;
 	}
 	n = text_sanitize(clean, len + 1, text, len);
-	text_sanitize(out, outlen, clean, n);
+	n = text_cut(clean, n, outlen - 1);
+	memcpy(out, clean, n + 1);
 	free(clean);
-	if (n > outlen - 1 && outlen > 4) {
-		size_t cut = outlen - 4;
-
-		/* Never leave half a UTF-8 character before the dots. */
-		while (cut > 0 && ((unsigned char)out[cut] & 0xc0) == 0x80)
-			cut--;
-		memcpy(out + cut, "...", 4);
-	}
 }

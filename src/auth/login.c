@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "apierror.h"
+#include "clock.h"
 #include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
@@ -235,7 +238,7 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	char verifier[PKCE_STRING_LEN + 1], challenge[PKCE_STRING_LEN + 1];
 	char state[PKCE_STRING_LEN + 1], redirect[64], why[256];
 	long timeout = cfg->timeout_ms > 0 ? cfg->timeout_ms : LOGIN_TIMEOUT_MS;
-	int64_t deadline = loopback_now_ms() + timeout;
+	int64_t deadline = clock_monotonic_ms() + timeout;
 	struct loopback_request req = { 0 };
 	struct firebase_tokens tokens = { 0 };
 	struct loopback *lb = NULL;

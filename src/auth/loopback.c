@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "loopback.h"
 #include "secret.h"
@@ -36,14 +37,6 @@ struct loopback {
 	uint64_t accepted;
 	struct conn conns[LOOPBACK_MAX_CONNECTIONS];
 };
-
-int64_t loopback_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void loopback_request_free(struct loopback_request *req)
 {
@@ -221,7 +214,7 @@ static void send_all(int fd, const char *p, size_t len, int64_t deadline_ms)
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return;
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int64_t left = deadline_ms - loopback_now_ms();
+		int64_t left = deadline_ms - clock_monotonic_ms();
 
 		if (left <= 0 || poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
 			return;
@@ -375,7 +368,7 @@ int loopback_wait(struct loopback *lb, int64_t deadline_ms, const struct loopbac
 	for (;;) {
 		struct pollfd pfd[LOOPBACK_MAX_CONNECTIONS + 3];
 		struct conn *which[LOOPBACK_MAX_CONNECTIONS + 3];
-		int64_t left = deadline_ms - loopback_now_ms();
+		int64_t left = deadline_ms - clock_monotonic_ms();
 		int n = 0, first = 1, ready;
 
 		if (left <= 0) {

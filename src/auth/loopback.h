@@ -68,7 +68,7 @@ struct loopback_inputs {
  * Serve connections until a GET /callback arrives, or a pasted line that
  * is this callback's address (whichever comes first): other requests are
  * answered 404 (or 400) and the wait goes on.  deadline_ms is on
- * CLOCK_MONOTONIC; in may be NULL.  Returns 0 with *req filled and, for a
+ * clock_monotonic_ms(); in may be NULL.  Returns 0 with *req filled and, for a
  * connection, that connection held for loopback_answer; -ECANCELED once
  * in->cancel_fd is readable; -ETIMEDOUT; or another -errno.
  */
@@ -80,8 +80,5 @@ void loopback_answer(struct loopback *lb, int status, const char *text, int64_t 
 
 /* Close the listener and every connection (NULL is fine). */
 void loopback_close(struct loopback *lb);
-
-/* CLOCK_MONOTONIC in milliseconds, the clock of the deadlines. */
-int64_t loopback_now_ms(void);
 
 #endif

@@ -7,34 +7,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base64url.h"
 #include "pkce.h"
 #include "sha256.h"
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t base64url_encode(const void *data, size_t len, char *out)
-{
-	const unsigned char *p = data;
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned long v = (unsigned long)p[i] << 16;
-		size_t left = len - i;
-
-		if (left > 1)
-			v |= (unsigned long)p[i + 1] << 8;
-		if (left > 2)
-			v |= p[i + 2];
-		out[o++] = alphabet[(v >> 18) & 63];
-		out[o++] = alphabet[(v >> 12) & 63];
-		if (left > 1)
-			out[o++] = alphabet[(v >> 6) & 63];
-		if (left > 2)
-			out[o++] = alphabet[v & 63];
-	}
-	out[o] = '\0';
-	return o;
-}
 
 static int random_string(char *out)
 {

@@ -1,5 +1,5 @@
 /* pkce: the random strings and the S256 code challenge of an RFC 7636
- * (PKCE) sign-in, and the unpadded base64url they are written in. */
+ * (PKCE) sign-in, written in unpadded base64url. */
 #ifndef OMIKEYFS_PKCE_H
 #define OMIKEYFS_PKCE_H
 
@@ -7,16 +7,6 @@
 
 /* 32 random bytes or a SHA-256 digest in unpadded base64url: 43 chars. */
 #define PKCE_STRING_LEN 43
-
-/* Length of the unpadded base64url of len bytes. */
-#define BASE64URL_LEN(len) (((len) / 3) * 4 + ((len) % 3 ? (len) % 3 + 1 : 0))
-
-/*
- * Write data as base64url (RFC 4648 section 5) without '=' padding and
- * NUL-terminate it.  out must hold BASE64URL_LEN(len) + 1 bytes.  Returns
- * the length written.
- */
-size_t base64url_encode(const void *data, size_t len, char *out);
 
 /*
  * A code verifier (RFC 7636 4.1): 32 bytes of getrandom() in base64url.

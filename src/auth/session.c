@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "errmsg.h"
+#include "file.h"
 #include "jsonstrict.h"
 #include "secret.h"
 #include "session.h"
@@ -135,13 +136,13 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 {
 	char *buf = NULL, why[200];
 	struct stat st;
+	enum file_refusal refused;
 	size_t len = 0;
 	int r, fd;
 
 	memset(out, 0, sizeof(*out));
-	/* O_NONBLOCK: a FIFO planted at the path must not hang the mount. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	fd = file_open_private(AT_FDCWD, path, 0, &st, &refused);
+	if (fd < 0 && refused == FILE_OPEN_FAILED) {
 		r = -errno;
 		if (r == -ENOENT)
 			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
@@ -151,18 +152,16 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 				   strerror(-r));
 		return r;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fd < 0 && refused == FILE_WRONG_TYPE) {
 		errmsg_set(err, errlen, "session file %s is not a regular file", path);
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+	if (fd < 0) {
 		errmsg_set(err, errlen,
 			   "session file %s is accessible by group or others "
 			   "(mode %03o); run: chmod 600 %s",
 			   path, (unsigned)(st.st_mode & 0777), path);
-		r = -EACCES;
-		goto out;
+		return -EACCES;
 	}
 	if (st.st_size > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
@@ -202,129 +201,69 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 	if (r < 0)
 		errmsg_set(err, errlen, "session file %s: %s", path, why);
 out:
-	if (buf) {
-		explicit_bzero(buf, SESSION_MAX_SIZE + 1);
-		free(buf);
-	}
+	if (buf)
+		secret_free_len(buf, SESSION_MAX_SIZE + 1);
 	close(fd);
 	return r;
 }
 
-/* mkdir -p with 0700 for what is missing; existing directories are kept. */
-static int make_parents(char *dir, char *err, size_t errlen)
+/* The directory part of path ("." when none), and where its name starts. */
+static char *split_path(const char *path, const char **name)
 {
-	struct stat st;
+	const char *slash = strrchr(path, '/');
 
-	if (stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			int r = -errno;
-
-			errmsg_set(err, errlen, "cannot create directory %s: %s", dir,
-				   strerror(-r));
-			*p = c;
-			return r;
-		}
-		*p = c;
-		if (c == '\0')
-			return 0;
-	}
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	*name = slash ? slash + 1 : path;
+	if (!slash)
+		return strdup(".");
+	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
 int session_save(const char *path, const struct session *s, char *err, size_t errlen)
 {
-	char *dir = strdup(path), *tmp = NULL, *data = NULL, *slash;
-	size_t len = 0;
-	bool made = false;
-	int r = 0, fd = -1, dfd;
+	const char *name;
+	char *dir = NULL, *data = NULL;
+	size_t len = 0, failed_len = 0;
+	enum file_step step;
+	int r, dfd = -1;
 
 	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
-		free(dir);
 		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
 		return -EINVAL;
 	}
-	if (!dir || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-		tmp = NULL;
+	if (!(dir = split_path(path, &name)) || !(data = session_serialize(s, &len))) {
 		r = -ENOMEM;
 		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	r = make_parents(dir, err, errlen);
+	r = file_make_dirs(dir, &failed_len);
 	if (r == -ENOTDIR)
 		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
 			   dir);
+	else if (r < 0)
+		errmsg_set(err, errlen, "cannot create directory %.*s: %s", (int)failed_len, dir,
+			   strerror(-r));
 	if (r < 0)
 		goto out;
-	data = session_serialize(s, &len);
-	if (!data) {
-		r = -ENOMEM;
-		errmsg_set(err, errlen, "out of memory");
-		goto out;
-	}
-	/* mkostemp: O_CREAT | O_EXCL, mode 0600, a name nobody else holds. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
+	/* O_PATH serves a directory we may not read: all but its fsync. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		r = -errno;
 		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
 		goto out;
 	}
-	made = true;
-	if ((r = write_all(fd, data, len)) < 0 || (fsync(fd) < 0 && (r = -errno))) {
-		errmsg_set(err, errlen, "cannot write session file %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	r = close(fd);
-	fd = -1;
-	if (r < 0 || rename(tmp, path) < 0) {
-		r = -errno;
+	r = file_replace(dfd, name, data, len, false, &step);
+	if (r < 0 && step == FILE_STEP_CREATE)
+		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
+	else if (r < 0 && step == FILE_STEP_WRITE)
+		errmsg_set(err, errlen, "cannot write session file %s: %s", path, strerror(-r));
+	else if (r < 0)
 		errmsg_set(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	made = false;
-	/* The rename is durable once the directory is. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
 out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
-	free(tmp);
-	if (data) {
-		explicit_bzero(data, len);
-		free(data);
-	}
+	if (dfd >= 0)
+		close(dfd);
+	secret_free_len(data, len);
 	free(dir);
 	return r;
 }

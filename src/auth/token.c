@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "file.h"
 #include "secret.h"
 #include "token.h"
 
@@ -49,25 +50,21 @@ char *token_read_file(const char *path, char *err, size_t errlen)
 	struct stat st;
 	ssize_t n;
 	char *token = NULL, *nl, *line;
-	/* O_NONBLOCK: a FIFO (or a device) at the path must not hang the
-	 * mount, nor a refresh that reads the file again; fstat then refuses
-	 * anything but a regular file, for which the flag changes nothing. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	enum file_refusal refused;
+	/* A link is followed: the user named this path. */
+	int fd = file_open_private(AT_FDCWD, path, 0, &st, &refused);
 
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		if (refused == FILE_OPEN_FAILED)
+			snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
+		else if (refused == FILE_WRONG_TYPE)
+			snprintf(err, errlen, "key file %s is not a regular file", path);
+		else
+			snprintf(err, errlen,
+				 "key file %s is accessible by group or others "
+				 "(mode %03o); run: chmod 600 %s",
+				 path, (unsigned)(st.st_mode & 0777), path);
 		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen,
-			 "key file %s is accessible by group or others "
-			 "(mode %03o); run: chmod 600 %s",
-			 path, (unsigned)(st.st_mode & 0777), path);
-		goto out;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "secret.h"
 #include "urlenc.h"
 
 static bool unreserved(unsigned char c)
@@ -71,7 +72,6 @@ char *url_unescape(const char *s, size_t len)
 	return out;
 bad:
 	/* The value may be a sign-in code. */
-	explicit_bzero(out, len + 1);
-	free(out);
+	secret_free_len(out, len + 1);
 	return NULL;
 }

@@ -7,6 +7,7 @@
  * operation.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "cache.h"
 #include "errmsg.h"
+#include "fnv1a.h"
 #include "keylist.h"
 #include "log.h"
 #include "text.h"
@@ -43,7 +45,7 @@ struct cache {
 	double next_attempt;        /* monotonic; no fetch before this */
 	unsigned failures;
 	char last_error[512];
-	unsigned long long body_hash; /* of the last body parsed */
+	uint64_t body_hash; /* of the last body parsed */
 	size_t body_len;
 };
 
@@ -100,7 +102,7 @@ void cache_seed(struct cache *cache, struct snapshot *kept, const char *body, si
 {
 	snapshot_unref(cache->seed);
 	cache->seed = kept;
-	cache->body_hash = keyname_hash(body, len);
+	cache->body_hash = fnv1a64(body, len);
 	cache->body_len = len;
 	cache->fetched_at = fetched_at;
 }
@@ -160,7 +162,7 @@ static int digest(struct cache *cache, struct fetch_result *res, struct snapshot
 			   "HTTP 304 before any list was fetched");
 		return -EBADMSG;
 	}
-	hash = keyname_hash(res->body, res->len);
+	hash = fnv1a64(res->body, res->len);
 	if (prev && hash == cache->body_hash && res->len == cache->body_len)
 		return 0; /* byte for byte the list we have */
 	rc = keylist_parse(res->body, res->len, &list, parse_warning, &pl, err, sizeof(err));

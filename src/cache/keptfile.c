@@ -24,15 +24,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "errmsg.h"
+#include "fnv1a.h"
 #include "keptfile.h"
-#include "keyname.h"
 
 #define MAGIC "omikeyfs kept list "
 /* "check " + 16 hex digits + "\n" */
@@ -42,67 +42,10 @@
 static const enum key_field seeded[] = { FIELD_NAME, FIELD_KEY_PREFIX, FIELD_SCOPES };
 #define NSEEDED (sizeof(seeded) / sizeof(seeded[0]))
 
-static uint64_t fnv1a(const void *data, size_t len)
-{
-	return keyname_hash(data, len);
-}
-
-struct out {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void out_grow(struct out *o, size_t more)
-{
-	char *buf;
-	size_t cap = o->cap ? o->cap : 4096;
-
-	if (o->failed || o->len + more <= o->cap)
-		return;
-	while (cap < o->len + more)
-		cap *= 2;
-	if (!(buf = realloc(o->buf, cap))) {
-		o->failed = true;
-		return;
-	}
-	o->buf = buf;
-	o->cap = cap;
-}
-
-static void out_bytes(struct out *o, const void *data, size_t len)
-{
-	out_grow(o, len);
-	if (o->failed)
-		return;
-	memcpy(o->buf + o->len, data, len);
-	o->len += len;
-}
-
-__attribute__((format(printf, 2, 3))) static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	char line[512];
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		o->failed = true;
-	else
-		out_bytes(o, line, (size_t)n);
-}
-
-static bool same_time(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
 static bool needs_seed(const struct snap_key *key)
 {
 	for (size_t i = 0; i < NSEEDED; i++)
-		if (!same_time(key->file[seeded[i]]->mtime, key->dir->mtime))
+		if (!timespec_equal(key->file[seeded[i]]->mtime, key->dir->mtime))
 			return true;
 	return false;
 }
@@ -111,40 +54,45 @@ char *keptfile_format(const struct snapshot *snap, const char *body, size_t body
 		      const char *url, const char *credential, struct timespec fetched_at,
 		      size_t *len)
 {
-	struct out o = { 0 };
-	size_t nseeds = 0;
+	char *buf = NULL;
+	size_t size = 0, nseeds = 0;
+	FILE *f = open_memstream(&buf, &size);
+	bool ok;
 
+	if (!f)
+		return NULL;
 	for (size_t i = 0; i < snap->count; i++)
 		nseeds += needs_seed(&snap->keys[i]);
-	out_grow(&o, body_len + 512 + nseeds * 96);
-	out_printf(&o, MAGIC "%d\nurl %s\ncredential %s\n", KEPTFILE_VERSION, url, credential);
-	out_printf(&o, "fetched_at %lld.%09ld\nmembers_changed %lld.%09ld\nbody %zu\n",
-		   (long long)fetched_at.tv_sec, fetched_at.tv_nsec,
-		   (long long)snap->members_changed.tv_sec, snap->members_changed.tv_nsec,
-		   body_len);
-	out_bytes(&o, body, body_len);
-	out_printf(&o, "\nseeds %zu\n", nseeds);
+	fprintf(f, MAGIC "%d\nurl %s\ncredential %s\n", KEPTFILE_VERSION, url, credential);
+	fprintf(f, "fetched_at %lld.%09ld\nmembers_changed %lld.%09ld\nbody %zu\n",
+		(long long)fetched_at.tv_sec, fetched_at.tv_nsec,
+		(long long)snap->members_changed.tv_sec, snap->members_changed.tv_nsec, body_len);
+	fwrite(body, 1, body_len, f);
+	fprintf(f, "\nseeds %zu\n", nseeds);
 	for (size_t i = 0; i < snap->count; i++) {
 		const struct snap_key *key = &snap->keys[i];
 
 		if (!needs_seed(key))
 			continue;
-		out_printf(&o, "%" PRIu64, key->dir->ino);
-		for (size_t f = 0; f < NSEEDED; f++) {
-			struct timespec t = key->file[seeded[f]]->mtime;
+		fprintf(f, "%" PRIu64, key->dir->ino);
+		for (size_t s = 0; s < NSEEDED; s++) {
+			struct timespec t = key->file[seeded[s]]->mtime;
 
-			out_printf(&o, " %lld.%09ld", (long long)t.tv_sec, t.tv_nsec);
+			fprintf(f, " %lld.%09ld", (long long)t.tv_sec, t.tv_nsec);
 		}
-		out_bytes(&o, "\n", 1);
+		fputc('\n', f);
 	}
-	if (!o.failed)
-		out_printf(&o, "check %016" PRIx64 "\n", fnv1a(o.buf, o.len));
-	if (o.failed) {
-		free(o.buf);
+	/* fflush sets buf and size to what was written so far. */
+	ok = fflush(f) == 0 && !ferror(f);
+	if (ok)
+		fprintf(f, "check %016" PRIx64 "\n", fnv1a64(buf, size));
+	ok = !ferror(f) && ok;
+	if (fclose(f) != 0 || !ok) {
+		free(buf);
 		return NULL;
 	}
-	*len = o.len;
-	return o.buf;
+	*len = size;
+	return buf;
 }
 
 /* A cursor over the file; every reader fails once the input does not fit. */
@@ -310,7 +258,7 @@ int keptfile_parse(const char *buf, size_t len, const char *url, const char *cre
 				return bad(err, errlen, -EBADMSG, "damaged checksum");
 			want = want << 4 | (uint64_t)d;
 		}
-		check = fnv1a(buf, (size_t)(tail - buf));
+		check = fnv1a64(buf, (size_t)(tail - buf));
 		if (check != want)
 			return bad(err, errlen, -EBADMSG, "damaged (checksum mismatch)");
 		in.end = tail;

@@ -19,10 +19,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "errmsg.h"
+#include "file.h"
 #include "keptfile.h"
 #include "log.h"
 #include "persist.h"
+#include "secret.h"
 #include "sha256.h"
 
 #define SALT_NAME "salt"
@@ -51,84 +54,57 @@ struct persist {
 	struct pending pending; /* the newest list not written yet */
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* ---- the directory ----------------------------------------------------- */
 
-/* Refuses what another user could read or replace: the list names keys.
- * -EACCES when group or others may, -ENOTDIR (or -EISDIR) for the wrong
- * kind of file, -EPERM when another user owns it. */
-static int check_private(const struct stat *st, const char *what, const char *path, bool dir,
-			 char *err, size_t errlen)
+/* The cache directory and its files are refused when another user could
+ * read or replace them: the list names keys.  Words why in err and returns
+ * -EACCES when group or others may use it, -ENOTDIR (or -EISDIR) for the
+ * wrong kind of file, -EPERM when another user owns it. */
+static int refused_private(enum file_refusal refused, const struct stat *st, const char *what,
+			   const char *path, bool dir, char *err, size_t errlen)
 {
-	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
-		snprintf(err, errlen, "%s %s: not a %s", what, path, dir ? "directory" : "file");
-		return dir ? -ENOTDIR : -EISDIR;
-	}
-	if (st->st_uid != geteuid()) {
+	if (refused == FILE_NOT_OWNED) {
 		snprintf(err, errlen, "%s %s: owned by uid %u, not by the mounting user", what,
 			 path, (unsigned)st->st_uid);
 		return -EPERM;
 	}
-	if (st->st_mode & 077) {
+	if (refused == FILE_SHARED) {
 		snprintf(err, errlen,
 			 "%s %s: group or others may read or write it (mode %03o); "
 			 "chmod %s it",
 			 what, path, (unsigned)(st->st_mode & 0777), dir ? "700" : "600");
 		return -EACCES;
 	}
-	return 0;
+	snprintf(err, errlen, "%s %s: not a %s", what, path, dir ? "directory" : "file");
+	return dir ? -ENOTDIR : -EISDIR;
 }
 
-/* mkdir -p, each missing directory 0700. */
-static int make_dirs(const char *path)
-{
-	char *copy = strdup(path);
-	int rc = 0;
-
-	if (!copy)
-		return -1;
-	for (char *p = copy + 1;; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
-				rc = -1;
-				break;
-			}
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	free(copy);
-	return rc;
-}
-
-/* 0, or -errno as check_private (-EACCES: others may use it, and only
+/* 0, or -errno as refused_private (-EACCES: others may use it, and only
  * then *unsafe), or the -errno of making or opening it. */
 static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
 {
+	const int flags = FILE_DIRECTORY | FILE_OWNED; /* the path may be a link */
+	enum file_refusal refused;
+	struct stat st;
+	size_t failed_len;
 	int rc;
 
-	struct stat st;
-
-	p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->dirfd < 0 && errno == ENOENT && make_dirs(p->dir) == 0)
-		p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->dirfd < 0 || fstat(p->dirfd, &st) < 0) {
+	p->dirfd = file_open_private(AT_FDCWD, p->dir, flags, &st, &refused);
+	if (p->dirfd < 0 && refused == FILE_OPEN_FAILED && errno == ENOENT) {
+		rc = file_make_dirs(p->dir, &failed_len);
+		if (rc == 0)
+			p->dirfd = file_open_private(AT_FDCWD, p->dir, flags, &st, &refused);
+		else
+			errno = -rc;
+	}
+	if (p->dirfd >= 0)
+		return 0;
+	if (refused == FILE_OPEN_FAILED) {
 		rc = -errno;
-		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(errno));
+		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(-rc));
 		return rc;
 	}
-	rc = check_private(&st, "cache_dir", p->dir, true, err, errlen);
+	rc = refused_private(refused, &st, "cache_dir", p->dir, true, err, errlen);
 	*unsafe = rc == -EACCES;
 	return rc;
 }
@@ -138,70 +114,39 @@ static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
 static int open_private(struct persist *p, const char *name, struct stat *st, char *err,
 			size_t errlen)
 {
-	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	enum file_refusal refused;
+	int fd = file_open_private(p->dirfd, name, FILE_NOFOLLOW | FILE_OWNED, st, &refused);
+	int saved = errno;
 	char path[PATH_MAX];
 
 	err[0] = '\0';
+	if (fd >= 0)
+		return fd;
 	snprintf(path, sizeof(path), "%s/%s", p->dir, name);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (refused == FILE_OPEN_FAILED) {
+		if (saved != ENOENT)
+			snprintf(err, errlen, "%s: %s", path, strerror(saved));
+		errno = saved;
 		return -1;
 	}
-	if (fstat(fd, st) < 0 || check_private(st, "cache file", path, false, err, errlen) < 0) {
-		if (!err[0])
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	return fd;
+	refused_private(refused, st, "cache file", path, false, err, errlen);
+	errno = EPERM;
+	return -1;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Writes data as name: a temporary file, fsync, then link (only when name
- * does not exist yet: exclusive) or rename, and fsync of the directory. */
+/* Writes data as name, atomically; exclusive: only if name does not exist
+ * yet.  0, or -1 with errno set. */
 static int write_file(struct persist *p, const char *name, const void *data, size_t len,
 		      bool exclusive)
 {
-	char tmp[128];
-	int fd, rc = -1, saved;
+	enum file_step step;
+	int rc = file_replace(p->dirfd, name, data, len, exclusive, &step);
 
-	snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name, (long)getpid());
-	unlinkat(p->dirfd, tmp, 0); /* left by a crash of this pid's namesake */
-	fd = openat(p->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (rc < 0) {
+		errno = -rc;
 		return -1;
-	if (write_all(fd, data, len) == 0 && fsync(fd) == 0 && close(fd) == 0) {
-		fd = -1;
-		rc = exclusive ? linkat(p->dirfd, tmp, p->dirfd, name, 0)
-			       : renameat(p->dirfd, tmp, p->dirfd, name);
 	}
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 || exclusive)
-		unlinkat(p->dirfd, tmp, 0);
-	if (rc == 0)
-		fsync(p->dirfd);
-	errno = saved;
-	return rc;
+	return 0;
 }
 
 static int read_fd(int fd, size_t size, char **out)
@@ -245,8 +190,7 @@ static int read_salt(struct persist *p, unsigned char salt[SALT_LEN], char *err,
 			close(fd);
 			if (rc == 0) {
 				memcpy(salt, buf, SALT_LEN);
-				explicit_bzero(buf, SALT_LEN);
-				free(buf);
+				secret_free_len(buf, SALT_LEN);
 				return 0;
 			}
 			/* A damaged salt only orphans the lists it named. */
@@ -321,7 +265,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	struct snapshot *snap;
 	struct stat st;
 	char why[256], *buf = NULL;
-	double start = now_ms();
+	int64_t start = clock_monotonic_ns();
 	int fd = open_private(p, p->name, &st, err, errlen);
 
 	if (fd < 0)
@@ -343,7 +287,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	if (snap) {
 		cache_seed(cache, snap, kept.body, kept.body_len, kept.fetched_at);
 		log_debug("read the kept list (%zu keys, %lld bytes) in %.1f ms", snap->count,
-			  (long long)st.st_size, now_ms() - start);
+			  (long long)st.st_size, (clock_monotonic_ns() - start) / 1e6);
 	}
 	keptfile_free(&kept);
 	free(buf);
@@ -361,7 +305,7 @@ static void pending_clear(struct pending *pd)
 
 static void write_kept(struct persist *p, const struct pending *pd)
 {
-	double start = now_ms();
+	int64_t start = clock_monotonic_ns();
 	size_t len;
 	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, p->credential,
 				    pd->fetched_at, &len);
@@ -374,7 +318,7 @@ static void write_kept(struct persist *p, const struct pending *pd)
 		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
 	else
 		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", pd->snap->count,
-			  len, now_ms() - start);
+			  len, (clock_monotonic_ns() - start) / 1e6);
 	free(buf);
 }
 

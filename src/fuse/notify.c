@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "notify.h"
 
@@ -42,7 +43,7 @@ struct notify {
 	pthread_mutex_t queue_lock;
 	struct job *queue, **queue_tail;
 	atomic_int pending_stores; /* a bound: stores are only a shortcut */
-	atomic_llong last_read;    /* coarse monotonic ns of the last READ */
+	atomic_llong last_read;    /* monotonic ns of the last READ */
 	atomic_bool stopping;
 	atomic_bool hup;
 };
@@ -117,17 +118,9 @@ void notify_free(struct notify *n)
 
 /* ---- page-cache pushes ------------------------------------------------- */
 
-static long long coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 void notify_read(struct notify *n)
 {
-	atomic_store(&n->last_read, coarse_ns());
+	atomic_store(&n->last_read, clock_monotonic_ns());
 }
 
 /*
@@ -141,7 +134,7 @@ void notify_store_key(struct notify *n, const struct snap_key *key)
 {
 	struct job *job;
 
-	if (coarse_ns() - atomic_load(&n->last_read) > STORE_AFTER_READ_NS || !n->se ||
+	if (clock_monotonic_ns() - atomic_load(&n->last_read) > STORE_AFTER_READ_NS || !n->se ||
 	    atomic_load(&n->pending_stores) >= MAX_PENDING_STORES ||
 	    !(job = calloc(1, sizeof(*job))))
 		return;

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "errmsg.h"
+#include "fnv1a.h"
 #include "jsonscan.h"
 #include "keylist.h"
 #include "keyname.h"
@@ -321,7 +322,7 @@ static int drop_duplicates(const struct parser *p, struct keylist *list, const s
 	for (size_t i = 0; i < n; i++) {
 		const char *name = list->keys[i].name;
 
-		refs[i].hash = keyname_hash(name, strlen(name));
+		refs[i].hash = fnv1a64(name, strlen(name));
 		refs[i].pos = i;
 		refs[i].name = name;
 		dup[i].first = i;

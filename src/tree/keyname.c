@@ -10,23 +10,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fnv1a.h"
 #include "keyname.h"
 
 /* A cut name ends in "%~" and the id's hash as 16 hex digits. */
 #define HASH_HEX_LEN 16
 #define CUT_SUFFIX_LEN (2 + HASH_HEX_LEN)
-
-unsigned long long keyname_hash(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
 
 static bool id_needs_escape(const char *id, size_t len)
 {
@@ -84,7 +73,7 @@ void keyname_escape(const char *id, size_t id_len, char *out)
 
 cut:
 	/* The hash covers the whole id, so ids sharing a long prefix differ. */
-	h = keyname_hash(id, id_len);
+	h = fnv1a64(id, id_len);
 	out[keep++] = '%';
 	out[keep++] = '~';
 	for (int shift = 60; shift >= 0; shift -= 4)

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyname.h"
+#include "clock.h"
+#include "fnv1a.h"
 #include "snapshot.h"
 
 struct ino_slot {
@@ -54,11 +55,6 @@ static int compare_names(const void *a, const void *b, void *ctx)
 	const struct name_ref *y = b;
 
 	return compare_refs(snap, a, y->prefix, snap->keys[y->index].dir->name);
-}
-
-static bool time_equal(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
 static bool time_after(struct timespec a, struct timespec b)
@@ -148,7 +144,7 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 		     const struct snap_key *old, const struct snapshot_seed *seed,
 		     struct timespec now)
 {
-	if (old && old->dir->ino == ino && time_equal(old->dir->mtime, key->created) &&
+	if (old && old->dir->ino == ino && timespec_equal(old->dir->mtime, key->created) &&
 	    old->dir->legacy == key->legacy && old->dir->id_len == key->id_len &&
 	    memcmp(old->dir->id, key->id, key->id_len) == 0) {
 		node_ref(old->dir);
@@ -160,7 +156,7 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 		struct timespec mtime = file_mtime(key, f, old, seed, now);
 		struct node *prev = old ? old->file[f] : NULL;
 
-		if (prev && prev->ino == ino + 1 + f && time_equal(prev->mtime, mtime) &&
+		if (prev && prev->ino == ino + 1 + f && timespec_equal(prev->mtime, mtime) &&
 		    same_bytes(prev, &key->file[f])) {
 			node_ref(prev);
 			out->file[f] = prev;
@@ -186,7 +182,7 @@ static struct ino_slot *number_keys(const struct keylist *list)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct parsed_key *key = &list->keys[i];
-		uint64_t ino = (keyname_hash(key->id, key->id_len) >> 5) << 3;
+		uint64_t ino = (fnv1a64(key->id, key->id_len) >> 5) << 3;
 
 		slots[i].ino = ino < 16 ? 16 : ino;
 		slots[i].index = i;

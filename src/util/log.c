@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "text.h"
 
@@ -95,33 +96,6 @@ static bool stderr_is_journal(void)
 	       st.st_ino == journal_ino;
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-/* vsnprintf may have cut a UTF-8 sequence: end before its lead byte. */
-static size_t utf8_trim(const char *s, size_t len)
-{
-	size_t i = len, need;
-
-	while (i > 0 && len - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0 || ((unsigned char)s[i - 1] & 0xc0) != 0xc0)
-		return len;
-	need = (unsigned char)s[i - 1] >= 0xf0 ? 4 : (unsigned char)s[i - 1] >= 0xe0 ? 3 : 2;
-	return len - (i - 1) >= need ? len : i - 1;
-}
-
 void log_msg(int priority, const char *fmt, ...)
 {
 	char raw[LOG_LINE_MAX], line[LOG_LINE_MAX + 16];
@@ -136,7 +110,8 @@ void log_msg(int priority, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	len = (size_t)n < sizeof(raw) ? (size_t)n : utf8_trim(raw, sizeof(raw) - 1);
+	/* vsnprintf may have cut a UTF-8 sequence: cut before it, with "...". */
+	len = text_cut(raw, (size_t)n, sizeof(raw) - 1);
 	/* A trailing newline is a caller's habit, not part of the message. */
 	while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
 		len--;
@@ -152,5 +127,5 @@ void log_msg(int priority, const char *fmt, ...)
 	pos += text_sanitize(line + pos, sizeof(line) - pos - 1, raw, len);
 	line[pos++] = '\n';
 	/* One write(2) per line, so lines from several threads never mix. */
-	write_all(STDERR_FILENO, line, pos);
+	(void)file_write_all(STDERR_FILENO, line, pos);
 }

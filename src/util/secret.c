@@ -1,13 +1,19 @@
-/* secret: the one place a secret string is wiped and freed. */
+/* secret: the one place a secret is wiped and freed. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "secret.h"
 
+void secret_free_len(void *p, size_t len)
+{
+	if (p) {
+		explicit_bzero(p, len);
+		free(p);
+	}
+}
+
 void secret_free(char *s)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	if (s)
+		secret_free_len(s, strlen(s));
 }

@@ -67,6 +67,19 @@ void text_one_line(char *s)
 			*p = ' ';
 }
 
+size_t text_cut(char *s, size_t len, size_t max)
+{
+	size_t n;
+
+	if (len <= max || max < 3)
+		return len;
+	n = max - 3;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(s + n, "...", 4);
+	return n + 3;
+}
+
 size_t text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen)
 {
 	const unsigned char *s = (const unsigned char *)src;

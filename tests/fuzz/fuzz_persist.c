@@ -5,12 +5,13 @@
  * the header, the body and the seeds.  What parses must restore into a
  * snapshot, and writing that snapshot back must parse to the same times.
  */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyname.h"
+#include "fnv1a.h"
 #include "keptfile.h"
 
 #define URL "http://127.0.0.1:8000/v1/dev/keys"
@@ -84,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!signed_copy)
 		return 0;
 	memcpy(signed_copy, data, size);
-	n = snprintf(signed_copy + size, 24, "check %016llx\n", keyname_hash(data, size));
+	n = snprintf(signed_copy + size, 24, "check %016" PRIx64 "\n", fnv1a64(data, size));
 	one(signed_copy, size + (size_t)n);
 	free(signed_copy);
 	return 0;

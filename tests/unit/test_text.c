@@ -102,6 +102,33 @@ static void test_truncation(void)
 	test_assert(strcmp(out, "?") == 0);
 }
 
+/* text_cut: only what is longer than max, never inside a character. */
+static void test_cut(void)
+{
+	char s[32];
+
+	strcpy(s, "abcdef");
+	test_assert(text_cut(s, 6, 6) == 6 && strcmp(s, "abcdef") == 0);
+	test_assert(text_cut(s, 6, 5) == 5 && strcmp(s, "ab...") == 0);
+	/* "ab" then a euro sign (3 bytes): cutting at byte 3 or 4 would
+	 * split it, so the cut goes back to its first byte. */
+	strcpy(s, "ab\xe2\x82\xac"
+		  "cd");
+	test_assert(text_cut(s, 7, 7) == 7);
+	test_assert(text_cut(s, 7, 6) == 5 && strcmp(s, "ab...") == 0);
+	strcpy(s, "a\xf0\x9f\x98\x80"
+		  "bcd"); /* a 4-byte emoji at 1..4 */
+	test_assert(text_cut(s, 8, 7) == 4 && strcmp(s, "a...") == 0);
+	strcpy(s, "\xc3\xa9\xc3\xa9\xc3\xa9");
+	test_assert(text_cut(s, 6, 5) == 5 && strcmp(s, "\xc3\xa9...") == 0);
+	/* The length it would have had: only max - 3 bytes are read. */
+	strcpy(s, "abcdefg");
+	test_assert(text_cut(s, 1000, 7) == 7 && strcmp(s, "abcd...") == 0);
+	/* No room for the dots: left as it is. */
+	strcpy(s, "abcdef");
+	test_assert(text_cut(s, 6, 2) == 6 && strcmp(s, "abcdef") == 0);
+}
+
 static void test_in_place(void)
 {
 	char buf[] = "a\xe2\x80\xae"
@@ -121,5 +148,6 @@ int main(void)
 	test_run(test_valid_kept);
 	test_run(test_truncation);
 	test_run(test_in_place);
+	test_run(test_cut);
 	return 0;
 }
