@@ -18,14 +18,23 @@
 #define CACHE_BACKOFF_FIRST 1.0
 #define CACHE_BACKOFF_CAP 300.0
 
+/* Whose list a fetch brought, for whoever keeps lists by credential: the
+ * signed-in user's id, or else the bearer token itself, which may only be
+ * hashed, never stored.  Both point into the fetcher's memory. */
+struct fetch_owner {
+	const char *user_id;
+	const char *token;
+};
+
 struct fetch_result {
 	int err;           /* 0, or -errno when the fetch failed; -ECANCELED:
 			    * not tried (stopping), which is no failure */
 	bool not_modified; /* 304: the list is as it was */
 	char *body;        /* on success: malloc'd, taken over by the cache */
 	size_t len;
-	double retry_after; /* seconds the API asked us to wait, or -1 */
-	char message[512];  /* on failure: one line, never the token */
+	double retry_after;       /* seconds the API asked us to wait, or -1 */
+	char message[512];        /* on failure: one line, never the token */
+	struct fetch_owner owner; /* on success; valid until the next fetch */
 };
 
 /* What the cache cannot work without; all called with ctx. */
@@ -68,13 +77,15 @@ void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *c
 
 /*
  * accepted: a fetched body became the current list, snap (ref it to keep
- * it); body is the hook's to free.  fetched_at is when it was fetched.
- * Called as swapped is, the first fetch included: only queue work there.
- * Without this hook the cache frees the body itself.
+ * it); body is the hook's to free.  fetched_at is when it was fetched,
+ * owner the credential it was fetched with (the fetch's, valid during the
+ * call only).  Called as swapped is, the first fetch included: only queue
+ * work there.  Without this hook the cache frees the body itself.
  */
 void cache_on_accepted(struct cache *cache,
 		       void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
-					struct timespec fetched_at),
+					struct timespec fetched_at,
+					const struct fetch_owner *owner),
 		       void *ctx);
 
 /*

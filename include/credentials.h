@@ -46,7 +46,10 @@ struct credentials;
 struct credentials *credentials_bearer(const char *token, cred_reread_fn reread, void *ctx);
 
 struct cred_session_config {
-	const char *session_path;      /* the file the session came from */
+	const char *session_path; /* the file the session came from */
+	/* The file is a read-only copy (systemd's LoadCredential=): a rotated
+	 * refresh token is kept in memory only, never written back. */
+	bool copy;
 	const struct session *session; /* as session_load read it; copied */
 	/* The mount's API base URL: a session made for another is refused, so
 	 * an ID token only goes where the user signed in.  NULL: not checked. */

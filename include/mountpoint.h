@@ -4,6 +4,7 @@
 #ifndef OMIKEYFS_MOUNTPOINT_H
 #define OMIKEYFS_MOUNTPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -17,5 +18,15 @@
  *              not connected); fusermount3 -u P clears it".
  */
 int mountpoint_check(const char *path, char *err, size_t errlen);
+
+/* The device ("MAJ:MIN", as /proc/self/mountinfo says) of the omikeyfs
+ * mount that abs (a canonical path: libfuse's mount point) shows, into
+ * dev: 0, or -ENOENT when it shows none.  Read from the mount table only:
+ * nothing is asked of the mount itself, whose loop may not run yet. */
+int mountpoint_device(const char *abs, char *dev, size_t devlen);
+
+/* Whether a mount of dev is left in this process's mount namespace (true
+ * when the table cannot be read). */
+bool mountpoint_device_mounted(const char *dev);
 
 #endif

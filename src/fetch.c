@@ -86,6 +86,7 @@ static int open_session(struct fetcher *f, const struct options *opts, const cha
 	if (r == 0) {
 		struct cred_session_config cfg = {
 			.session_path = path,
+			.copy = path == opts->session_file && opts->session_copy,
 			.session = &s,
 			.api_url = opts->url,
 			.renew = f->renew,
@@ -264,6 +265,11 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {
+		/* Whose list this is: the credential this very request carried
+		 * (a healed session's, a rotated key file's), not the mount's
+		 * first. */
+		res->owner.user_id = credentials_user_id(f->cred);
+		res->owner.token = credentials_plain_token(f->cred);
 		if (resp.status == 304) {
 			res->not_modified = true;
 		} else {

@@ -233,12 +233,18 @@ static int parts_build(struct parts *p, const struct options *opts)
 	/* The kept list is the signed-in user's, or the token's: only a salted
 	 * hash of a token names it. */
 	cred = fetcher_credentials(p->fetcher);
-	if (opts->cache_dir &&
-	    !(p->persist = persist_open(opts->cache_dir, opts->cache_dir_default, opts->list_url,
-					credentials_user_id(cred), credentials_plain_token(cred),
-					p->cache, err, sizeof(err))) &&
-	    err[0])
-		return fail(EXIT_USAGE, err);
+	if (opts->cache_dir) {
+		const struct persist_config pc = {
+			.dir = opts->cache_dir,
+			.fallback = opts->cache_dir_default,
+			.url = opts->list_url,
+			.max_size = opts->max_size,
+			.owner = { credentials_user_id(cred), credentials_plain_token(cred) },
+		};
+
+		if (!(p->persist = persist_open(&pc, p->cache, err, sizeof(err))) && err[0])
+			return fail(EXIT_USAGE, err);
+	}
 	return EXIT_OK;
 }
 
@@ -254,7 +260,7 @@ static void parts_free(struct parts *p)
  * Returns the exit status. */
 static int serve(struct fuse_session *se, struct parts *p, const struct options *opts)
 {
-	int status = EXIT_MOUNT;
+	int status = EXIT_MOUNT, rc;
 
 	if (fuse_set_signal_handlers(se) != 0)
 		return EXIT_MOUNT;
@@ -268,7 +274,7 @@ static int serve(struct fuse_session *se, struct parts *p, const struct options 
 		goto out_unmount;
 	if (!opts->fuse.foreground)
 		log_to_syslog();
-	if (stop_install(se) < 0) {
+	if (stop_install(se, opts->fd_mountpoint ? NULL : opts->fuse.mountpoint) < 0) {
 		log_err("cannot set up SIGTERM and SIGINT");
 		goto out_unmount;
 	}
@@ -291,8 +297,11 @@ out_unmount:
 	 * is aborted and none starts. */
 	stop_request();
 	/* Unmounting closes the session's fd, which aborts whatever the
-	 * notifier may still be waiting on in the kernel; only then join it. */
+	 * notifier may still be waiting on in the kernel; only then join it.
+	 * A mount already gone from here is not unmounted by its path. */
 	fs_notifier_stopping(p->fs);
+	if (stop_mount_gone() && (rc = stop_let_go(se)) < 0)
+		log_warn("cannot let go of the FUSE connection: %s", strerror(-rc));
 	fuse_session_unmount(se);
 	fs_stop_notifier(p->fs);
 out_signals:

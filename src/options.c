@@ -379,6 +379,54 @@ static char *default_cache_dir(void)
 	return dir;
 }
 
+/* dir/name, when something is there (or cannot be told: opening it will
+ * say why); NULL with errno 0 when nothing is, or ENOMEM. */
+static char *credential_at(const char *dir, const char *name)
+{
+	struct stat st;
+	char *path;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (lstat(path, &st) < 0 && errno == ENOENT) {
+		free(path);
+		path = NULL;
+	}
+	errno = 0;
+	return path;
+}
+
+/*
+ * What systemd hands a service: LoadCredential=token:... or session:...
+ * in $CREDENTIALS_DIRECTORY, when no other credential is given, and
+ * CacheDirectory= in $CACHE_DIRECTORY (the first of a ':' list), when no
+ * cache_dir is.  Paths taken from the environment never pass through
+ * fuse_opt, which would read a '\' in them (a unit's \x2d) as an escape.
+ * false (errno ENOMEM) when out of memory.
+ */
+static bool systemd_defaults(struct options *o)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	const char *cache = getenv("CACHE_DIRECTORY");
+
+	if (!o->login && !o->logout && !o->key_file && !o->session_file && !getenv("OMI_API_KEY") &&
+	    creds && creds[0] == '/') {
+		if (!(o->key_file = credential_at(creds, "token")) && errno)
+			return false;
+		if (!o->key_file) {
+			if (!(o->session_file = credential_at(creds, "session")) && errno)
+				return false;
+			o->session_copy = o->session_file != NULL;
+		}
+	}
+	if (!o->no_cache && !o->cache_dir && cache && cache[0] == '/' &&
+	    !(o->cache_dir = strndup(cache, strcspn(cache, ":"))))
+		return false;
+	return true;
+}
+
 /* What to do, and where: --login or --logout (at most an API_URL), or a
  * mount (API_URL and MOUNTPOINT); fills o->url and o->mountpoint. */
 static int check_command(struct parse_state *st, const char *progname, char *err, size_t errlen)
@@ -469,6 +517,10 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (url_check(o->url, err, errlen) < 0)
 		return -1;
+	if (!systemd_defaults(o)) {
+		errmsg_set(err, errlen, "out of memory");
+		return -1;
+	}
 	/* A mount made before omikeyfs ran has the options mount.fuse3 was
 	 * given, which are the ones we see: default_permissions added here
 	 * would not reach the kernel, and without it allow_other lets every

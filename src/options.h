@@ -40,6 +40,7 @@ struct options {
 	int port;                      /* --port=N: the loopback port, 0: any free one */
 	char *provider;                /* --provider=google|apple */
 	char *session_file;            /* absolute, or NULL: the default (session_default_path) */
+	bool session_copy;             /* session_file is systemd's read-only copy (a credential) */
 	char *firebase_api_key;        /* the Firebase Web API key --login signs in with */
 	double login_timeout;          /* seconds --login waits for the browser */
 	struct fuse_cmdline_opts fuse; /* filled by options_fuse_args */

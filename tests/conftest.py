@@ -445,6 +445,39 @@ def wait_for(predicate, timeout=10, interval=0.05, what="condition", ignore=()):
     raise AssertionError("timed out waiting for " + what)
 
 
+
+def build_package(top):
+    """dpkg-buildpackage -b of what git tracks, as it is in the work tree
+    (no build directories), in top/omikeyfs; returns the .deb's path.
+    Skips when the tools or a git checkout are missing."""
+    for tool in ("dpkg-buildpackage", "dh", "git"):
+        if not shutil.which(tool):
+            pytest.skip("%s not installed" % tool)
+    files = run("git", "-C", ROOT, "ls-files", "-z")
+    if files.returncode != 0:
+        pytest.skip("not a git checkout: %s" % files.stderr.strip())
+    src = os.path.join(str(top), "omikeyfs")
+    os.mkdir(src)
+    for name in files.stdout.split("\0"):
+        if not name or not os.path.lexists(os.path.join(ROOT, name)):
+            continue
+        dst = os.path.join(src, name)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, name), dst, follow_symlinks=False)
+    r = run("dpkg-buildpackage", "-us", "-uc", "-b", cwd=src, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    debs = [p for p in os.listdir(str(top)) if re.match(r"omikeyfs_.*\.deb$", p)]
+    assert len(debs) == 1, os.listdir(str(top))
+    return os.path.join(str(top), debs[0])
+
+
+@pytest.fixture(scope="session")
+def package_deb(tmp_path_factory):
+    """(the .deb, the directory it was built in), built once per run for
+    the package tests and the booted-systemd tests."""
+    top = tmp_path_factory.mktemp("deb")
+    return build_package(top), str(top)
+
 # ---------------------------------------------------------------------------
 # Sign-in: Google's Firebase Auth Emulator (installed by tests/deps.sh) and
 # the fake API in Firebase mode.  Nothing of ours stands in for Firebase.

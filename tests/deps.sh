@@ -18,10 +18,11 @@ packages=(
 	libfuse3-dev fuse3 libcurl4-openssl-dev libjson-c-dev ca-certificates
 	scdoc man-db
 	python3 python3-pytest
-	attr rsync curl
+	attr rsync curl gdb
 	chromium xdg-utils
 	clang libclang-rt-14-dev clang-format
 	debhelper dpkg-dev lintian git systemd
+	systemd-container debootstrap
 )
 
 missing=()

@@ -355,3 +355,143 @@ def test_a_list_shrinking_by_more_than_half_is_served_with_a_warning(api, mount)
     assert [l for l in lines if "shrank" in l] == [
         "omikeyfs: the key list shrank from 5 to 2 keys in one refresh",
         "omikeyfs: the key list shrank from 10 to 0 keys in one refresh"]
+
+
+# ---- 10. an unmount while another mount namespace holds a copy -----------------
+
+COPY_ENDED = (r"^omikeyfs: unmounted here while a copy of the mount lives on in another "
+              r"mount namespace; ending it$")
+
+
+def test_unmount_ends_the_daemon_though_another_namespace_holds_a_copy(api, mount):
+    """A mount namespace made while mounted (unshare -m, a service with
+    PrivateTmp=) keeps a copy of the mount, which kept the kernel's
+    connection and the daemon alive after fusermount3 -u.  The daemon ends
+    all the same, the copy with it, and a new mount made meanwhile on the
+    same path is left alone."""
+    m = mount(KEYS, ttl=60, expect_stderr=[COPY_ENDED])
+    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "600"])
+    try:
+        wait_for(lambda: os.path.exists("/proc/%d/ns/mnt" % holder.pid) and
+                 os.readlink("/proc/%d/ns/mnt" % holder.pid) != os.readlink("/proc/self/ns/mnt"),
+                 timeout=DEADLINE, what="the namespace holding a copy")
+        subprocess.run(["fusermount3", "-u", m.mnt], check=True)
+        # Its stderr file is the first daemon's too (named by the path).
+        again = Mount(api.url, m.mnt, opts=["ttl=60", "timeout=5"], expect_stderr=[COPY_ENDED])
+        try:
+            try:
+                rc = m.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                m.proc.kill()
+                pytest.fail("omikeyfs still runs %d s after its unmount" % DEADLINE)
+            finally:
+                m.unmounted = True
+                m.stderr_file.close()
+            assert rc == 0, m.stderr()
+            m.check_stderr()
+            assert re.search(COPY_ENDED, m.stderr(), re.M)
+            # The new mount on the same path is untouched, and answers.
+            assert os.path.ismount(m.mnt) and len(os.listdir(m.mnt)) == len(KEYS)
+            assert again.xattr("pid") == str(again.pid)
+        finally:
+            again.unmount()
+        # The copy went with the daemon: a dead mount there now.
+        r = run("nsenter", "-t", str(holder.pid), "-m", "stat", m.mnt)
+        assert r.returncode != 0 and "Transport endpoint is not connected" in r.stderr, r
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# ---- 11. unmounting while the session renews -----------------------------------
+
+from test_login import env, sign_in  # noqa: E402,F401  (fixtures and the sign-in)
+
+STRESS_ROUNDS = 30
+STRESS_BUDGET = 60  # seconds; at least 5 rounds are run whatever it takes
+EXIT_DEADLINE = 20
+
+
+def thread_stacks(pid):
+    """Every thread's backtrace of a live process, by gdb."""
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                           capture_output=True, text=True, timeout=120)
+        return r.stdout + r.stderr
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "gdb failed: %r" % e
+
+
+def test_unmount_during_renewals_ends_the_daemon(auth_api, env, tmp_path):
+    """ID tokens the API refuses after 1 s and ttl 0.3: walkers make a
+    renewal about once a second, and each round unmounts just as one has
+    been asked for.  Every daemon must exit 0 within EXIT_DEADLINE; one that
+    does not fails the test with all its threads' stacks."""
+    import threading
+    import time
+    auth_api.set_keys(KEYS)
+    sign_in(auth_api, env)
+    auth_api.set_token_lifetime(1)
+    started = time.monotonic()
+    rounds = 0
+
+    def renewals():
+        return sum(e["status"] == 401 for e in auth_api.request_log()
+                   if e["path"] == "/v1/dev/keys")
+
+    while rounds < STRESS_ROUNDS and (rounds < 5 or time.monotonic() - started < STRESS_BUDGET):
+        mnt = str(tmp_path / ("mnt%d" % rounds))
+        os.mkdir(mnt)
+        # A mount namespace made meanwhile anywhere on the machine holds a
+        # copy of the mount; the daemon then says it ends that too.
+        m = Mount(auth_api.url, mnt, opts=["ttl=0.3", "timeout=5"], env=env, token=None,
+                  expect_stderr=[COPY_ENDED])
+        done = threading.Event()
+
+        def walker(read):
+            # find (listings and stats) and grep -r (reads too, after which
+            # listings have the notifier push file pages to the kernel).
+            while not done.is_set():
+                try:
+                    for d in os.listdir(mnt):
+                        for f in os.listdir(os.path.join(mnt, d)):
+                            path = os.path.join(mnt, d, f)
+                            if read:
+                                with open(path, "rb") as fh:
+                                    fh.read()
+                            else:
+                                os.stat(path)
+                except OSError:
+                    pass
+
+        walkers = [threading.Thread(target=walker, args=(read,)) for read in (False, True)]
+        try:
+            before = renewals()
+            for t in walkers:
+                t.start()
+            wait_for(lambda: renewals() > before, timeout=30, interval=0.01,
+                     what="a renewal in round %d" % rounds)
+            # An operation under way keeps the mount busy a moment.
+            wait_for(lambda: subprocess.run(["fusermount3", "-u", mnt],
+                                            stderr=subprocess.DEVNULL).returncode == 0,
+                     timeout=30, interval=0.01, what="the unmount in round %d" % rounds)
+            m.unmounted = True
+        finally:
+            done.set()
+            for t in walkers:
+                t.join()
+        try:
+            rc = m.proc.wait(EXIT_DEADLINE)
+        except subprocess.TimeoutExpired:
+            stacks = thread_stacks(m.pid)
+            with open(str(tmp_path / "stacks.txt"), "w") as f:
+                f.write(stacks)
+            m.kill()
+            pytest.fail("round %d: omikeyfs (pid %d) still runs %d s after its unmount; "
+                        "its threads:\n%s\nstderr:\n%s"
+                        % (rounds, m.pid, EXIT_DEADLINE, stacks, m.stderr()))
+        m.stderr_file.close()
+        assert rc == 0, "round %d: exit %s: %s" % (rounds, rc, m.stderr())
+        m.check_stderr()
+        rounds += 1
+    print("%d rounds in %.1f s, %d renewals" % (rounds, time.monotonic() - started, renewals()))

@@ -52,35 +52,16 @@ def test_version_in_one_place():
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory):
+def deb(request):
     """(path of the .deb, the directory it was built in, its dpkg -x root)."""
     if not (os.environ.get("OMIKEYFS_TEST_PACKAGE") == "1"
             or os.environ.get("OMIKEYFS_TEST_DIST") == "1"):
         pytest.skip("slow: set OMIKEYFS_TEST_PACKAGE=1 to build the package")
-    for tool in ("dpkg-buildpackage", "dh", "git"):
-        if not shutil.which(tool):
-            pytest.skip("%s not installed" % tool)
-    files = run("git", "-C", ROOT, "ls-files", "-z")
-    if files.returncode != 0:
-        pytest.skip("not a git checkout: %s" % files.stderr.strip())
-    top = tmp_path_factory.mktemp("deb")
-    src = top / "omikeyfs"
-    src.mkdir()
-    # Only what git tracks, as it is in the work tree: no build directories.
-    for name in files.stdout.split("\0"):
-        if not name or not os.path.lexists(os.path.join(ROOT, name)):
-            continue
-        dst = src / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(os.path.join(ROOT, name), str(dst), follow_symlinks=False)
-    r = run("dpkg-buildpackage", "-us", "-uc", "-b", cwd=str(src), timeout=900)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    debs = [p for p in os.listdir(str(top)) if re.match(r"omikeyfs_.*\.deb$", p)]
-    assert len(debs) == 1, os.listdir(str(top))
-    path = str(top / debs[0])
-    root = top / "root"
-    assert run("dpkg", "-x", path, str(root)).returncode == 0
-    return path, str(top), str(root)
+    path, top = request.getfixturevalue("package_deb")
+    root = os.path.join(top, "root")
+    if not os.path.isdir(root):
+        assert run("dpkg", "-x", path, root).returncode == 0
+    return path, top, root
 
 
 def test_package_files(deb):

@@ -4,7 +4,11 @@ starting while the API is down, and mtimes that survive a remount.
 Each test keeps its lists in a cache_dir of its own under tmp_path; every
 mount is real, against the fake API in fixed-bearer mode.
 """
+import errno
+import hashlib
 import os
+import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -12,6 +16,7 @@ import subprocess
 import pytest
 
 from conftest import TOKEN, Mount, expected_files, make_keys, run, tree, wait_for
+from test_login import auth_mount, default_session, env, read_session, sign_in  # noqa: F401
 
 OTHER_TOKEN = "omi_dev_other_token_90ad7c3e"
 
@@ -305,4 +310,236 @@ def test_change_while_unmounted_reaches_rsync(api, mount, tmp_path):
         assert f.read() == expected_files(renamed[2])["name"]
     res = run("rsync", "-a", "--itemize-changes", m.mnt + "/", backup + "/")
     assert res.returncode == 0 and res.stdout == "", res.stdout
+    m.unmount()
+
+
+# ---- whose list a kept file is -----------------------------------------------
+
+ROTATED = r"^omikeyfs: the API refused the token; retrying with the new one in \S+$"
+
+
+def write_key_file(path, token):
+    """Replace the key file at once, as a rotation would."""
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def test_kept_list_follows_a_key_file_rotated_to_another_account(api, mount, tmp_path):
+    """The token in the key file is replaced by another account's: the list
+    fetched with it is kept as that token's, and each token's offline start
+    shows its own account's list, never the other's."""
+    d = str(tmp_path / "c")
+    path = str(tmp_path / "token")
+    write_key_file(path, TOKEN)
+    first, second = make_keys(3, seed=320), make_keys(2, seed=321)
+    opts = ["cache_dir=" + d, "key_file=" + path]
+    m = mount(first, token=None, opts=opts, expect_stderr=[ROTATED])
+    assert tree(m.mnt) == expected_tree(first)
+    write_key_file(path, OTHER_TOKEN)
+    api.control("token", {"token": OTHER_TOKEN})
+    api.set_keys(second)
+    m.sighup()
+    wait_for(lambda: tree(m.mnt) == expected_tree(second), what="the other account's list",
+             ignore=(FileNotFoundError,))
+    m.unmount()
+    assert len(kept_files(d)) == 2
+
+    api.fault(status=503)
+    for token, keys in ((TOKEN, first), (OTHER_TOKEN, second)):
+        write_key_file(path, token)
+        m = mount(token=None, opts=opts, expect_stderr=[SERVED_KEPT, HEALED])
+        assert tree(m.mnt) == expected_tree(keys), token
+        assert m.xattr("stale") == "1"
+        m.unmount()
+
+
+def user_kept_name(list_url, uid):
+    """A signed-in user's kept file: named by the URL and the user id alone."""
+    digest = hashlib.sha256(("%s\nuser:%s" % (list_url, uid)).encode()).hexdigest()
+    return "list-" + digest[:32]
+
+
+ENDED = "the session has ended (USER_DISABLED); sign in again with omikeyfs --login"
+
+
+def test_kept_list_follows_a_session_healed_by_another_account(auth_api, env, auth_mount,
+                                                                tmp_path):
+    """alice's session ends, bob signs in and the mount heals with his: his
+    list is kept as his, and alice's offline start shows hers."""
+    d = str(tmp_path / "c")
+    session = str(tmp_path / "s" / "session.json")
+    alice_copy = str(tmp_path / "a" / "session.json")
+    alice, bob = make_keys(3, seed=330), make_keys(2, seed=331)
+    auth_api.set_user_keys("alice", alice)
+    auth_api.set_user_keys("bob", bob)
+    auth_api.set_user("alice")
+    sign_in(auth_api, env, opts=["session_file=" + session])
+    os.mkdir(os.path.dirname(alice_copy), 0o700)
+    shutil.copy(session, alice_copy)
+    opts = ["cache_dir=" + d, "session_file=" + session]
+    m = auth_mount(opts=opts, ttl=0.3)
+    assert tree(m.mnt) == expected_tree(alice)
+
+    auth_api.firebase.disable_user("alice")
+    auth_api.set_token_lifetime(1)  # the next refresh needs a renewal
+    m.expect_stderr(r"^omikeyfs: fetching the key list failed: %s; serving the last good "
+                    r"list$" % re.escape(ENDED), HEALED)
+    wait_for(lambda: m.xattr("stale") == "1", timeout=30, what="the ended session")
+    auth_api.set_token_lifetime(None)
+    auth_api.set_user("bob")
+    sign_in(auth_api, env, opts=["session_file=" + session])
+    m.sighup()
+    wait_for(lambda: tree(m.mnt) == expected_tree(bob), timeout=30, what="bob's list",
+             ignore=(FileNotFoundError,))
+    m.unmount()
+
+    list_url = auth_api.url + "/v1/dev/keys"
+    assert sorted(kept_files(d)) == sorted([user_kept_name(list_url, "alice"),
+                                            user_kept_name(list_url, "bob")])
+    for uid, keys in (("alice", alice), ("bob", bob)):
+        with open(os.path.join(d, user_kept_name(list_url, uid)), "rb") as f:
+            data = f.read()
+        assert b"\ncredential user:%s\n" % uid.encode() in data
+        assert all(k["id"].encode() in data for k in keys), uid
+
+    # alice, enabled again, starts offline with her own list.
+    auth_api.firebase.enable_user("alice")
+    auth_api.fault(status=503)
+    m = auth_mount(opts=["cache_dir=" + d, "session_file=" + alice_copy],
+                   expect_stderr=[SERVED_KEPT, HEALED])
+    assert tree(m.mnt) == expected_tree(alice)
+
+
+def test_renewal_as_another_user_is_refused(auth_api, env, tmp_path):
+    """A session file naming alice whose refresh token is bob's: Firebase
+    renews it as bob, which is refused before his ID token lists anything."""
+    alice_file, bob_file = str(tmp_path / "a" / "s.json"), str(tmp_path / "b" / "s.json")
+    auth_api.set_user("alice")
+    sign_in(auth_api, env, opts=["session_file=" + alice_file])
+    auth_api.set_user("bob")
+    sign_in(auth_api, env, opts=["session_file=" + bob_file])
+    mixed = read_session(alice_file)
+    mixed["refresh_token"] = read_session(bob_file)["refresh_token"]
+    path = str(tmp_path / "m" / "s.json")
+    os.mkdir(os.path.dirname(path), 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        import json
+        json.dump(mixed, f)
+    auth_api.control("reset", {})  # an empty request log
+    want = ("omikeyfs: cannot fetch the key list from %s: Firebase renewed the session as "
+            "another user than the session file's (alice); sign in again with omikeyfs "
+            "--login" % auth_api.url)
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    m = Mount(auth_api.url, mnt, opts=["timeout=5", "session_file=" + path,
+                                       "cache_dir=" + str(tmp_path / "c")],
+              env=env, token=None, wait=False, expect_stderr=["^" + re.escape(want) + "$"])
+    try:
+        rc = m.proc.wait(30)
+    finally:
+        m.kill()
+    assert not os.path.ismount(mnt)
+    assert (rc, lines(m.stderr())) == (2, [want])
+    assert [e for e in auth_api.request_log() if e["path"] == "/v1/dev/keys"] == []
+    assert read_session(path) == mixed
+
+
+# ---- a default cache_dir that cannot be used ---------------------------------
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A small tmpfs, filled up: every write to it fails with ENOSPC."""
+    d = str(tmp_path / "full")
+    os.mkdir(d, 0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "omikeyfs-full", d],
+                   check=True)
+    try:
+        fd = os.open(os.path.join(d, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        yield d
+    finally:
+        subprocess.run(["umount", d], check=True)
+
+
+@pytest.mark.parametrize("var", ["XDG_CACHE_HOME", "HOME"])
+def test_full_disk_under_the_default_cache_dir_does_not_stop_a_mount(api, mount, full_tmpfs,
+                                                                     var):
+    env = {"XDG_CACHE_HOME": full_tmpfs} if var == "XDG_CACHE_HOME" else \
+        {"XDG_CACHE_HOME": "", "HOME": full_tmpfs}
+    keys = make_keys(3, seed=340)
+    warning = (r"^omikeyfs: cache_dir %s/\S*omikeyfs: .*No space left on device; keeping no "
+               r"list \(set -o cache_dir= or no_cache\)$" % re.escape(full_tmpfs))
+    m = mount(keys, env=env, expect_stderr=[warning])
+    assert tree(m.mnt) == expected_tree(keys)
+    m.unmount()
+    assert len([line for line in lines(m.stderr()) if re.search(warning, line)]) == 1
+
+
+@pytest.mark.parametrize("how", ["file", "dir"])
+def test_default_cache_dir_open_to_others_does_not_stop_a_mount(api, mount, tmp_path, how):
+    """Warned about and not used: neither read nor written."""
+    xdg = str(tmp_path / "xdg")
+    d = os.path.join(xdg, "omikeyfs")
+    keys = make_keys(2, seed=341)
+    keep(mount, d, keys)
+    before = {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)}
+    os.chmod(d, 0o755) if how == "dir" else os.chmod(kept_path(d), 0o644)
+    api.set_keys(make_keys(4, seed=342))
+    m = mount(env={"XDG_CACHE_HOME": xdg}, expect_stderr=[
+        r"^omikeyfs: cache(_dir| file) %s\S*: group or others may read or write it \(mode "
+        r"[0-7]+\); chmod [67]00 it; keeping no list \(set -o cache_dir= or no_cache\)$"
+        % re.escape(d)])
+    assert len(os.listdir(m.mnt)) == 4
+    m.unmount()
+    assert {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)} == before
+
+
+# ---- a kept file larger than max_size ----------------------------------------
+
+def test_kept_list_of_a_body_larger_than_max_size_is_not_served(api, mount, tmp_path):
+    """max_size refuses such a list from the API; from a kept file neither."""
+    d = str(tmp_path / "c")
+    keys = make_keys(40, seed=350)
+    keep(mount, d, keys)
+    assert os.path.getsize(kept_path(d)) > 4096
+    api.fault(status=503)
+    rc, stderr = attempt(api, tmp_path, ["cache_dir=" + d, "max_size=4096"],
+                         expect=[FETCH_FAILED, IGNORED])
+    assert rc == 3, stderr
+    ignored = [line for line in lines(stderr) if re.search(IGNORED, line)]
+    assert len(ignored) == 1 and "max_size" in ignored[0], stderr
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for pid %d" % pid)
+
+
+def test_huge_kept_file_is_not_read(api, mount, tmp_path):
+    """A 256 MiB kept file (sparse: no disk) under the default max_size of
+    64 MiB: refused by its size, before a byte of it is in memory."""
+    d = str(tmp_path / "c")
+    keys = make_keys(3, seed=351)
+    keep(mount, d, keys)
+    huge = 256 << 20
+    os.truncate(kept_path(d), huge)
+    m = mount(keys, opts=["cache_dir=" + d], expect_stderr=[
+        r"^omikeyfs: ignoring the kept list %s/list-[0-9a-f]+: %d bytes, more than a list of "
+        r"max_size \(67108864\) takes$" % (re.escape(d), huge)])
+    assert tree(m.mnt) == expected_tree(keys)
+    assert peak_rss_kib(m.pid) * 1024 < huge // 2
+    assert "ignoring the kept list" in m.stderr()
     m.unmount()

@@ -7,6 +7,7 @@ real omikeyfs mounts of the fake API.
 import os
 import re
 import shutil
+import shlex
 import signal
 import socket
 import stat
@@ -108,7 +109,8 @@ def test_system_unit_keeps_the_host_mount_namespace():
     found = sorted(set(settings) & set(NAMESPACING))
     assert not found, "omikeyfs@.service would mount in a namespace of its own: %s" % found
     assert settings["Type"] == ["notify"]
-    assert settings["LoadCredential"] == ["token:/etc/omikeyfs/%i.token"]
+    assert settings["LoadCredential"] == ["token:/etc/omikeyfs/%I.token"]
+    assert settings["EnvironmentFile"] == ["-/etc/omikeyfs/%I.env"]
     assert settings["RestartPreventExitStatus"] == ["1 2 243"]
     assert "/dev/fuse rw" in settings["DeviceAllow"]
 
@@ -117,6 +119,11 @@ def test_mount_in_a_private_namespace_is_invisible_outside(api, tmp_path):
     """Why the rule above: what systemd's namespacing does to a FUSE mount."""
     if not shutil.which("unshare"):
         pytest.skip("unshare not installed")
+    # In a chroot whose / is no mount point of its own, unshare cannot make
+    # the copy a slave ("cannot change root filesystem propagation").
+    probe = run("unshare", "-m", "--propagation", "slave", "true")
+    if probe.returncode != 0:
+        pytest.skip("unshare --propagation slave fails here: %s" % probe.stderr.strip())
     api.set_keys(make_keys(2))
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -143,7 +150,8 @@ def test_stop_post_clears_a_killed_daemon(api, tmp_path):
     os.mkdir(mnt)
     post = unit_settings(os.path.join(ROOT, "systemd", "omikeyfs@.service.in"))["ExecStopPost"]
     assert len(post) == 1 and post[0].startswith("-")
-    argv = [mnt if w == "%f" else w for w in post[0][1:].split()]
+    # As systemd splits it: quotes, "$$" for "$", %f the mount point.
+    argv = [mnt if w == "%f" else w.replace("$$", "$") for w in shlex.split(post[0][1:])]
     env = dict(os.environ, OMI_API_KEY=TOKEN)
     p = subprocess.Popen([BIN, "-f", "-o", "ttl=60", api.url, mnt], env=env,
                          stderr=subprocess.DEVNULL)
@@ -164,8 +172,10 @@ def test_stop_post_clears_a_killed_daemon(api, tmp_path):
             p.wait()
         if os.path.ismount(mnt) or run("mountpoint", "-q", mnt).returncode != 0:
             subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
-    # After a clean exit it finds nothing, and says so with a failure.
-    assert run(*argv).returncode != 0
+    # After a clean exit it finds nothing, runs nothing and says nothing:
+    # fusermount3's "failed to unmount" in the journal would look like a fault.
+    r = run(*argv)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
 
 def system_exec_start():
@@ -183,11 +193,13 @@ def test_system_unit_command_line_mounts_and_notifies(api, tmp_path):
     api.set_keys(make_keys(2))
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
-    creds = tmp_path / "creds"
+    # Named as systemd names them for /mnt/omi-keys: the '\\' reaches
+    # omikeyfs through the environment, never through -o.
+    creds = tmp_path / ("omikeyfs@%s.service" % INSTANCE)
     creds.mkdir()
     (creds / "token").write_text(TOKEN + "\n")
     os.chmod(str(creds / "token"), 0o400)
-    cache = tmp_path / "cache"
+    cache = tmp_path / INSTANCE
     cache.mkdir(mode=0o700)
     subst = {"@bindir@/omikeyfs": BIN, "%f": mnt, "$OMIKEYFS_ARGS": None,
              "$OMIKEYFS_URL": api.url}
@@ -197,19 +209,23 @@ def test_system_unit_command_line_mounts_and_notifies(api, tmp_path):
             if subst[word] is not None:
                 argv.append(subst[word])
             continue
-        argv.append(word.replace("${CREDENTIALS_DIRECTORY}", str(creds))
-                    .replace("${CACHE_DIRECTORY}", str(cache)))
+        assert "$" not in word and "/" not in word, word
+        argv.append(word)
     sock_path = str(tmp_path / "notify")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
     sock.settimeout(60)
-    p = subprocess.Popen(argv, env=dict(os.environ, NOTIFY_SOCKET=sock_path),
-                         stderr=subprocess.PIPE, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k != "OMI_API_KEY"}
+    env.update(NOTIFY_SOCKET=sock_path, CREDENTIALS_DIRECTORY=str(creds),
+               CACHE_DIRECTORY=str(cache))
+    p = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, start_new_session=True)
     try:
         msgs = sock.recv(4096).decode().split("\n")
         assert "READY=1" in msgs
         assert os.path.ismount(mnt)
         assert len(os.listdir(mnt)) == 2
+        wait_for(lambda: [n for n in os.listdir(str(cache)) if n.startswith("list-")],
+                 timeout=20, what="the kept list in $CACHE_DIRECTORY")
         p.send_signal(signal.SIGTERM)
         assert "STOPPING=1" in sock.recv(4096).decode().split("\n")
         assert p.wait(30) == 0
@@ -294,7 +310,8 @@ def test_backup_snapshots_link_and_survive_an_empty_list(api, mount, tmp_path):
     r = backup(m.mnt, dest, "2026-11-01")
     assert r.returncode == 0, r.stderr
     assert read_tree(dest / "2026-11-01") == expected_tree(keys)
-    assert sorted(os.listdir(str(dest))) == [".lock", "2026-11-01"]
+    assert sorted(os.listdir(str(dest))) == [".snapshots", "2026-11-01"]
+    assert open(str(dest / ".snapshots")).read() == "2026-11-01\n"
 
     # One key renamed: the next day's snapshot links everything else.
     keys[0] = dict(keys[0], name="renamed %s" % keys[0]["name"])
@@ -339,7 +356,125 @@ def test_backup_twice_a_day_replaces_only_that_day(api, mount, tmp_path):
     assert r.returncode == 0, r.stderr
     assert read_tree(dest / "2026-11-02") == expected_tree(keys)
     assert snapshot_state(dest / "2026-11-01") == day1
-    assert sorted(os.listdir(str(dest))) == [".lock", "2026-11-01", "2026-11-02"]
+    assert sorted(os.listdir(str(dest))) == [".snapshots", "2026-11-01", "2026-11-02"]
+    assert open(str(dest / ".snapshots")).read() == "2026-11-01\n2026-11-02\n"
+
+
+# The hostile local user: a real second uid.
+MALLORY = 12345
+
+
+def as_mallory(*argv):
+    r = run("setpriv", "--reuid=%d" % MALLORY, "--regid=%d" % MALLORY, "--clear-groups",
+            *argv)
+    assert r.returncode == 0, (argv, r.stderr)
+    return r
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory like /tmp (root's, 1777) where the hostile user can plant
+    things, outside the test's private tmp_path."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="omikeyfs-shared-", dir="/tmp")
+    os.chmod(d, 0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def nothing_written(dest):
+    return not os.path.exists(dest) or \
+        [n for n in os.listdir(dest) if n[0].isdigit() or n == ".snapshots"] == []
+
+
+@pytest.mark.parametrize("how", ["DEST another user's", "DEST writable by others",
+                                 "a directory above DEST another user's"])
+def test_backup_refuses_a_dest_others_could_change(api, mount, shared_dir, how):
+    m = mount(keys=make_keys(2, seed=10))
+    if how == "DEST another user's":
+        dest = os.path.join(shared_dir, "dest")
+        as_mallory("mkdir", "-m", "700", dest)
+        want = "omikeyfs-backup: DEST %s belongs to uid %d, not to uid 0; no snapshot taken" \
+            % (dest, MALLORY)
+    elif how == "DEST writable by others":
+        dest = os.path.join(shared_dir, "dest")
+        os.mkdir(dest)
+        os.chmod(dest, 0o777)
+        want = ("omikeyfs-backup: DEST %s may be written by group or others (mode 777); "
+                "chmod go-w it" % dest)
+    else:
+        above = os.path.join(shared_dir, "mallory")
+        as_mallory("mkdir", "-m", "755", above)
+        dest = os.path.join(above, "dest")
+        os.mkdir(dest, 0o700)
+        want = ("omikeyfs-backup: %s, above DEST, belongs to uid %d; no snapshot taken"
+                % (above, MALLORY))
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert (r.returncode, r.stderr.splitlines()) == (1, [want])
+    assert nothing_written(dest), os.listdir(dest)
+
+
+def test_backup_lock_follows_no_planted_link(api, mount, shared_dir):
+    """A .lock link planted while DEST was open to all is not followed
+    once DEST is the user's alone: no file appears where it points."""
+    m = mount(keys=make_keys(2, seed=11))
+    dest = os.path.join(shared_dir, "dest")
+    os.mkdir(dest)
+    os.chmod(dest, 0o1777)
+    target = os.path.join(shared_dir, "made-by-root")
+    as_mallory("ln", "-s", target, os.path.join(dest, ".lock"))
+    os.chmod(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert r.returncode == 0, r.stderr
+    assert not os.path.lexists(target)
+    assert read_tree(os.path.join(dest, "2026-11-01")) == tree(m.mnt)
+
+
+def test_backup_links_only_to_snapshots_it_made(api, mount, shared_dir):
+    """A 2099-12-31 directory planted in DEST (a copy of the tree, files
+    and all) is no snapshot: the next one links to the script's own."""
+    m = mount(keys=make_keys(3, seed=12))
+    dest = os.path.join(shared_dir, "dest")
+    os.mkdir(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-01")
+    assert r.returncode == 0, r.stderr
+    # The tree, where the hostile user may read it, copied in while DEST
+    # was open to all.
+    copy = os.path.join(shared_dir, "copy")
+    shutil.copytree(m.mnt, copy)
+    assert run("chmod", "-R", "a+rX", copy).returncode == 0
+    os.chmod(dest, 0o1777)
+    as_mallory("cp", "-r", copy, os.path.join(dest, "2099-12-31"))
+    os.chmod(dest, 0o700)
+    r = backup(m.mnt, dest, "2026-11-02")
+    assert r.returncode == 0, r.stderr
+    day1, day2 = os.path.join(dest, "2026-11-01"), os.path.join(dest, "2026-11-02")
+    assert r.stdout.strip() == ("omikeyfs-backup: %s copied to %s (unchanged files linked "
+                                "to %s)" % (m.mnt, day2, day1))
+    for key in os.listdir(m.mnt):
+        for f in os.listdir(os.path.join(m.mnt, key)):
+            assert os.stat(os.path.join(day2, key, f)).st_ino == \
+                os.stat(os.path.join(day1, key, f)).st_ino, (key, f)
+    assert open(os.path.join(dest, ".snapshots")).read() == "2026-11-01\n2026-11-02\n"
+
+
+@pytest.mark.parametrize("what", ["/dev/shm", "a tmpfs"])
+def test_backup_refuses_a_mount_that_is_not_omikeyfs(tmp_path, what):
+    dest = str(tmp_path / "dest")
+    mnt = "/dev/shm"
+    if what == "a tmpfs":
+        mnt = str(tmp_path / "mnt")
+        os.mkdir(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "omikeyfs", mnt], check=True)
+    try:
+        r = backup(mnt, dest, "2026-11-01")
+    finally:
+        if what == "a tmpfs":
+            subprocess.run(["umount", mnt], check=True)
+    assert (r.returncode, r.stderr.splitlines()) == (2, [
+        "omikeyfs-backup: %s is not an omikeyfs mount (fuse.omikeyfs); no snapshot taken"
+        % mnt])
+    assert not os.path.exists(dest)
 
 
 # --- mount.omikeyfs -------------------------------------------------------------
@@ -398,3 +533,23 @@ def test_mount_helper_rejects_bad_arguments(tmp_path):
     assert run(helper, "https://api.omi.me").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-x").returncode == 1
     assert run(helper, "https://api.omi.me", str(tmp_path), "-t", "nfs").returncode == 1
+
+
+@pytest.mark.parametrize("where", ["source", "mount point"])
+def test_mount_helper_refuses_an_argument_that_looks_like_an_option(api, tmp_path, where):
+    """`-d` as the source would reach mount.fuse3, and omikeyfs, as the
+    debug option (then a mount of the default URL); refused instead,
+    before anything runs."""
+    helper = helper_root(tmp_path)
+    mnt = str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    key_file = tmp_path / "token"
+    key_file.write_text(TOKEN + "\n")
+    os.chmod(str(key_file), 0o600)
+    args = ["-d", mnt] if where == "source" else [api.url, "-d"]
+    r = run(helper, *args, "-o", "key_file=%s,timeout=2" % key_file, cwd=str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        "mount.omikeyfs: the %s must not start with '-': -d" % where]
+    assert not os.path.ismount(mnt)
+    assert api.requests() == 0

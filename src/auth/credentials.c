@@ -25,6 +25,7 @@ struct credentials {
 	void *reread_ctx;
 
 	bool is_session;
+	bool copy;              /* cred_session_config.copy */
 	struct session session; /* refresh_token is the current one */
 	char *path;
 	char *api_url; /* NULL: not checked */
@@ -123,6 +124,7 @@ int credentials_session(const struct cred_session_config *cfg, struct credential
 		return -ENOMEM;
 	}
 	c->is_session = true;
+	c->copy = cfg->copy;
 	c->renew = cfg->renew;
 	c->clock = cfg->clock ? cfg->clock : monotonic_ms;
 	c->clock_ctx = cfg->clock_ctx;
@@ -143,8 +145,11 @@ static void save_rotated(struct credentials *c, const char *old, const char *fre
 	char why[512];
 	char *keep;
 
-	int r = session_load(c->path, &disk, why, sizeof(why));
+	int r;
 
+	if (c->copy)
+		return;
+	r = session_load(c->path, &disk, why, sizeof(why));
 	if (r == -ENOENT)
 		return;
 	if (r < 0) {
@@ -206,6 +211,21 @@ static int renew(struct credentials *c, struct cred_error *err)
 	post_result_clear(&res);
 	if (r < 0) {
 		set_error(err, CRED_TRANSIENT, -EPROTO, "cannot renew the sign-in: %s", why);
+		return err->err;
+	}
+	/* The session file says whose lists these are (and names their kept
+	 * copy): a refresh token of another account in it is no session of
+	 * that user, and nothing of the answer is used or saved. */
+	if (strcmp(t.user_id, c->session.user_id) != 0) {
+		set_error(&c->ended_error, CRED_ENDED, -EACCES,
+			  "Firebase renewed the session as another user than the session "
+			  "file's (%s); sign in again with omikeyfs --login",
+			  c->session.user_id);
+		firebase_tokens_free(&t);
+		c->ended = true;
+		secret_free(c->token);
+		c->token = NULL;
+		*err = c->ended_error;
 		return err->err;
 	}
 	if (strcmp(t.refresh_token, c->session.refresh_token) != 0) {

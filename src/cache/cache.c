@@ -30,7 +30,7 @@ struct cache {
 	void (*rejected)(void *ctx);
 	void *rejected_ctx;
 	void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
-			 struct timespec fetched_at);
+			 struct timespec fetched_at, const struct fetch_owner *owner);
 	void *accepted_ctx;
 	struct snapshot *seed; /* a kept list, until the first fetch is done */
 	double ttl;
@@ -90,7 +90,8 @@ void cache_on_rejected(struct cache *cache, void (*rejected)(void *ctx), void *c
 
 void cache_on_accepted(struct cache *cache,
 		       void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
-					struct timespec fetched_at),
+					struct timespec fetched_at,
+					const struct fetch_owner *owner),
 		       void *ctx)
 {
 	cache->accepted = accepted;
@@ -304,7 +305,8 @@ static void succeeded_locked(struct cache *cache, struct snapshot *next,
 		if (old && cache->swapped)
 			cache->swapped(cache->swapped_ctx, old, next);
 		if (cache->accepted)
-			cache->accepted(cache->accepted_ctx, next, res->body, res->len, fetched_at);
+			cache->accepted(cache->accepted_ctx, next, res->body, res->len, fetched_at,
+					&res->owner);
 		snapshot_unref(old);
 	} else if (!cache->current) {
 		/* Byte for byte the kept list: it is the list. */

@@ -37,6 +37,13 @@
 #define MAGIC "omikeyfs kept list "
 /* "check " + 16 hex digits + "\n" */
 #define CHECK_LEN 23
+/* Every line but url, credential, the body and the seeds, at their longest
+ * (20-digit numbers, 19-digit seconds), with room to spare. */
+#define HEADER_MAX 512
+/* A seed line at its longest: an inode number and three times. */
+#define SEED_LINE_MAX (20 + 3 * (1 + 19 + 1 + 9) + 1)
+/* The shortest key a body can hold, {"id":""}: no more seeds than keys. */
+#define KEY_MIN_LEN 9
 
 /* The fields of a seed line, after the inode number. */
 static const enum key_field seeded[] = { FIELD_NAME, FIELD_KEY_PREFIX, FIELD_SCOPES };
@@ -93,6 +100,15 @@ char *keptfile_format(const struct snapshot *snap, const char *body, size_t body
 	}
 	*len = size;
 	return buf;
+}
+
+size_t keptfile_max_len(size_t max_body, size_t url_len, size_t credential_len)
+{
+	size_t keys = max_body / KEY_MIN_LEN;
+
+	if (keys > KEYLIST_MAX_ENTRIES)
+		keys = KEYLIST_MAX_ENTRIES;
+	return HEADER_MAX + url_len + credential_len + max_body + keys * SEED_LINE_MAX;
 }
 
 /* A cursor over the file; every reader fails once the input does not fit. */
@@ -216,7 +232,7 @@ static bool parse_seeds(struct in *in, struct kept_list *out)
 }
 
 int keptfile_parse(const char *buf, size_t len, const char *url, const char *credential,
-		   struct kept_list *out, char *err, size_t errlen)
+		   size_t max_body, struct kept_list *out, char *err, size_t errlen)
 {
 	struct in in = { buf, buf + len };
 	const char *text;
@@ -276,6 +292,8 @@ int keptfile_parse(const char *buf, size_t len, const char *url, const char *cre
 	    !in_count(&in, "body", (uint64_t)(in.end - in.p), &body_len) ||
 	    (uint64_t)(in.end - in.p) < body_len + 1 || in.p[body_len] != '\n')
 		return bad(err, errlen, -EBADMSG, "damaged header");
+	if (body_len > max_body)
+		return bad(err, errlen, -EFBIG, "its body is larger than max_size");
 	out->body = in.p;
 	out->body_len = (size_t)body_len;
 	in.p += body_len + 1;

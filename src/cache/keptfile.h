@@ -26,13 +26,20 @@ struct kept_list {
 
 /*
  * Parses a kept list as written for url and credential (the identity as
- * stored: persist_open's credential, or the token's salted hash).  Returns
- * 0 and fills *out (keptfile_free it), or -EBADMSG (damaged, truncated,
- * a body the API parser refuses), -EPROTONOSUPPORT (another format) or
- * -EXDEV (another URL's or credential's) with a one-line reason in err.
+ * stored: "user:ID", or the token's salted hash), whose body may be at most
+ * max_body bytes (max_size, as a response).  Returns 0 and fills *out
+ * (keptfile_free it), or -EBADMSG (damaged, truncated, a body the API
+ * parser refuses), -EPROTONOSUPPORT (another format), -EXDEV (another
+ * URL's or credential's) or -EFBIG (a body larger than max_body) with a
+ * one-line reason in err.
  */
 int keptfile_parse(const char *buf, size_t len, const char *url, const char *credential,
-		   struct kept_list *out, char *err, size_t errlen);
+		   size_t max_body, struct kept_list *out, char *err, size_t errlen);
+
+/* The largest file keptfile_format writes for a body of at most max_body
+ * bytes, a URL and a credential of these lengths: a larger file is not
+ * worth reading. */
+size_t keptfile_max_len(size_t max_body, size_t url_len, size_t credential_len);
 void keptfile_free(struct kept_list *kept);
 
 /* The file keptfile_parse reads back, for snap (built from body), in one

@@ -2,7 +2,10 @@
  * persist: the last good list, kept across mounts.
  *
  * One file per API URL and credential (keptfile.h gives its format), named
- * by a hash of both, in a directory only the user may use.  The file is
+ * by a hash of both, in a directory only the user may use.  The credential
+ * is the one each list was fetched with, so a session healed by another
+ * account's sign-in, or a key file rotated to another account's token,
+ * files its lists under that account.  The file is
  * replaced atomically (a temporary file, fsync, rename), so a crash leaves
  * the old list or the new one, and only by a thread of its own: the cache
  * accepts a list on whatever thread refreshed, often a request's.
@@ -12,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,22 +34,28 @@
 
 #define SALT_NAME "salt"
 #define SALT_LEN 32
-/* Larger than any list max_size lets through, with its seeds. */
-#define KEPT_MAX ((size_t)4 << 30)
+/* "user:" and a user id, or "token-sha256:" and 64 hex digits. */
+#define CREDENTIAL_MAX 320
+/* "list-" and 32 hex digits. */
+#define NAME_MAX_LEN 40
 
 struct pending {
 	struct snapshot *snap;
 	char *body;
 	size_t len;
 	struct timespec fetched_at;
+	char credential[CREDENTIAL_MAX]; /* whose list, as stored */
 };
 
 struct persist {
 	int dirfd;
 	char *dir;
 	char *url;
-	char *credential; /* as stored: never a token */
-	char name[64];    /* the kept list's file name in dir */
+	size_t max_size; /* of a response, and so of a kept list's body */
+	unsigned char salt[SALT_LEN];
+	bool have_salt;
+	char credential[CREDENTIAL_MAX]; /* the mount's, as stored: never a token */
+	char name[NAME_MAX_LEN];         /* its kept list's file name in dir */
 	pthread_t thread;
 	bool running;
 	bool stopping;
@@ -79,9 +89,8 @@ static int refused_private(enum file_refusal refused, const struct stat *st, con
 	return dir ? -ENOTDIR : -EISDIR;
 }
 
-/* 0, or -errno as refused_private (-EACCES: others may use it, and only
- * then *unsafe), or the -errno of making or opening it. */
-static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
+/* 0, or -errno as refused_private, or the -errno of making or opening it. */
+static int open_dir(struct persist *p, char *err, size_t errlen)
 {
 	const int flags = FILE_DIRECTORY | FILE_OWNED; /* the path may be a link */
 	enum file_refusal refused;
@@ -104,9 +113,7 @@ static int open_dir(struct persist *p, bool *unsafe, char *err, size_t errlen)
 		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(-rc));
 		return rc;
 	}
-	rc = refused_private(refused, &st, "cache_dir", p->dir, true, err, errlen);
-	*unsafe = rc == -EACCES;
-	return rc;
+	return refused_private(refused, &st, "cache_dir", p->dir, true, err, errlen);
 }
 
 /* A file in the directory, checked, or -1: with errno ENOENT when there is
@@ -219,42 +226,53 @@ static void hex(const unsigned char *bytes, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
-static int set_identity(struct persist *p, const char *credential, const char *token, char *err,
-			size_t errlen)
+static bool one_line(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* owner as the kept file stores it: "user:ID", or "token-sha256:" and the
+ * salted hash of the token.  -1 when there is none to say, or no salt. */
+static int credential_of(const struct persist *p, const struct fetch_owner *owner, char *out)
 {
 	unsigned char digest[SHA256_DIGEST_LEN];
 	char digest_hex[2 * SHA256_DIGEST_LEN + 1];
 	struct sha256 ctx;
+	int n;
 
-	if (credential) {
-		if (asprintf(&p->credential, "user:%s", credential) < 0)
-			p->credential = NULL;
-	} else {
-		unsigned char salt[SALT_LEN];
-
-		if (read_salt(p, salt, err, errlen) < 0)
+	if (owner->user_id) {
+		if (!*owner->user_id || !one_line(owner->user_id))
 			return -1;
-		sha256_init(&ctx);
-		sha256_update(&ctx, salt, sizeof(salt));
-		sha256_update(&ctx, token ? token : "", token ? strlen(token) : 0);
-		sha256_final(&ctx, digest);
-		explicit_bzero(salt, sizeof(salt));
-		hex(digest, sizeof(digest), digest_hex);
-		if (asprintf(&p->credential, "token-sha256:%s", digest_hex) < 0)
-			p->credential = NULL;
+		n = snprintf(out, CREDENTIAL_MAX, "user:%s", owner->user_id);
+		return n > 0 && n < CREDENTIAL_MAX ? 0 : -1;
 	}
-	if (!p->credential) {
-		errmsg_set(err, errlen, "out of memory");
+	if (!owner->token || !p->have_salt)
 		return -1;
-	}
 	sha256_init(&ctx);
-	sha256_update(&ctx, p->url, strlen(p->url));
-	sha256_update(&ctx, "\n", 1);
-	sha256_update(&ctx, p->credential, strlen(p->credential));
+	sha256_update(&ctx, p->salt, sizeof(p->salt));
+	sha256_update(&ctx, owner->token, strlen(owner->token));
 	sha256_final(&ctx, digest);
-	memcpy(p->name, "list-", 5);
-	hex(digest, 16, p->name + 5);
+	hex(digest, sizeof(digest), digest_hex);
+	snprintf(out, CREDENTIAL_MAX, "token-sha256:%s", digest_hex);
 	return 0;
+}
+
+/* The kept file of url and credential: "list-" and 128 bits of a hash. */
+static void name_of(const char *url, const char *credential, char name[NAME_MAX_LEN])
+{
+	unsigned char digest[SHA256_DIGEST_LEN];
+	struct sha256 ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, url, strlen(url));
+	sha256_update(&ctx, "\n", 1);
+	sha256_update(&ctx, credential, strlen(credential));
+	sha256_final(&ctx, digest);
+	memcpy(name, "list-", 5);
+	hex(digest, 16, name + 5);
 }
 
 /* The kept list, if any, as the cache's seed.  Only an unsafe file is an
@@ -267,17 +285,26 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	char why[256], *buf = NULL;
 	int64_t start = clock_monotonic_ns();
 	int fd = open_private(p, p->name, &st, err, errlen);
+	size_t max = keptfile_max_len(p->max_size, strlen(p->url), strlen(p->credential));
 
 	if (fd < 0)
 		return err[0] ? -1 : 0;
-	if ((size_t)st.st_size > KEPT_MAX || read_fd(fd, (size_t)st.st_size, &buf) < 0) {
-		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name,
-			 (size_t)st.st_size > KEPT_MAX ? "too large" : strerror(errno));
+	/* The response's size rule, before anything is read: a list that
+	 * max_size would refuse from the API is not taken from a file. */
+	if ((uint64_t)st.st_size > max) {
+		log_warn("ignoring the kept list %s/%s: %lld bytes, more than a list of max_size "
+			 "(%zu) takes",
+			 p->dir, p->name, (long long)st.st_size, p->max_size);
+		close(fd);
+		return 0;
+	}
+	if (read_fd(fd, (size_t)st.st_size, &buf) < 0) {
+		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name, strerror(errno));
 		close(fd);
 		return 0;
 	}
 	close(fd);
-	if (keptfile_parse(buf, (size_t)st.st_size, p->url, p->credential, &kept, why,
+	if (keptfile_parse(buf, (size_t)st.st_size, p->url, p->credential, p->max_size, &kept, why,
 			   sizeof(why)) < 0) {
 		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name, why);
 		free(buf);
@@ -306,15 +333,17 @@ static void pending_clear(struct pending *pd)
 static void write_kept(struct persist *p, const struct pending *pd)
 {
 	int64_t start = clock_monotonic_ns();
+	char name[NAME_MAX_LEN];
 	size_t len;
-	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, p->credential,
+	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, pd->credential,
 				    pd->fetched_at, &len);
 
 	if (!buf) {
 		log_warn("cannot keep the key list: out of memory");
 		return;
 	}
-	if (write_file(p, p->name, buf, len, false) < 0)
+	name_of(p->url, pd->credential, name);
+	if (write_file(p, name, buf, len, false) < 0)
 		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
 	else
 		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", pd->snap->count,
@@ -323,15 +352,23 @@ static void write_kept(struct persist *p, const struct pending *pd)
 }
 
 /* cache_on_accepted: only the newest list matters, so it replaces any
- * that is still waiting. */
+ * that is still waiting.  Its credential is named now, while the fetch's
+ * token still exists (a hash, and only on this thread). */
 static void persist_accepted(void *ctx, struct snapshot *snap, char *body, size_t len,
-			     struct timespec fetched_at)
+			     struct timespec fetched_at, const struct fetch_owner *owner)
 {
 	struct persist *p = ctx;
+	char credential[CREDENTIAL_MAX];
 
+	if (credential_of(p, owner, credential) < 0) {
+		log_debug("not keeping the key list: its credential names no one");
+		free(body);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	pending_clear(&p->pending);
-	p->pending = (struct pending){ snapshot_ref(snap), body, len, fetched_at };
+	p->pending = (struct pending){ snapshot_ref(snap), body, len, fetched_at, { 0 } };
+	memcpy(p->pending.credential, credential, sizeof(credential));
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -361,54 +398,57 @@ static void *persist_main(void *arg)
 
 /* ---- the interface ------------------------------------------------------ */
 
-static bool one_line(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-struct persist *persist_open(const char *dir, bool fallback, const char *url,
-			     const char *credential, const char *token, struct cache *cache,
-			     char *err, size_t errlen)
+struct persist *persist_open(const struct persist_config *cfg, struct cache *cache, char *err,
+			     size_t errlen)
 {
 	struct persist *p = calloc(1, sizeof(*p));
-	bool unsafe = false;
-	int rc;
 
+	err[0] = '\0';
 	if (!p) {
 		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	p->dirfd = -1;
+	p->max_size = cfg->max_size;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
-	if (!(p->dir = strdup(dir)) || !(p->url = strdup(url))) {
+	if (!(p->dir = strdup(cfg->dir)) || !(p->url = strdup(cfg->url))) {
 		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (!one_line(url) || (credential && (!*credential || !one_line(credential)))) {
+	if (!one_line(cfg->url) ||
+	    (cfg->owner.user_id && (!*cfg->owner.user_id || !one_line(cfg->owner.user_id)))) {
 		errmsg_set(err, errlen,
 			   "cannot keep the list: the URL or the user id holds "
 			   "control characters");
 		goto fail;
 	}
-	rc = open_dir(p, &unsafe, err, errlen);
-	/* A default the user never chose, that cannot be made or is not
-	 * theirs (sudo keeps HOME), is no reason not to mount; one that
-	 * others may read is. */
-	if (rc < 0 && !unsafe && fallback) {
-		log_warn("%s; keeping no list (set -o cache_dir= or no_cache)", err);
-		err[0] = '\0';
+	if (open_dir(p, err, errlen) < 0)
+		goto fail;
+	/* A token's lists are named with the salt; a session's never. */
+	if (!cfg->owner.user_id) {
+		if (read_salt(p, p->salt, err, errlen) < 0)
+			goto fail;
+		p->have_salt = true;
+	}
+	if (credential_of(p, &cfg->owner, p->credential) < 0) {
+		errmsg_set(err, errlen, "cannot keep the list: the user id is too long");
 		goto fail;
 	}
-	if (rc < 0 || set_identity(p, credential, token, err, errlen) < 0 ||
-	    load_kept(p, cache, err, errlen) < 0)
+	name_of(p->url, p->credential, p->name);
+	if (load_kept(p, cache, err, errlen) < 0)
 		goto fail;
 	cache_on_accepted(cache, persist_accepted, p);
 	return p;
 fail:
+	/* A default the user never chose is no reason not to mount, whatever
+	 * is wrong with it: not theirs (sudo keeps HOME), open to others, a
+	 * full disk.  Warn and keep nothing; only a cache_dir given is the
+	 * user's to fix first. */
+	if (cfg->fallback && err[0]) {
+		log_warn("%s; keeping no list (set -o cache_dir= or no_cache)", err);
+		err[0] = '\0';
+	}
 	persist_free(p);
 	return NULL;
 }
@@ -443,6 +483,6 @@ void persist_free(struct persist *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->dir);
 	free(p->url);
-	free(p->credential);
+	explicit_bzero(p->salt, sizeof(p->salt));
 	free(p);
 }

@@ -37,33 +37,83 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
-/* Whether the topmost mount at abs (a canonical path) is an omikeyfs. */
+/* One mountinfo line's device ("MAJ:MIN"), mount point (unescaped) and
+ * file system type, pointing into line; false for a line that has none. */
+static bool parse_line(char *line, const char **dev, const char **point, const char **fstype)
+{
+	char *save = NULL, *field, *sep;
+	int i = 0;
+
+	/* ID PARENT MAJ:MIN ROOT POINT OPTIONS [TAGS...] - FSTYPE SOURCE ... */
+	for (field = strtok_r(line, " ", &save); field && i < 4;
+	     field = strtok_r(NULL, " ", &save)) {
+		if (i == 2)
+			*dev = field;
+		i++;
+	}
+	if (!field || !(sep = strstr(save ? save : "", " - ")))
+		return false;
+	unescape(field);
+	*point = field;
+	*fstype = sep + 3;
+	return true;
+}
+
+/* The device of the topmost omikeyfs at abs (a canonical path) into dev,
+ * or "" when the topmost mount there is none. */
+static void omikeyfs_at(const char *abs, char *dev, size_t devlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	dev[0] = '\0';
+	if (!f)
+		return;
+	/* Later lines are mounted on top of earlier ones: the last match
+	 * is what the path shows. */
+	while (getline(&line, &cap, f) > 0) {
+		const char *d = NULL, *point, *fstype;
+
+		if (!parse_line(line, &d, &point, &fstype) || strcmp(point, abs) != 0)
+			continue;
+		if (strncmp(fstype, FSTYPE " ", sizeof(FSTYPE)) == 0)
+			snprintf(dev, devlen, "%s", d);
+		else
+			dev[0] = '\0';
+	}
+	free(line);
+	fclose(f);
+}
+
 static bool omikeyfs_mounted_at(const char *abs)
+{
+	char dev[32];
+
+	omikeyfs_at(abs, dev, sizeof(dev));
+	return dev[0] != '\0';
+}
+
+int mountpoint_device(const char *abs, char *dev, size_t devlen)
+{
+	omikeyfs_at(abs, dev, devlen);
+	return dev[0] ? 0 : -ENOENT;
+}
+
+bool mountpoint_device_mounted(const char *dev)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
 	size_t cap = 0;
 	bool found = false;
 
+	/* Not knowing is no reason to stop. */
 	if (!f)
-		return false;
-	/* Later lines are mounted on top of earlier ones: the last match
-	 * is what the path shows. */
-	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *field, *point = NULL, *sep;
-		int i = 0;
+		return true;
+	while (!found && getline(&line, &cap, f) > 0) {
+		const char *d = NULL, *point, *fstype;
 
-		for (field = strtok_r(line, " ", &save); field && i < 4;
-		     field = strtok_r(NULL, " ", &save))
-			i++;
-		point = field;
-		if (!point || !(sep = strstr(save ? save : "", " - ")))
-			continue;
-		unescape(point);
-		if (strcmp(point, abs) != 0)
-			continue;
-		sep += 3;
-		found = strncmp(sep, FSTYPE " ", sizeof(FSTYPE)) == 0;
+		found = parse_line(line, &d, &point, &fstype) && strcmp(d, dev) == 0;
 	}
 	free(line);
 	fclose(f);

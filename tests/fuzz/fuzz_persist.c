@@ -16,6 +16,8 @@
 
 #define URL "http://127.0.0.1:8000/v1/dev/keys"
 #define CRED "token-sha256:00"
+/* max_size at its largest: no input is refused for its size. */
+#define MAX_BODY ((size_t)2 << 30)
 
 #define check(expr)                                                                                \
 	do {                                                                                       \
@@ -44,8 +46,10 @@ static void round_trip(const struct kept_list *kept)
 	for (size_t i = 0; i < snap->count; i++)
 		check(snapshot_find(snap, snap->keys[i].dir->name) == &snap->keys[i]);
 	buf = keptfile_format(snap, kept->body, kept->body_len, URL, CRED, kept->fetched_at, &len);
+	/* What is written is never more than the reader takes for its body. */
+	check(!buf || len <= keptfile_max_len(kept->body_len, strlen(URL), strlen(CRED)));
 	check(buf);
-	check(keptfile_parse(buf, len, URL, CRED, &again, err, sizeof(err)) == 0);
+	check(keptfile_parse(buf, len, URL, CRED, MAX_BODY, &again, err, sizeof(err)) == 0);
 	check(same_time(again.fetched_at, kept->fetched_at));
 	back = snapshot_restore(&again.list, again.seeds, again.nseeds, again.members_changed);
 	check(back && back->count == snap->count && same_time(back->mtime, snap->mtime));
@@ -64,7 +68,7 @@ static void one(const char *data, size_t size)
 	struct kept_list kept;
 	char err[256];
 
-	if (keptfile_parse(data, size, URL, CRED, &kept, err, sizeof(err)) < 0) {
+	if (keptfile_parse(data, size, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) < 0) {
 		check(kept.list.count == 0 && kept.seeds == NULL);
 		check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
 		return;

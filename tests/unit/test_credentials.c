@@ -63,9 +63,11 @@ static void script(struct fake *f, int n, const struct answer *a)
 	f->count = n;
 }
 
-#define RENEWED(id, refresh, expires)                                                              \
+#define RENEWED_AS(id, refresh, expires, user)                                                     \
 	"{\"id_token\": \"" id "\", \"refresh_token\": \"" refresh                                 \
-	"\", \"expires_in\": \"" expires "\", \"user_id\": \"uid\", \"token_type\": \"Bearer\"}"
+	"\", \"expires_in\": \"" expires "\", \"user_id\": \"" user                                \
+	"\", \"token_type\": \"Bearer\"}"
+#define RENEWED(id, refresh, expires) RENEWED_AS(id, refresh, expires, "uid")
 #define FB_ERROR(code, msg) "{\"error\": {\"code\": " #code ", \"message\": \"" msg "\"}}"
 
 static char dir[64], path[128];
@@ -342,7 +344,8 @@ static void test_healing_with_the_same_token(void)
 {
 	struct fake f = { .now = 0 };
 	struct answer a[] = { { .status = 400, .body = FB_ERROR(400, "USER_DISABLED") },
-			      { .status = 200, .body = RENEWED("ID-2", "REFRESH-1", "3600") } };
+			      { .status = 200,
+				.body = RENEWED_AS("ID-2", "REFRESH-1", "3600", "other-uid") } };
 	struct credentials *c;
 
 	script(&f, 2, a);
@@ -357,6 +360,32 @@ static void test_healing_with_the_same_token(void)
 	test_assert(f.calls == 2);
 	/* Whose list it is now. */
 	test_assert(strcmp(credentials_user_id(c), "other-uid") == 0);
+	credentials_free(c);
+}
+
+/* A renewal that answers for another user than the session file names is
+ * no renewal of this session: refused for good, the rotated refresh token
+ * not saved, no ID token given; a new --login heals it. */
+static void test_renewal_for_another_user(void)
+{
+	struct fake f = { .now = 0 };
+	struct answer a[] = { { .status = 200,
+				.body = RENEWED_AS("ID-M", "REFRESH-M", "3600", "mallory") },
+			      { .status = 200, .body = RENEWED("ID-2", "REFRESH-2", "3600") } };
+	struct credentials *c;
+	struct session s;
+
+	script(&f, 2, a);
+	c = start(&f, "REFRESH-1");
+	token_fails(c, CRED_ENDED, -EACCES, "another user than the session file's (uid)");
+	token_fails(c, CRED_ENDED, -EACCES, "another user");
+	test_assert(f.calls == 1);
+	test_assert(session_load(path, &s, NULL, 0) == 0);
+	test_assert(strcmp(s.refresh_token, "REFRESH-1") == 0);
+	session_free(&s);
+	test_assert(strcmp(credentials_user_id(c), "uid") == 0);
+	write_session_made("REFRESH-2", "uid", 2000);
+	test_assert(strcmp(token_ok(c), "ID-2") == 0);
 	credentials_free(c);
 }
 
@@ -489,6 +518,7 @@ int main(void)
 	test_run(test_refusals);
 	test_run(test_healing);
 	test_run(test_healing_with_the_same_token);
+	test_run(test_renewal_for_another_user);
 	test_run(test_renewals_per_hour);
 	test_run(test_transient);
 	test_run(test_wrong_api);

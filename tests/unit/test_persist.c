@@ -16,6 +16,7 @@
 
 #define URL "https://api.example/v1/dev/keys"
 #define CRED "user:u1"
+#define MAX_BODY ((size_t)64 << 20)
 
 static const char body_a[] =
 	"[{\"id\":\"k1\",\"name\":\"one\",\"key_prefix\":\"omi_dev_aaaa...aaaa\","
@@ -82,7 +83,7 @@ static void test_round_trip(void)
 	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
 	test_assert(buf);
-	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptfile_parse(buf, len, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) == 0);
 	test_assert(same_time(kept.fetched_at, t1));
 	test_assert(kept.body_len == strlen(body_b) &&
 		    memcmp(kept.body, body_b, kept.body_len) == 0);
@@ -125,7 +126,7 @@ static void test_root_mtime_restored(void)
 	char *buf = keptfile_format(snap, body_a, strlen(body_a), URL, CRED, t2, &len);
 
 	test_assert(same_time(snap->mtime, t2));
-	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptfile_parse(buf, len, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) == 0);
 	back = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
 	assert_same_times(snap, back);
 	keptfile_free(&kept);
@@ -145,18 +146,19 @@ static void test_damaged(void)
 
 	/* Every truncation and every flipped byte is refused. */
 	for (size_t cut = 0; cut < len; cut++) {
-		test_assert(keptfile_parse(buf, cut, URL, CRED, &kept, err, sizeof(err)) < 0);
+		test_assert(keptfile_parse(buf, cut, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) <
+			    0);
 		test_assert(kept.list.count == 0 && err[0]);
 	}
 	for (size_t i = 0; i < len; i++) {
 		int rc;
 
 		buf[i] ^= 0x20;
-		rc = keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err));
+		rc = keptfile_parse(buf, len, URL, CRED, MAX_BODY, &kept, err, sizeof(err));
 		test_assert(rc < 0 && kept.list.count == 0);
 		buf[i] ^= 0x20;
 	}
-	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) == 0);
+	test_assert(keptfile_parse(buf, len, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) == 0);
 	keptfile_free(&kept);
 	snapshot_unref(snap);
 	free(buf);
@@ -170,15 +172,41 @@ static void test_foreign_and_version(void)
 	size_t len;
 	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
 
-	test_assert(keptfile_parse(buf, len, URL "x", CRED, &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptfile_parse(buf, len, URL "x", CRED, MAX_BODY, &kept, err, sizeof(err)) ==
+		    -EXDEV);
 	test_assert(strstr(err, "URL"));
-	test_assert(keptfile_parse(buf, len, URL, "user:u2", &kept, err, sizeof(err)) == -EXDEV);
+	test_assert(keptfile_parse(buf, len, URL, "user:u2", MAX_BODY, &kept, err, sizeof(err)) ==
+		    -EXDEV);
 	test_assert(strstr(err, "credential"));
 	/* A newer format is refused as such, whatever follows. */
 	buf[strlen("omikeyfs kept list ")] = '2';
-	test_assert(keptfile_parse(buf, len, URL, CRED, &kept, err, sizeof(err)) ==
+	test_assert(keptfile_parse(buf, len, URL, CRED, MAX_BODY, &kept, err, sizeof(err)) ==
 		    -EPROTONOSUPPORT);
 	test_assert(kept.list.count == 0);
+	snapshot_unref(snap);
+	free(buf);
+}
+
+/* A body larger than max_size is refused as a response of that size would
+ * be; what is written for a body within it is within keptfile_max_len. */
+static void test_size_rule(void)
+{
+	struct snapshot *snap = watched();
+	struct kept_list kept;
+	char err[256];
+	size_t len;
+	char *buf = keptfile_format(snap, body_b, strlen(body_b), URL, CRED, t1, &len);
+
+	test_assert(len <= keptfile_max_len(strlen(body_b), strlen(URL), strlen(CRED)));
+	test_assert(keptfile_parse(buf, len, URL, CRED, strlen(body_b), &kept, err, sizeof(err)) ==
+		    0);
+	keptfile_free(&kept);
+	test_assert(keptfile_parse(buf, len, URL, CRED, strlen(body_b) - 1, &kept, err,
+				   sizeof(err)) == -EFBIG);
+	test_assert(strstr(err, "max_size") && kept.list.count == 0);
+	/* The bound grows with max_size, and no faster than its keys' seeds. */
+	test_assert(keptfile_max_len(1024, 40, 20) < 1024 + 40 + 20 + 1024 / 9 * 120 + 512);
+	test_assert(keptfile_max_len((size_t)64 << 20, 40, 20) < ((size_t)64 << 20) + (25u << 20));
 	snapshot_unref(snap);
 	free(buf);
 }
@@ -188,6 +216,7 @@ static void test_foreign_and_version(void)
 struct fake {
 	int err;
 	const char *body;
+	const char *token; /* whose list the fetch brings */
 	struct timespec now;
 	int fetches;
 };
@@ -204,6 +233,7 @@ static void fake_fetch(void *ctx, struct fetch_result *res)
 	}
 	res->len = strlen(f->body);
 	res->body = strdup(f->body);
+	res->owner.token = f->token;
 }
 
 static double fake_monotonic(void *ctx)
@@ -246,14 +276,29 @@ static mode_t mode_of(const char *path)
 }
 
 /* Mounts once: a persist over a cache whose first fetch answers f. */
+static struct persist *open_kept(const char *dir, bool fallback, const char *token,
+				 struct cache *cache, char *err, size_t errlen)
+{
+	const struct persist_config cfg = {
+		.dir = dir,
+		.fallback = fallback,
+		.url = URL,
+		.max_size = MAX_BODY,
+		.owner = { NULL, token },
+	};
+
+	return persist_open(&cfg, cache, err, errlen);
+}
+
 static int mount_once(const char *dir, const char *token, struct fake *f,
 		      struct cache_status *status, struct snapshot **snap)
 {
 	char err[512], msg[512];
 	struct cache *cache = new_cache(f);
-	struct persist *p = persist_open(dir, false, URL, NULL, token, cache, err, sizeof(err));
+	struct persist *p = open_kept(dir, false, token, cache, err, sizeof(err));
 	int rc;
 
+	f->token = token;
 	test_assert(p);
 	rc = cache_prime(cache, msg, sizeof(msg));
 	cache_status(cache, status);
@@ -320,23 +365,22 @@ static void test_on_disk(void)
 	{
 		struct cache *cache = new_cache(&f);
 
-		test_assert(!persist_open(dir, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!open_kept(dir, false, "tok-1", cache, err, sizeof(err)));
 		test_assert(strstr(err, "group or others"));
 		test_assert(chmod(path, 0600) == 0);
 		test_assert(chmod(dir, 0750) == 0);
-		test_assert(!persist_open(dir, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!open_kept(dir, false, "tok-1", cache, err, sizeof(err)));
 		test_assert(strstr(err, "cache_dir") && strstr(err, "group or others"));
-		/* A default that cannot be made: mount, keeping nothing; a
-		 * default others may read: refused all the same. */
+		/* A default that cannot be made, or that others may read:
+		 * mount, keeping nothing. */
 		snprintf(path, sizeof(path), "%s/salt/sub", dir);
-		test_assert(!persist_open(path, true, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!open_kept(path, true, "tok-1", cache, err, sizeof(err)));
 		test_assert(err[0] == '\0');
-		test_assert(
-			!persist_open(path, false, URL, NULL, "tok-1", cache, err, sizeof(err)));
+		test_assert(!open_kept(path, false, "tok-1", cache, err, sizeof(err)));
 		test_assert(err[0] != '\0');
 		test_assert(chmod(dir, 0755) == 0);
-		test_assert(!persist_open(dir, true, URL, NULL, "tok-1", cache, err, sizeof(err)));
-		test_assert(strstr(err, "group or others"));
+		test_assert(!open_kept(dir, true, "tok-1", cache, err, sizeof(err)));
+		test_assert(err[0] == '\0');
 		test_assert(chmod(dir, 0700) == 0);
 		cache_free(cache);
 	}
@@ -348,12 +392,62 @@ static void test_on_disk(void)
 	free(base);
 }
 
+/* A list is kept under the credential that fetched it, not the mount's
+ * first: a key file rotated to another account's token. */
+static void test_kept_under_the_fetch_credential(void)
+{
+	static const char body_c[] = "[{\"id\":\"c1\",\"name\":\"mallory's\","
+				     "\"created_at\":\"2025-03-01T00:00:00Z\"}]";
+	char *dir = temp_dir(), err[512], msg[512], cmd[600];
+	struct fake f = { .body = body_a, .now = t1 };
+	struct cache_status status;
+	struct snapshot *snap;
+	struct cache *cache;
+	struct persist *p;
+
+	test_assert(mount_once(dir, "tok-1", &f, &status, &snap) == 0);
+	snapshot_unref(snap);
+	/* Opened for tok-1, whose list seeds it; the fetch carries tok-2. */
+	cache = new_cache(&f);
+	p = open_kept(dir, false, "tok-1", cache, err, sizeof(err));
+	test_assert(p);
+	f.token = "tok-2";
+	f.body = body_c;
+	test_assert(cache_prime(cache, msg, sizeof(msg)) == 0);
+	persist_free(p);
+	cache_free(cache);
+
+	f.err = -EIO;
+	test_assert(mount_once(dir, "tok-1", &f, &status, &snap) == 0);
+	test_assert(snap->count == 2 && snapshot_find(snap, "k1"));
+	snapshot_unref(snap);
+	test_assert(mount_once(dir, "tok-2", &f, &status, &snap) == 0);
+	test_assert(snap->count == 1 && snapshot_find(snap, "c1"));
+	snapshot_unref(snap);
+	/* No credential to name: nothing is kept, rather than under another's. */
+	f.err = 0;
+	cache = new_cache(&f);
+	p = open_kept(dir, false, "tok-3", cache, err, sizeof(err));
+	f.token = NULL;
+	test_assert(p && cache_prime(cache, msg, sizeof(msg)) == 0);
+	persist_free(p);
+	cache_free(cache);
+	f.err = -EIO;
+	test_assert(mount_once(dir, "tok-3", &f, &status, &snap) == -EIO);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	test_assert(system(cmd) == 0);
+	free(dir);
+}
+
 int main(void)
 {
 	test_run(test_round_trip);
 	test_run(test_root_mtime_restored);
 	test_run(test_damaged);
 	test_run(test_foreign_and_version);
+	test_run(test_size_rule);
 	test_run(test_on_disk);
+	test_run(test_kept_under_the_fetch_credential);
 	return 0;
 }
