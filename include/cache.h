@@ -67,8 +67,9 @@ void cache_free(struct cache *cache);
  * swapped: a new snapshot replaced old (never NULL here).  Called by the
  * refreshing thread right after the swap, under the cache's lock so the
  * swaps it sees stay in order: only queue work there; ref what you keep.
- * rejected: a fetched body was not accepted (malformed): whatever the
- * fetcher remembers of it (validators for a conditional request) must go.
+ * rejected: a fetched body was not accepted (malformed), or the list served
+ * is no longer the last body's (cache_remove): whatever the fetcher
+ * remembers of it (validators for a conditional request) must go.
  */
 void cache_on_swapped(struct cache *cache,
 		      void (*swapped)(void *ctx, struct snapshot *old, struct snapshot *new),
@@ -87,6 +88,16 @@ void cache_on_accepted(struct cache *cache,
 					struct timespec fetched_at,
 					const struct fetch_owner *owner),
 		       void *ctx);
+
+/*
+ * removed: cache_remove took the key with id (id_len bytes) out; snap is
+ * the list now served (ref it to keep it).  Called under the cache's lock
+ * as swapped is, in order with it and accepted: only queue work there.
+ */
+void cache_on_removed(struct cache *cache,
+		      void (*removed)(void *ctx, struct snapshot *snap, const char *id,
+				      size_t id_len),
+		      void *ctx);
 
 /*
  * Before cache_prime: the list an earlier mount kept (persist.h), built
@@ -117,6 +128,21 @@ int cache_prime(struct cache *cache, char *msg, size_t msglen);
  * about.
  */
 struct snapshot *cache_get(struct cache *cache, double *valid_for);
+
+/*
+ * The key directory named name is gone (revoked): serve the list without it
+ * from now on, as the next fetch will, after any fetch under way.  Calls
+ * swapped, removed, and rejected (the fetcher's validators stood for the
+ * list that held the key); the next body is parsed whatever it holds, so a
+ * list that still has the key brings it back.  Returns 0, or -ENOENT when
+ * the list has no such key (gone meanwhile), or -ENOMEM.
+ */
+int cache_remove(struct cache *cache, const char *name);
+
+/* A failure outside the fetch that the user must hear of (a revoke refused
+ * because the session ended): shown as last_error until the next fetch
+ * succeeds.  stale is left as it is. */
+void cache_note_error(struct cache *cache, const char *message);
 
 /* Make the next cache_get refresh, whatever the TTL and backoff say.
  * Async-signal-safe (SIGHUP). */

@@ -57,12 +57,14 @@ struct firebase_tokens {
 	char *refresh_token; /* secret: for securetoken only */
 	long expires_in;     /* seconds the ID token lives, 1..86400 */
 	char *user_id;       /* Firebase uid */
+	char *email;         /* sign-in only: the ID token's email claim, or NULL */
 };
 
 /*
  * Parse a 2xx answer strictly.  Sign-in: {"idToken", "refreshToken",
  * "expiresIn": "3600"}, the uid from "localId" when present, else from the
- * ID token's "sub" claim (signInWithCustomToken sends no localId);
+ * ID token's "sub" claim (signInWithCustomToken sends no localId), and the
+ * ID token's "email" claim when it is a clean one (else email is NULL);
  * renewal: {"id_token", "refresh_token", "expires_in": "3600", "user_id"}.  Tokens and the uid are
  * 0x21..0x7e, expiresIn a string of digits.  Other members are ignored.  Returns 0, or -EBADMSG (or
  * -ENOMEM) with one line in err that holds no value; *out is zeroed on failure.

@@ -20,6 +20,19 @@ const struct fuse_lowlevel_ops *fs_ops(void);
  * mounting. */
 void fs_set_owner(struct fs *fs, uid_t uid, gid_t gid, mode_t umask);
 
+/* Revoke the key with id (id_len bytes), waiting for the API's answer:
+ * 0, or -errno with one line in msg (fetcher_revoke). */
+typedef int fs_revoke_fn(void *ctx, const char *id, size_t id_len, char *msg, size_t msglen);
+
+/*
+ * -o allow_revoke: rmdir MOUNTPOINT/DIR by the mounting user revokes that
+ * key through revoke, and the root gets the owner's w (default_permissions
+ * asks for it).  The mount must then be rw (the kernel refuses rmdir on a
+ * ro one), so every open is answered, to refuse writers.  Call before
+ * fs_set_owner and before mounting.
+ */
+void fs_set_revoke(struct fs *fs, fs_revoke_fn *revoke, void *ctx);
+
 /* fs owns the notifier (notify.h); these reach it.  Start the thread that
  * tells the kernel what a refresh changed; call once the session is mounted
  * (and after daemonizing). */

@@ -86,6 +86,10 @@ int http_get(struct http_client *client, const char *bearer, struct http_respons
 int http_post(struct http_client *client, const char *content_type, const char *body, size_t len,
 	      const char *bearer, struct http_response *out);
 
+/* DELETE the endpoint, by the same rules as http_get but never conditional
+ * and with no body sent; a 204 is a success with an empty body. */
+int http_delete(struct http_client *client, const char *bearer, struct http_response *out);
+
 /* Wipes and frees out->body (it may hold a token). */
 void http_response_free(struct http_response *resp);
 

@@ -66,6 +66,16 @@ int keylist_parse(const char *body, size_t len, struct keylist *out, keylist_war
 		  void *ctx, char *err, size_t errlen);
 void keylist_free(struct keylist *list);
 
+/*
+ * body (a list keylist_parse took) without its entries whose "id" is the
+ * id_len bytes of id: a key revoked since it was fetched.  Returns 0 with
+ * *out (malloc'd, NUL-terminated, *out_len bytes, which keylist_parse reads
+ * as body's keys but those), -ENOENT when no entry has that id, -EBADMSG
+ * for a body that is no JSON array, or -ENOMEM; *out is NULL then.
+ */
+int keylist_without(const char *body, size_t len, const char *id, size_t id_len, char **out,
+		    size_t *out_len);
+
 /* How an id becomes parsed_key.name: keyname.h; which times parse: timestamp.h. */
 
 #endif

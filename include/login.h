@@ -16,7 +16,7 @@ struct login_config {
 	const char *api_url;              /* Omi API base URL, already checked (url_check) */
 	const char *provider;             /* "google" or "apple" */
 	unsigned short port;              /* port on 127.0.0.1; 0: any free one */
-	bool open_browser;                /* run `xdg-open URL` (never waited for) */
+	bool open_browser;                /* run `xdg-open PAGE` (never waited for) */
 	const char *opener;               /* NULL: "xdg-open"; its absence is no error */
 	long timeout_ms;                  /* overall deadline; 0: LOGIN_TIMEOUT_MS */
 	const char *session_path;         /* where the session is saved */
@@ -44,20 +44,24 @@ struct login_error {
  * Sign in: listen on 127.0.0.1:port, write the sign-in URL
  *   API/v1/auth/authorize?provider=P&redirect_uri=http%3A%2F%2F127.0.0.1%3APORT%2Fcallback
  *   &state=S&code_challenge=C&code_challenge_method=S256
- * to cfg->out, start the browser, and serve HTTP until one callback
- * arrives (other paths get 404 and the wait goes on), or, with cfg->paste,
- * a line on paste_fd that is this callback's address
+ * to cfg->out, start the browser on a private page that sends it to that
+ * URL (never the URL in argv: /proc/PID/cmdline is readable by all), and
+ * serve HTTP until the callback with this sign-in's state arrives (other
+ * paths get 404, callbacks without the state 400, and the wait goes on),
+ * or, with cfg->paste, a line on paste_fd that is this callback's address
  * (http://127.0.0.1:PORT/callback?code=...&state=..., checked as the
- * callback would be): whichever comes first.  Then exchange the
- * code at Omi's /v1/auth/token for a Firebase custom token, that at
- * Firebase for a refresh token, and save the session.
+ * callback would be; one without the state is refused through
+ * cfg->refused and the wait goes on): whichever comes first.  Then
+ * exchange the code at Omi's /v1/auth/token for a Firebase custom token,
+ * that at Firebase for a refresh token, and save the session.
  *
  * Returns 0, or -errno with err filled; on failure the session file is
  * neither written nor changed:
  *   -ETIMEDOUT  "timed out waiting for the sign-in (300 s)"
  *   -ECANCELED  cfg->cancel_fd became readable while waiting
- *   -EPROTO     the callback carried a wrong state, or no code
- *   -EACCES     the callback carried ?error=, or Omi or Firebase refused
+ *   -EPROTO     the callback carried no code
+ *   -EACCES     the callback carried ?error= (with the state), or Omi or
+ *               Firebase refused
  *               ("the Omi API refused the sign-in code (HTTP 400: Invalid or
  *               expired code)")
  *   -EINVAL     bad provider; -EADDRINUSE etc. when the port cannot be had;

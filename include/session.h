@@ -15,14 +15,24 @@
 #define SESSION_URL_MAX 2048
 #define SESSION_KEY_MAX 256
 #define SESSION_USER_MAX 256
+/* How long a writer waits for another to finish with the file. */
+#define SESSION_LOCK_WAIT_MS 10000
 
 /*
  * The file is one JSON object, mode 0600:
  *   {"version": 1, "api_url": "https://api.omi.me",
  *    "firebase_api_key": "AIza...", "user_id": "UID",
- *    "refresh_token": "SECRET", "created": 1767225600}
- * Every string is 1..max bytes of 0x21..0x7e.  Unknown members are
- * ignored (and not written back); an unknown version is refused.
+ *    "email": "alice@example.com", "refresh_token": "SECRET",
+ *    "created": 1767225600}
+ * Every string is 1..max bytes of 0x21..0x7e.  "email" (who signed in,
+ * from the ID token) is optional: files written before it are read.
+ * Unknown members are ignored (and not written back); an unknown version
+ * is refused.
+ *
+ * The file and its directory follow cache_dir's rules: the directory is
+ * no symbolic link and both are the caller's (euid) and closed to group
+ * and others (0700, 0600).  Every writer (session_save, session_rotate,
+ * session_remove) holds flock on the directory from reading to renaming.
  */
 struct session {
 	char *refresh_token;    /* the secret; only ever sent to Firebase */
@@ -30,6 +40,7 @@ struct session {
 	char *firebase_api_key; /* the (public) Firebase Web API key it was made with */
 	char *user_id;          /* Firebase uid (localId) */
 	long long created;      /* when it was made, seconds since the epoch */
+	char *email;            /* the ID token's email claim, or NULL */
 };
 
 /*
@@ -47,7 +58,9 @@ char *session_serialize(const struct session *s, size_t *len);
 /*
  * Read and parse the session file.  Refuses, with -errno and one line in
  * err: a missing file (-ENOENT, "no session file PATH; sign in with
- * omikeyfs --login"), anything but a regular file (a FIFO never blocks),
+ * omikeyfs --login"), a directory that breaks the rules above or a file
+ * another user owns or a symbolic link (-EPERM), anything but a regular
+ * file (-EINVAL; a FIFO never blocks),
  * a file group or others may access at all (-EACCES, "session file PATH is
  * accessible by group or others (mode 644); run: chmod 600 PATH"), one
  * larger than SESSION_MAX_SIZE (-EFBIG), and bad contents (-EBADMSG).
@@ -57,15 +70,37 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 /*
  * Write s to path atomically: a temporary file in the same directory
  * (created 0600, O_EXCL), written and fsync'd, renamed over path, then the
- * directory fsync'd.  Missing parent directories are created 0700.  On
- * failure path is untouched and the temporary file is gone.  Every string
- * field must be set (else -EINVAL).  Returns 0 or -errno with one line in err.
+ * directory fsync'd, all under the directory's lock.  Missing parent
+ * directories are created 0700; an existing directory that breaks the
+ * rules is refused (-EPERM).  On failure path is untouched and the
+ * temporary file is gone.  Every string field but email must be set (else
+ * -EINVAL).  Returns 0 or -errno with one line in err.
  */
 int session_save(const char *path, const struct session *s, char *err, size_t errlen);
 
-/* Delete the session file (omikeyfs --logout).  -ENOENT when there was none;
- * other -errno with one line in err. */
+/*
+ * Save a rotated refresh token: under the lock, read the file and, when it
+ * still holds old_token, write it back with new_token.  0 when saved,
+ * -ESTALE when it holds another sign-in (left alone), -ENOENT when it is
+ * gone, other -errno with one line in err.
+ */
+int session_rotate(const char *path, const char *old_token, const char *new_token, char *err,
+		   size_t errlen);
+
+/* 0 when path's directory exists and keeps the rules above, else -errno
+ * (-ENOENT: missing) with one line in err. */
+int session_check_dir(const char *path, char *err, size_t errlen);
+
+/*
+ * Delete the session file (omikeyfs --logout), under the lock, only when
+ * it passes session_load's checks and parses as a session.  -ENOENT when
+ * there was none; -EPERM when it was refused ("...; nothing was removed");
+ * other -errno with one line in err.
+ */
 int session_remove(const char *path, char *err, size_t errlen);
+
+/* Who signed in, for people: the email, else the user id. */
+const char *session_identity(const struct session *s);
 
 /*
  * The default session file: $XDG_CONFIG_HOME/omikeyfs/session.json when

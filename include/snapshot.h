@@ -99,6 +99,14 @@ struct snapshot_seed {
 struct snapshot *snapshot_restore(const struct keylist *list, const struct snapshot_seed *seeds,
 				  size_t nseeds, struct timespec members_changed);
 
+/*
+ * prev without the key gone (one of prev's), as if a refresh had found it
+ * gone at now: every other node shared, the root's times as snapshot_build
+ * would set them.  NULL only when out of memory.
+ */
+struct snapshot *snapshot_without(const struct snapshot *prev, const struct snap_key *gone,
+				  struct timespec now);
+
 struct snapshot *snapshot_ref(struct snapshot *snap);
 void snapshot_unref(struct snapshot *snap);
 void node_ref(struct node *node);

@@ -28,6 +28,15 @@ bool url_host_is_loopback(const char *host);
  */
 char *url_join(const char *base, const char *path);
 
+/*
+ * base without its trailing slashes, '/', then the len bytes of seg (any
+ * bytes, NUL included) as one path segment: every byte but A-Z a-z 0-9 - _ ~
+ * percent-encoded, '.' too, so that no segment reads as "." or "..", which
+ * libcurl and servers would resolve away.  Returns a malloc'd string, or
+ * NULL.
+ */
+char *url_join_segment(const char *base, const char *seg, size_t len);
+
 /* "host:port" of an absolute URL, never its userinfo, path or query; one
  * line of at most 100 bytes, or "" when url has no host. */
 void url_authority(const char *url, char *out, size_t outlen);

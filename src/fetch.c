@@ -6,10 +6,12 @@
  * good list stays, and the cache backs off.
  *
  * Each secret has its own client, bound to its one URL: the bearer or ID
- * token goes only to API_URL/v1/dev/keys, the refresh token only to
- * Firebase's token service.
+ * token goes only to API_URL/v1/dev/keys (and, to revoke a key, to
+ * API_URL/v1/dev/keys/ID), the refresh token only to Firebase's token
+ * service.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +28,19 @@
 #include "session.h"
 #include "stop.h"
 #include "token.h"
+#include "url.h"
 
 /* Firebase's answers are about 2 KiB. */
 #define RENEW_MAX_SIZE (1 << 20)
+/* A DELETE answers 204, or an error body of a few bytes. */
+#define REVOKE_MAX_SIZE (1 << 16)
 #define DEV_KEY_PREFIX "omi_dev_"
 
 struct fetcher {
+	const struct options *opts;
+	/* The credentials are one caller's at a time: the cache's refresh,
+	 * or a revoke. */
+	pthread_mutex_t lock;
 	struct http_client *list; /* GET API_URL/v1/dev/keys */
 	struct endpoint renew;    /* POST securetoken, for a session only */
 	struct credentials *cred;
@@ -159,6 +168,8 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 		errmsg_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	f->opts = opts;
+	pthread_mutex_init(&f->lock, NULL);
 	if ((r = open_credentials(f, opts, err, errlen)) < 0) {
 		fetcher_free(f);
 		return r;
@@ -218,14 +229,56 @@ static void credentials_failed(const struct cred_error *ce, struct fetch_result 
 	errmsg_set(res->message, sizeof(res->message), "%s", ce->message);
 }
 
+/* One request with the mount's token, and once more with a new one after
+ * a 401: an ID token may expire early (revoked, clock skew); a key file may
+ * hold a rotated token.  Returns the request's -errno (resp filled), or,
+ * when no token could be had, 1 with ce filled (resp empty). */
+static int send_authorized(struct fetcher *f, struct http_client *client,
+			   int (*send)(struct http_client *, const char *, struct http_response *),
+			   struct http_response *resp, bool *dev_key, struct cred_error *ce)
+{
+	const char *token;
+	int rc;
+
+	memset(resp, 0, sizeof(*resp));
+	if (credentials_token(f->cred, &token, ce) < 0)
+		return 1;
+	*dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
+	rc = send(client, token, resp);
+	if (rc == -EACCES && resp->status == 401 && credentials_refused(f->cred)) {
+		http_response_free(resp);
+		if (!credentials_is_session(f->cred))
+			log_info("the API refused the token; retrying with the new one in %s",
+				 f->key_file);
+		if (credentials_token(f->cred, &token, ce) < 0)
+			return 1;
+		*dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
+		rc = send(client, token, resp);
+	}
+	return rc;
+}
+
+/* resp's one line, with the API's "detail" for an error status (an
+ * account gate's by its message and code) and what to do about a refusal. */
+static void response_message(const struct fetcher *f, const struct http_response *resp, int rc,
+			     bool dev_key, char *msg, size_t msglen)
+{
+	struct apierror_view detail = { .retryable = -1 };
+
+	if (resp->error.kind == HTTP_ERR_STATUS)
+		apierror_view(resp->body, resp->len, &detail);
+	http_message(resp, detail.line, msg, msglen);
+	if (rc == -EACCES)
+		refusal_hint(f, resp->status, dev_key, &detail, msg, msglen);
+	apierror_view_free(&detail);
+}
+
 void fetcher_fetch(void *ctx, struct fetch_result *res)
 {
 	struct fetcher *f = ctx;
 	struct http_response resp;
 	struct cred_error ce;
-	struct apierror_view detail = { .retryable = -1 };
-	const char *token;
-	bool dev_key;
+	bool dev_key = false;
 	int rc;
 
 	/* Stopping: no new request, whoever asks (a SIGHUP, an operation). */
@@ -234,34 +287,14 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 		errmsg_set(res->message, sizeof(res->message), "omikeyfs is stopping");
 		return;
 	}
-	if (credentials_token(f->cred, &token, &ce) < 0) {
+	pthread_mutex_lock(&f->lock);
+	rc = send_authorized(f, f->list, http_get, &resp, &dev_key, &ce);
+	pthread_mutex_unlock(&f->lock);
+	if (rc == 1) {
 		credentials_failed(&ce, res);
 		return;
 	}
-	dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
-	rc = http_get(f->list, token, &resp);
-	/* An ID token may expire early (revoked, clock skew); a key file may
-	 * hold a rotated token: one more try with a new one. */
-	if (rc == -EACCES && resp.status == 401 && credentials_refused(f->cred)) {
-		http_response_free(&resp);
-		if (!credentials_is_session(f->cred))
-			log_info("the API refused the token; retrying with the new one in %s",
-				 f->key_file);
-		if (credentials_token(f->cred, &token, &ce) < 0) {
-			credentials_failed(&ce, res);
-			return;
-		}
-		dev_key = strncmp(token, DEV_KEY_PREFIX, strlen(DEV_KEY_PREFIX)) == 0;
-		rc = http_get(f->list, token, &resp);
-	}
-	/* An error status: the API's "detail" says why; an account gate's by
-	 * its message and code. */
-	if (resp.error.kind == HTTP_ERR_STATUS)
-		apierror_view(resp.body, resp.len, &detail);
-	http_message(&resp, detail.line, res->message, sizeof(res->message));
-	if (rc == -EACCES)
-		refusal_hint(f, resp.status, dev_key, &detail, res->message, sizeof(res->message));
-	apierror_view_free(&detail);
+	response_message(f, &resp, rc, dev_key, res->message, sizeof(res->message));
 	res->err = rc;
 	res->retry_after = resp.retry_after;
 	if (res->err == 0) {
@@ -279,6 +312,78 @@ void fetcher_fetch(void *ctx, struct fetch_result *res)
 		}
 	}
 	http_response_free(&resp);
+}
+
+/* clang-format off */
+/* What rmdir answers for a DELETE that failed: one errno per cause. */
+static int revoke_errno(int rc, const struct http_response *resp)
+{
+	switch (-rc) {
+	case EACCES:		return -EACCES;	/* 401/403 even with a new token */
+	case ETIMEDOUT:		return -ETIMEDOUT;
+	case ECANCELED:		return -ECANCELED; /* stopping */
+	case EAGAIN:		return -EAGAIN;	/* 429 */
+	case ECONNREFUSED:	return -EAGAIN;
+	case ECONNRESET:	return -EAGAIN;
+	case EHOSTUNREACH:	return -EAGAIN;
+	case ENETUNREACH:	return -EAGAIN;
+	case EIO:		/* 5xx or a cut connection may pass; another 4xx won't */
+		return resp->status >= 500 || resp->error.kind != HTTP_ERR_STATUS ? -EAGAIN : -EIO;
+	default:		return -EIO;
+	}
+}
+
+/* The same for a token that could not be had. */
+static int revoke_cred_errno(const struct cred_error *ce)
+{
+	switch (ce->kind) {
+	case CRED_TRANSIENT:	return ce->err == -ETIMEDOUT ? -ETIMEDOUT : -EAGAIN;
+	default:		return -EACCES;
+	}
+}
+/* clang-format on */
+
+int fetcher_revoke(void *ctx, const char *id, size_t id_len, char *msg, size_t msglen)
+{
+	struct fetcher *f = ctx;
+	struct http_config config;
+	struct http_client *client;
+	struct http_response resp;
+	struct cred_error ce;
+	bool dev_key = false;
+	char *url;
+	int rc;
+
+	if (stop_requested(NULL)) {
+		errmsg_set(msg, msglen, "omikeyfs is stopping");
+		return -ECANCELED;
+	}
+	/* The id is one path segment, whatever its bytes; an empty one would
+	 * name the list itself. */
+	if (id_len == 0) {
+		errmsg_set(msg, msglen, "an empty id names no key to revoke");
+		return -EINVAL;
+	}
+	url = url_join_segment(f->opts->list_url, id, id_len);
+	http_config_from(f->opts, url ? url : "", REVOKE_MAX_SIZE, &config);
+	client = url ? http_new(&config) : NULL;
+	free(url);
+	if (!client) {
+		errmsg_set(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&f->lock);
+	rc = send_authorized(f, client, http_delete, &resp, &dev_key, &ce);
+	pthread_mutex_unlock(&f->lock);
+	http_free(client);
+	if (rc == 1) {
+		errmsg_set(msg, msglen, "%s", ce.message);
+		return revoke_cred_errno(&ce);
+	}
+	response_message(f, &resp, rc, dev_key, msg, msglen);
+	rc = rc < 0 ? revoke_errno(rc, &resp) : 0;
+	http_response_free(&resp);
+	return rc;
 }
 
 void fetcher_forget_validators(void *ctx)
@@ -300,5 +405,6 @@ void fetcher_free(struct fetcher *f)
 	credentials_free(f->cred);
 	endpoint_close(&f->renew);
 	http_free(f->list);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -27,6 +27,20 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 /* cache_ops.fetch: ctx is the fetcher. */
 void fetcher_fetch(void *ctx, struct fetch_result *res);
 
+/*
+ * Revoke one key: DELETE API_URL/v1/dev/keys/ID (the id_len bytes of id,
+ * percent-encoded) with the same credentials, renewal and retry after a 401
+ * as the list, waiting for the answer.  Returns 0 (2xx: the API answers 204,
+ * also for an id it does not know), or -EAGAIN (5xx, 429, a failure of the
+ * network or of a renewal that may pass), -EACCES (refused, the session
+ * ended), -ETIMEDOUT, -ECANCELED (stopping: the key may or may not be
+ * revoked), -EINVAL (empty id), -ENOMEM or -EIO (any other answer), with one
+ * line in msg that never holds a token.  Safe to call beside the cache's
+ * refresh; opts must outlive f.  The shape of fs_revoke_fn: f is the
+ * fetcher.
+ */
+int fetcher_revoke(void *f, const char *id, size_t id_len, char *msg, size_t msglen);
+
 /* For cache_on_rejected: ctx is the fetcher. */
 void fetcher_forget_validators(void *ctx);
 

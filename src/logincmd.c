@@ -124,10 +124,15 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 {
 	struct endpoint omi = { 0 }, firebase = { 0 };
 	struct login_error le;
+	struct session old = { 0 }, saved;
 	char *path = NULL, *token_url = NULL, *firebase_sign_in = NULL;
 	int r;
 
 	if ((r = session_path(opts, &path, err, errlen)) < 0)
+		goto out;
+	/* Where the session will go must be the user's own, before the
+	 * browser; session_save checks again. */
+	if ((r = session_check_dir(path, err, errlen)) < 0 && r != -ENOENT)
 		goto out;
 	/* Before any traffic: a non-loopback emulator would get the tokens
 	 * over plain http. */
@@ -164,6 +169,11 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 
 	if (cfg.timeout_ms <= 0)
 		cfg.timeout_ms = 1;
+	if (session_load(path, &old, NULL, 0) == 0)
+		log_info("signed in as %s already (session file %s); signing in again "
+			 "replaces that session",
+			 session_identity(&old), path);
+	session_free(&old);
 	log_info("signing in to %s: open the URL below in a browser; waiting up to %g s "
 		 "(Ctrl-C cancels; a cancel in the browser is not seen here)",
 		 opts->url, opts->login_timeout);
@@ -179,6 +189,11 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 		r = -ECANCELED;
 	} else if (r < 0) {
 		errmsg_set(err, errlen, "%s", le.message);
+	} else if (session_load(path, &saved, NULL, 0) == 0) {
+		/* Whose keys the mounts will list: check it is yours. */
+		log_info("signed in as %s; the session is saved in %s", session_identity(&saved),
+			 path);
+		session_free(&saved);
 	} else {
 		log_info("signed in; the session is saved in %s", path);
 	}
@@ -200,6 +215,8 @@ int logincmd_logout(const struct options *opts, char *err, size_t errlen)
 
 	if ((r = session_path(opts, &path, err, errlen)) < 0)
 		return r;
+	/* Only a session file that passes the checks of a mount is removed,
+	 * never what a symbolic link or a wrong session_file= points at. */
 	r = session_remove(path, err, errlen);
 	if (r == -ENOENT) {
 		log_info("not signed in: there is no session file %s", path);

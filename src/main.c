@@ -227,6 +227,16 @@ static int parts_build(struct parts *p, const struct options *opts)
 	p->fs = p->cache ? fs_new(p->cache) : NULL;
 	if (!p->fs)
 		return fail(EXIT_USAGE, "out of memory");
+	/* The API revokes for a signed-in session only: a bearer token would
+	 * be refused at the first rmdir, after mounting rw for nothing. */
+	if (opts->allow_revoke) {
+		if (!credentials_is_session(fetcher_credentials(p->fetcher)))
+			return fail(
+				EXIT_USAGE,
+				"allow_revoke needs a signed-in session (omikeyfs --login): the "
+				"API revokes keys for no key_file or OMI_API_KEY token");
+		fs_set_revoke(p->fs, fetcher_revoke, p->fetcher);
+	}
 	fs_set_owner(p->fs, opts->uid, opts->gid, opts->umask);
 	cache_on_swapped(p->cache, fs_snapshot_swapped, p->fs);
 	cache_on_rejected(p->cache, fetcher_forget_validators, p->fetcher);
@@ -284,8 +294,8 @@ static int serve(struct fuse_session *se, struct parts *p, const struct options 
 	}
 	if (p->persist && persist_start(p->persist) < 0)
 		log_warn("cannot start the thread that keeps the list; keeping it at unmount");
-	log_info("mounted %s on %s (ttl %g s, timeout %g s)", opts->url, opts->fuse.mountpoint,
-		 opts->ttl, opts->timeout);
+	log_info("mounted %s on %s (ttl %g s, timeout %g s%s)", opts->url, opts->fuse.mountpoint,
+		 opts->ttl, opts->timeout, opts->allow_revoke ? ", rmdir revokes keys" : "");
 	/* Fetched, mounted and (without -f) detached: the tree answers now. */
 	sdnotify_send("READY=1");
 

@@ -227,6 +227,7 @@ struct parse_state {
 	bool show_help;
 	bool show_version;
 	bool default_permissions;
+	bool ro;
 	bool no_memory;
 };
 
@@ -235,14 +236,15 @@ struct parse_state {
 		t, offsetof(struct parse_state, o.field), 1                                        \
 	}
 
-enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS, KEY_RO };
 
 static const struct fuse_opt fuse_options[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP), FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION), FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), FLAG("no_cache", no_cache),
-	FLAG("--login", login), FLAG("--logout", logout), FLAG("--no-browser", no_browser),
+	FLAG("allow_revoke", allow_revoke), FUSE_OPT_KEY("ro", KEY_RO), FLAG("--login", login),
+	FLAG("--logout", logout), FLAG("--no-browser", no_browser),
 	/* Words fstab and mount(8) pass that mean nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD), FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
@@ -285,6 +287,9 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 		return 1;
 	case KEY_DEFAULT_PERMISSIONS:
 		st->default_permissions = true;
+		return 1;
+	case KEY_RO:
+		st->ro = true;
 		return 1;
 	case FUSE_OPT_KEY_OPT:
 		/* x-systemd.automount, x-gvfs-show, comment=...: for other
@@ -496,6 +501,29 @@ static int check_files(struct options *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* allow_revoke: rmdir reaches omikeyfs only on a rw mount, and only the
+ * mounting user may revoke: a tree shown as another user's would invite
+ * them. */
+static int check_revoke(const struct parse_state *st, char *err, size_t errlen)
+{
+	const struct options *o = &st->o;
+
+	if (o->allow_revoke && st->ro) {
+		errmsg_set(err, errlen,
+			   "allow_revoke needs a read-write mount: drop ro (every change but "
+			   "rmdir still fails with EROFS)");
+		return -1;
+	}
+	if (o->allow_revoke && o->uid != (uid_t)-1 && o->uid != getuid()) {
+		errmsg_set(err, errlen,
+			   "allow_revoke with uid=%u: only the mounting user (uid %u) may revoke, "
+			   "so the tree must be theirs; mount as uid %u instead",
+			   (unsigned)o->uid, (unsigned)getuid(), (unsigned)o->uid);
+		return -1;
+	}
+	return 0;
+}
+
 /* Everything options_parse checks once fuse_opt is done with argv. */
 static int check(struct parse_state *st, const char *progname, char *err, size_t errlen)
 {
@@ -532,7 +560,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 			   o->mountpoint);
 		return -1;
 	}
-	if (check_files(o, err, errlen) < 0)
+	if (check_revoke(st, err, errlen) < 0 || check_files(o, err, errlen) < 0)
 		return -1;
 	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH))) {
 		errmsg_set(err, errlen, "out of memory");
@@ -604,8 +632,10 @@ int options_fuse_args(struct fuse_args *args, struct options *opts, char *err, s
 		return -1;
 	}
 	/* Read-only, no atime: every read would otherwise cost a round trip
-	 * to update atime, and the kernel refuses writes before they get here. */
-	if (fuse_opt_add_arg(args, "-oro,noatime,subtype=omikeyfs") < 0 ||
+	 * to update atime, and the kernel refuses writes before they get here.
+	 * allow_revoke needs rw for rmdir to get here; fs.c refuses the rest. */
+	if (fuse_opt_add_arg(args, opts->allow_revoke ? "-orw,noatime,subtype=omikeyfs"
+						      : "-oro,noatime,subtype=omikeyfs") < 0 ||
 	    add_fsname(args, opts->url) < 0 ||
 	    (opts->allow_other && fuse_opt_add_arg(args, "-odefault_permissions") < 0) ||
 	    fuse_opt_add_arg(args, opts->mountpoint) < 0) {

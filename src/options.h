@@ -28,6 +28,7 @@ struct options {
 	double timeout;         /* seconds for one HTTP request, > 0 */
 	size_t max_size;        /* largest response in bytes */
 	int allow_other;        /* also left for libfuse to see */
+	int allow_revoke;       /* rmdir of a key directory revokes the key; rw */
 	int log_level;          /* LOG_ERR .. LOG_DEBUG (log_level_parse) */
 	uid_t uid;              /* owner of the tree, or (uid_t)-1: the mounting user */
 	gid_t gid;              /* group of the tree, or (gid_t)-1: the mounting user's */

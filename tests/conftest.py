@@ -49,7 +49,7 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 NORMAL_STDERR = [
     # log_level=debug (and -d): each kept list written to cache_dir.
     r"^(omikeyfs: |<7>)kept the key list \(\d+ keys, \d+ bytes\) in [0-9.]+ ms$",
-    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s\)$",
+    r"^(omikeyfs: |<6>)mounted \S+ on \S+ \(ttl [0-9.e+-]+ s, timeout [0-9.e+-]+ s(, rmdir revokes keys)?\)$",
 ]
 # With -d (-o debug), libfuse's request trace: every line that is not one of
 # omikeyfs's own ("omikeyfs: ...", which must still be declared).
@@ -747,10 +747,11 @@ def start_firebase_emulator(install, workdir, deadline=120):
     """Popen of the emulator on a free loopback port, answering; or raises."""
     import signal as _signal
     port = free_port()
-    # The hub and the logging emulator get free ports of their own too:
-    # their defaults (4400, 4500) are shared by every emulator on the
-    # machine, and one that finds 4500 taken dies soon after "ready".
     with open(os.path.join(workdir, "firebase.json"), "w") as f:
+        # The hub and the logging emulator on free ports of their own too:
+        # their defaults (4400, 4500, then the next ones) are fought over
+        # by every emulator on the machine, and the loser exits right
+        # after saying it is ready.
         json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
                                  "hub": {"host": "127.0.0.1", "port": free_port()},
                                  "logging": {"host": "127.0.0.1", "port": free_port()},

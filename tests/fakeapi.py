@@ -3,7 +3,8 @@
 
 Serves GET /v1/dev/keys the way the real backend does (see
 shared/omi-api/NOTES.md): a JSON array of keys, newest created_at first,
-ties by id ascending, FastAPI-style {"detail": ...} errors.  A control API
+ties by id ascending, FastAPI-style {"detail": ...} errors; and
+DELETE /v1/dev/keys/{id}, which revokes for a signed-in session only.  A control API
 under /_control/ lets tests change the keys, the token, inject faults and
 read what was received.  Standard library only (Python 3.11).
 
@@ -227,6 +228,12 @@ class State:
         self.raw = None
         self.fault = None
         self.fault_left = None
+        # DELETE /v1/dev/keys/{id}: 503 while unavailable; while the gate
+        # is closed each DELETE waits (revokes_waiting counts them).
+        self.revoke_unavailable = False
+        self.revoke_gate = threading.Condition(self.lock)
+        self.revoke_gate_open = True
+        self.revokes_waiting = 0
         self.set_keys(keys)
         self.reset_counters()
         self.reset_auth()
@@ -295,6 +302,7 @@ class State:
         self.last_status = None
         self.keys_connections = 0
         self.faults_applied = 0
+        self.revokes = []  # ids DELETEd with a live ID token, in order
         self.log = collections.deque(maxlen=HISTORY)
 
     def stats(self):
@@ -311,7 +319,22 @@ class State:
             "keys": len(self.keys),
             "fault_active": self.fault is not None,
             "raw_active": self.raw is not None,
+            "revokes": list(self.revokes),
+            "revokes_waiting": self.revokes_waiting,
         }
+
+    def revoke(self, uid, key_id):
+        """Take key_id out of uid's list, if it is there (the real API
+        answers 204 either way)."""
+        if uid in self.user_keys:
+            keys, _, _ = self.user_keys[uid]
+            kept = [k for k in keys if not (isinstance(k, dict) and k.get("id") == key_id)]
+            if len(kept) != len(keys):
+                self.user_keys[uid] = (kept, encode_keys(kept), time.time())
+        elif uid == DEFAULT_UID:
+            kept = [k for k in self.keys if not (isinstance(k, dict) and k.get("id") == key_id)]
+            if len(kept) != len(self.keys):
+                self.set_keys(kept, do_sort=False)
 
     def take_fault(self):
         """The fault for this keys request (counting it down), or None."""
@@ -479,6 +502,16 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(405, {"detail": "Method Not Allowed"},
                                extra={"Allow": "POST"})
+        elif path.startswith(KEYS_PATH + "/") and "/" not in \
+                urllib.parse.unquote(path[len(KEYS_PATH) + 1:]) and \
+                path != KEYS_PATH + "/":
+            # Starlette matches {key_id} on the decoded path.
+            key_id = urllib.parse.unquote(path[len(KEYS_PATH) + 1:])
+            if self.command == "DELETE":
+                self.revoke(key_id)
+            else:
+                self.send_json(405, {"detail": "Method Not Allowed"},
+                               extra={"Allow": "DELETE"})
         elif path == KEYS_PATH + "/":
             # Starlette's redirect_slashes
             scheme = "https" if isinstance(self.connection, ssl.SSLSocket) \
@@ -540,9 +573,8 @@ class Handler(BaseHTTPRequestHandler):
                 length = declared_length if declared_length is not None \
                     else len(body or b"")
                 self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+        # Recorded before it is sent: a client that has its answer finds
+        # it in the log.
         with STATE.lock:
             if self.path_is_keys():
                 STATE.last_status = status
@@ -550,6 +582,9 @@ class Handler(BaseHTTPRequestHandler):
             if entry is not None:
                 entry["status"] = status
                 self.log_entry = None
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
 
     def path_is_keys(self):
         return urllib.parse.urlsplit(self.path).path == KEYS_PATH
@@ -652,6 +687,31 @@ class Handler(BaseHTTPRequestHandler):
             extra = {**raw["headers"], **extra}
         self.finish_keys(status, body, ctype, extra, truncate, use_etag,
                          use_lm, changed_at, allow_gzip)
+
+    def revoke(self, key_id):
+        """DELETE /v1/dev/keys/{key_id} as the backend answers it: the
+        signed-in session only (a developer key or any other bearer gets
+        the list's 401), then 503 while revocation is unavailable, else
+        204 for any id, known or not, the user's or not."""
+        with STATE.lock:
+            project = STATE.project
+            lifetime = STATE.id_token_lifetime
+        uid, refusal = check_id_token(self.headers.get("Authorization"), project, lifetime)
+        if refusal is not None:
+            self.send_json(refusal[0], {"detail": refusal[1]})
+            return
+        with STATE.lock:
+            STATE.revokes_waiting += 1
+            STATE.revoke_gate.wait_for(lambda: STATE.revoke_gate_open, timeout=120)
+            STATE.revokes_waiting -= 1
+            unavailable = STATE.revoke_unavailable
+            if not unavailable:
+                STATE.revokes.append(key_id)
+                STATE.revoke(uid, key_id)
+        if unavailable:
+            self.send_json(503, {"detail": "API key revocation temporarily unavailable"})
+            return
+        self.send_raw(204, None)
 
     def finish_keys(self, status, body, ctype, extra, truncate, use_etag,
                     use_lm, changed_at, allow_gzip):
@@ -1121,6 +1181,9 @@ def ctl_clear(arg):
         STATE.fault = None
         STATE.fault_left = None
         STATE.raw = None
+        STATE.revoke_unavailable = False
+        STATE.revoke_gate_open = True
+        STATE.revoke_gate.notify_all()
 
 
 def ctl_token(arg):
@@ -1223,7 +1286,26 @@ def ctl_user_keys(arg):
         return {"ok": True, "keys": len(keys)}
 
 
+def ctl_revoke(arg):
+    """{"unavailable": bool, "gate": "closed" | "open"}: DELETEs answer
+    503 while unavailable; while the gate is closed they wait for it."""
+    need(isinstance(arg, dict), "expected a JSON object")
+    unknown = set(arg) - {"unavailable", "gate"}
+    need(not unknown, "unknown revoke fields: %s" % ", ".join(sorted(unknown)))
+    need(arg.get("gate") in (None, "open", "closed"), "gate must be open or closed")
+    with STATE.lock:
+        if "unavailable" in arg:
+            STATE.revoke_unavailable = bool(arg["unavailable"])
+        if "gate" in arg:
+            STATE.revoke_gate_open = arg["gate"] == "open"
+            STATE.revoke_gate.notify_all()
+        return {"unavailable": STATE.revoke_unavailable,
+                "gate": "open" if STATE.revoke_gate_open else "closed",
+                "waiting": STATE.revokes_waiting}
+
+
 CONTROL = {
+    "revoke": ctl_revoke,
     "auth": ctl_auth,
     "gate": ctl_gate,
     "firebase_refusal": ctl_firebase_refusal,

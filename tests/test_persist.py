@@ -12,6 +12,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -264,9 +265,13 @@ def test_unchanged_mtimes_survive_remount(api, mount, tmp_path):
     changed = [dict(k) for k in keys]
     changed[0]["name"] = changed[0]["name"] + " (renamed)"
     changed.append(make_keys(1, seed=311)[0])
+    seen = time.time_ns()
     api.set_keys(changed)
     m.sighup()
-    wait_for(lambda: len(os.listdir(m.mnt)) == len(changed), what="the new key")
+    # The listing changes at the swap; the root's cached attributes once
+    # the notifier has told the kernel, a moment later.
+    wait_for(lambda: len(os.listdir(m.mnt)) == len(changed)
+             and os.stat(m.mnt).st_mtime_ns >= seen, what="the new key")
     with open(os.path.join(m.mnt, changed[0]["id"], "name"), "rb") as f:
         assert f.read() == expected_files(changed[0])["name"]
     before = mtimes(m.mnt)

@@ -15,7 +15,7 @@
  *
  * Not thread-safe: the cache's single-flight refresh means one request at a
  * time, which is also what lets the one easy handle (and its connection) be
- * reused.
+ * reused.  A revoke makes a client of its own for its key's URL.
  */
 #include "http.h"
 
@@ -482,21 +482,23 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 }
 
+enum http_method { HTTP_GET, HTTP_POST, HTTP_DELETE };
+
 /* The request's headers: the bearer, Accept, and a POST's content type or
  * a GET's If-None-Match (then out->conditional).  False without memory. */
-static bool request_headers(const struct http_client *c, bool post, const char *content_type,
-			    const char *bearer, struct curl_slist **headers,
-			    struct http_response *out)
+static bool request_headers(const struct http_client *c, enum http_method method,
+			    const char *content_type, const char *bearer,
+			    struct curl_slist **headers, struct http_response *out)
 {
 	/* No check of the bearer here: callers check it with token_ok. */
 	bool ok = (!bearer || add_header(headers, "Authorization: Bearer ", bearer)) &&
 		  add_header(headers, "Accept: ", "application/json");
 
-	if (post) {
+	if (method == HTTP_POST) {
 		/* No "Expect: 100-continue" wait before a larger body. */
 		ok = ok && add_header(headers, "Content-Type: ", content_type) &&
 		     add_header(headers, "Expect:", "");
-	} else if (c->etag) {
+	} else if (method == HTTP_GET && c->etag) {
 		/* Only then may a 304 answer "unchanged" (classify). */
 		out->conditional = true;
 		ok = ok && add_header(headers, "If-None-Match: ", c->etag);
@@ -506,18 +508,21 @@ static bool request_headers(const struct http_client *c, bool post, const char *
 
 /* One transfer on c's handle; the handle keeps no pointer into it after. */
 static CURLcode perform(struct http_client *c, struct transfer *t, struct curl_slist *headers,
-			bool post, const char *body, size_t len)
+			enum http_method method, const char *body, size_t len)
 {
 	CURLcode code;
 
 	setup_handle(c, t, headers);
-	if (post) {
+	if (method == HTTP_POST) {
 		/* Not COPYPOSTFIELDS: libcurl keeps no copy of the body to wipe. */
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)(body ? len : 0));
 	} else {
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+		/* After HTTPGET, which resets the method: no body either way. */
+		if (method == HTTP_DELETE)
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	}
 	code = curl_easy_perform(c->curl);
 	/* The handle must not keep pointers to what the caller frees. */
@@ -525,18 +530,19 @@ static CURLcode perform(struct http_client *c, struct transfer *t, struct curl_s
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-	if (post)
+	if (method == HTTP_POST)
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
 	return code;
 }
 
 /* What of a classified transfer is kept: the ETag, and the body when it
  * may be handed out (then t->buf is NULL). */
-static void keep_response(struct http_client *c, struct transfer *t, bool post,
+static void keep_response(struct http_client *c, struct transfer *t, enum http_method method,
 			  struct http_response *out)
 {
 	/* A 304 may refresh the ETag, never drop it; a 200 replaces it. */
-	if (!post && out->error.kind == HTTP_ERR_NONE &&
+	if (method == HTTP_GET && out->error.kind == HTTP_ERR_NONE &&
 	    (out->status == 200 || (out->status == 304 && t->etag))) {
 		set_str(&c->etag, t->etag);
 		t->etag = NULL;
@@ -551,8 +557,9 @@ static void keep_response(struct http_client *c, struct transfer *t, bool post,
 	}
 }
 
-/* The request behind http_get and http_post (post, with content_type). */
-static int http_request(struct http_client *c, bool post, const char *content_type,
+/* The request behind http_get, http_post (with content_type) and
+ * http_delete. */
+static int http_request(struct http_client *c, enum http_method method, const char *content_type,
 			const char *body, size_t len, const char *bearer, struct http_response *out)
 {
 	struct transfer t = { .client = c };
@@ -561,7 +568,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after = -1;
-	if (!c || (post && !content_type)) {
+	if (!c || (method == HTTP_POST && !content_type)) {
 		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "no HTTP client or content type");
 		goto done;
 	}
@@ -569,11 +576,11 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		httperror_set(out, HTTP_ERR_LOCAL, EINVAL, "%s", c->url_error);
 		goto done;
 	}
-	if (!request_headers(c, post, content_type, bearer, &headers, out)) {
+	if (!request_headers(c, method, content_type, bearer, &headers, out)) {
 		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
 		goto done;
 	}
-	code = perform(c, &t, headers, post, body, len);
+	code = perform(c, &t, headers, method, body, len);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
 	/* on_body stopped an error body it had no use for: the transfer
 	 * did what was wanted, and the status tells what happened. */
@@ -581,7 +588,7 @@ static int http_request(struct http_client *c, bool post, const char *content_ty
 		code = CURLE_OK;
 	out->retry_after = parse_retry_after(t.retry_after);
 	classify(c, &t, code, out);
-	keep_response(c, &t, post, out);
+	keep_response(c, &t, method, out);
 
 done:
 	free_headers(headers);
@@ -599,11 +606,16 @@ done:
 
 int http_get(struct http_client *client, const char *bearer, struct http_response *out)
 {
-	return http_request(client, false, NULL, NULL, 0, bearer, out);
+	return http_request(client, HTTP_GET, NULL, NULL, 0, bearer, out);
 }
 
 int http_post(struct http_client *client, const char *content_type, const char *body, size_t len,
 	      const char *bearer, struct http_response *out)
 {
-	return http_request(client, true, content_type, body, len, bearer, out);
+	return http_request(client, HTTP_POST, content_type, body, len, bearer, out);
+}
+
+int http_delete(struct http_client *client, const char *bearer, struct http_response *out)
+{
+	return http_request(client, HTTP_DELETE, NULL, NULL, 0, bearer, out);
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,35 @@ char *url_join(const char *base, const char *path)
 		len--;
 	if (asprintf(&url, "%.*s%s%s", (int)len, base, path[0] == '/' ? "" : "/", path) < 0)
 		return NULL;
+	return url;
+}
+
+char *url_join_segment(const char *base, const char *seg, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t blen = strlen(base);
+	char *url, *o;
+
+	while (blen && base[blen - 1] == '/')
+		blen--;
+	if (len > (SIZE_MAX - blen - 2) / 3 || !(url = malloc(blen + 1 + 3 * len + 1)))
+		return NULL;
+	memcpy(url, base, blen);
+	o = url + blen;
+	*o++ = '/';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)seg[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '~') {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o = '\0';
 	return url;
 }
 

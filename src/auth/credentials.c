@@ -135,37 +135,21 @@ int credentials_session(const struct cred_session_config *cfg, struct credential
 }
 
 /*
- * Keep a rotated refresh token.  The file is read again first: when it
- * holds another sign-in (a newer --login) or is gone (--logout), it is
- * left alone, and only this mount uses the rotated token.
+ * Keep a rotated refresh token.  The file is read again first, under the
+ * directory's lock that --login also takes: when it holds another sign-in
+ * (a newer --login) or is gone (--logout), it is left alone, and only this
+ * mount uses the rotated token.
  */
 static void save_rotated(struct credentials *c, const char *old, const char *fresh)
 {
-	struct session disk;
 	char why[512];
-	char *keep;
-
 	int r;
 
 	if (c->copy)
 		return;
-	r = session_load(c->path, &disk, why, sizeof(why));
-	if (r == -ENOENT)
-		return;
-	if (r < 0) {
+	r = session_rotate(c->path, old, fresh, why, sizeof(why));
+	if (r < 0 && r != -ENOENT && r != -ESTALE)
 		warn(c, "the sign-in's new refresh token is not saved: %s", why);
-		return;
-	}
-	if (strcmp(disk.refresh_token, old) != 0) {
-		session_free(&disk);
-		return;
-	}
-	keep = disk.refresh_token;
-	disk.refresh_token = (char *)fresh;
-	if (session_save(c->path, &disk, why, sizeof(why)) < 0)
-		warn(c, "the sign-in's new refresh token is not saved: %s", why);
-	disk.refresh_token = keep;
-	session_free(&disk);
 }
 
 static void end_session(struct credentials *c, const struct firebase_error *fe,

@@ -132,6 +132,7 @@ void firebase_tokens_free(struct firebase_tokens *t)
 	secret_free(t->id_token);
 	secret_free(t->refresh_token);
 	free(t->user_id);
+	free(t->email);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -142,12 +143,14 @@ struct names {
 };
 
 /*
- * The uid an ID token names (its "sub" claim), read without checking the
- * signature: it only says whose session the file holds and grants
- * nothing.  Firebase's signInWithCustomToken answer carries no localId
- * (the Auth Emulator's neither), so this is where the uid comes from.
+ * The uid an ID token names (its "sub" claim, into *uid unless uid is
+ * NULL) and its "email" claim when it has a clean one, read without
+ * checking the signature: they only say whose session the file holds and
+ * grant nothing.  Firebase's signInWithCustomToken answer carries no
+ * localId (the Auth Emulator's neither), so this is where the uid comes
+ * from.
  */
-static int id_token_subject(const char *jwt, char **uid, char *why, size_t whylen)
+static int id_token_claims(const char *jwt, char **uid, char **email, char *why, size_t whylen)
 {
 	const char *start = strchr(jwt, '.'), *end;
 	struct json_object *claims;
@@ -155,7 +158,9 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 	size_t n = 0;
 	int r = -EBADMSG;
 
-	*uid = NULL;
+	if (uid)
+		*uid = NULL;
+	*email = NULL;
 	if (!start || !(end = strchr(++start, '.'))) {
 		errmsg_set(why, whylen, "the ID token is not a JWT");
 		return -EBADMSG;
@@ -166,8 +171,13 @@ static int id_token_subject(const char *jwt, char **uid, char *why, size_t whyle
 		goto out;
 	claims = jsonstrict_parse((const char *)buf, n, NULL, 0);
 	if (claims) {
-		r = jsonstrict_string(claims, "sub", FIREBASE_USER_MAX, JSONSTRICT_TOKEN, uid, why,
-				      whylen);
+		r = uid ? jsonstrict_string(claims, "sub", FIREBASE_USER_MAX, JSONSTRICT_TOKEN, uid,
+					    why, whylen)
+			: 0;
+		/* Shown to people only: one that is absent or odd is no email. */
+		if (r == 0 && jsonstrict_string(claims, "email", FIREBASE_USER_MAX,
+						JSONSTRICT_TOKEN, email, NULL, 0) == -ENOMEM)
+			r = -ENOMEM;
 		jsonstrict_put(claims);
 	}
 out:
@@ -201,7 +211,11 @@ static int parse_tokens(const char *body, size_t len, const struct names *names,
 		r = jsonstrict_string(obj, names->user_id, FIREBASE_USER_MAX, JSONSTRICT_TOKEN,
 				      &out->user_id, why, sizeof(why));
 		if (r == -ENOENT && names->uid_in_token)
-			r = id_token_subject(out->id_token, &out->user_id, why, sizeof(why));
+			r = id_token_claims(out->id_token, &out->user_id, &out->email, why,
+					    sizeof(why));
+		else if (r == 0 && names->uid_in_token &&
+			 id_token_claims(out->id_token, NULL, &out->email, NULL, 0) == -ENOMEM)
+			r = -ENOMEM;
 	}
 	if (r == 0)
 		r = jsonstrict_string(obj, names->expires_in, 8, JSONSTRICT_TOKEN, &expires, why,

@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "errmsg.h"
 #include "firebase.h"
 #include "jsonstrict.h"
+#include "log.h"
 #include "login.h"
 #include "loopback.h"
 #include "pkce.h"
@@ -30,6 +33,9 @@
 
 #define PAGE_SIGNED_IN "Signed in to omikeyfs; you may close this tab.\n"
 #define PAGE_FAILED "The sign-in to omikeyfs failed; see the terminal for why.\n"
+#define PAGE_NOT_THIS                                                                              \
+	"This is not the sign-in omikeyfs is waiting for (no or another state); "                  \
+	"it goes on waiting.\n"
 
 static int fail(struct login_error *err, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -79,10 +85,12 @@ static void omi_detail(const struct post_result *res, char *out, size_t outlen)
 }
 
 /* Start the browser without waiting for it: the child forks the opener
- * and exits at once, so nothing is left to reap and nothing waits. */
-static void open_browser(const char *opener, const char *url)
+ * and exits at once, so nothing is left to reap and nothing waits.  What
+ * it is given is a file name, never the sign-in URL: argv is readable by
+ * every local user in /proc/PID/cmdline. */
+static void open_browser(const char *opener, const char *file)
 {
-	char *argv[] = { (char *)opener, (char *)url, NULL };
+	char *argv[] = { (char *)opener, (char *)file, NULL };
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -105,6 +113,151 @@ static void open_browser(const char *opener, const char *url)
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+}
+
+/* The page that sends the browser on: a private directory and file. */
+struct redirect_page {
+	char *dir;  /* made 0700 by mkdtemp, or NULL */
+	char *file; /* DIR/sign-in.html, 0600, or NULL */
+};
+
+static void redirect_page_remove(struct redirect_page *p)
+{
+	if (p->file)
+		unlink(p->file);
+	if (p->dir)
+		rmdir(p->dir);
+	free(p->file);
+	free(p->dir);
+	p->file = p->dir = NULL;
+}
+
+/* text with &, <, >, " and ' as HTML entities, malloc'd. */
+static char *html_escape(const char *text)
+{
+	size_t n = 1;
+	char *out, *o;
+
+	for (const char *t = text; *t; t++)
+		n += strchr("&<>\"'", *t) ? 6 : 1;
+	if (!(o = out = malloc(n)))
+		return NULL;
+	for (const char *t = text; *t; t++) {
+		const char *e = *t == '&'    ? "&amp;"
+				: *t == '<'  ? "&lt;"
+				: *t == '>'  ? "&gt;"
+				: *t == '"'  ? "&quot;"
+				: *t == '\'' ? "&#39;"
+					     : NULL;
+
+		if (e) {
+			strcpy(o, e);
+			o += strlen(e);
+		} else {
+			*o++ = *t;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Where the page's directory goes: $XDG_RUNTIME_DIR when it is the user's
+ * own private directory, else /tmp (mkdtemp makes the directory 0700 and
+ * no other user can enter it either way). */
+static const char *private_base(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (xdg && xdg[0] == '/' && lstat(xdg, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == geteuid() && !(st.st_mode & 077))
+		return xdg;
+	return "/tmp";
+}
+
+/* Write the page that sends the browser on to url (a meta refresh, and a
+ * link for a browser that ignores it). */
+static int redirect_page_write(struct redirect_page *p, const char *url)
+{
+	char *shown = html_escape(url), *page = NULL;
+	int fd = -1, r = 0, n = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (!shown || asprintf(&p->dir, "%s/omikeyfs-login-XXXXXX", private_base()) < 0) {
+		p->dir = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!mkdtemp(p->dir)) {
+		r = -errno;
+		free(p->dir);
+		p->dir = NULL;
+		goto out;
+	}
+	if (asprintf(&p->file, "%s/sign-in.html", p->dir) < 0) {
+		p->file = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	n = asprintf(&page,
+		     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
+		     "<meta name=\"referrer\" content=\"no-referrer\">\n"
+		     "<meta http-equiv=\"refresh\" content=\"0;url=%s\">\n"
+		     "<title>omikeyfs sign-in</title></head>\n"
+		     "<body><p><a href=\"%s\">Continue to the sign-in</a></p></body></html>\n",
+		     shown, shown);
+	if (n < 0) {
+		page = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	fd = open(p->file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		free(p->file);
+		p->file = NULL;
+		goto out;
+	}
+	for (size_t done = 0; done < (size_t)n;) {
+		ssize_t w = write(fd, page + done, (size_t)n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			r = -errno;
+			goto out;
+		}
+		done += (size_t)w;
+	}
+out:
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (page) {
+		explicit_bzero(page, (size_t)n);
+		free(page);
+	}
+	if (shown) {
+		explicit_bzero(shown, strlen(shown));
+		free(shown);
+	}
+	if (r < 0)
+		redirect_page_remove(p);
+	return r;
+}
+
+/* Open the browser on a page that sends it to url; without one, the
+ * user opens the printed URL. */
+static void start_browser(const struct login_config *cfg, const char *url,
+			  struct redirect_page *page)
+{
+	int r = redirect_page_write(page, url);
+
+	if (r < 0)
+		log_warn("cannot write the page that opens the browser (%s); open the URL above "
+			 "yourself",
+			 strerror(-r));
+	else
+		open_browser(cfg->opener ? cfg->opener : "xdg-open", page->file);
 }
 
 static char *sign_in_url(const char *api_url, const char *provider, const char *redirect,
@@ -205,9 +358,22 @@ static int firebase_sign_in(const struct login_config *cfg, const char *custom,
 	return r;
 }
 
-/* Check the callback: an error, a wrong state or no code ends the sign-in. */
-static int check_callback(const struct loopback_request *req, const char *state,
-			  struct login_error *err)
+/* Whether the callback carries this sign-in's state, compared without
+ * leaking where it differs (the length is no secret). */
+static bool state_matches(const struct loopback_request *req, const char *state)
+{
+	unsigned char diff = 0;
+
+	if (!req->state || strlen(req->state) != strlen(state))
+		return false;
+	for (size_t i = 0; state[i]; i++)
+		diff |= (unsigned char)(state[i] ^ req->state[i]);
+	return diff == 0;
+}
+
+/* Check a callback with the right state: an error or no code ends the
+ * sign-in. */
+static int check_callback(const struct loopback_request *req, struct login_error *err)
 {
 	char shown[128];
 
@@ -215,22 +381,43 @@ static int check_callback(const struct loopback_request *req, const char *state,
 		jsonstrict_clean(req->error, strlen(req->error), shown, sizeof(shown));
 		return fail(err, -EACCES, "the sign-in failed: %s", shown);
 	}
-	/* Length first: the state is compared without leaking where it differs. */
-	if (!req->state || strlen(req->state) != strlen(state))
-		return fail(err, -EPROTO,
-			    "the sign-in callback carried a wrong state; "
-			    "try omikeyfs --login again");
-	unsigned char diff = 0;
-
-	for (size_t i = 0; state[i]; i++)
-		diff |= (unsigned char)(state[i] ^ req->state[i]);
-	if (diff)
-		return fail(err, -EPROTO,
-			    "the sign-in callback carried a wrong state; "
-			    "try omikeyfs --login again");
 	if (!req->code || !req->code[0])
 		return fail(err, -EPROTO, "the sign-in callback carried no code");
 	return 0;
+}
+
+/*
+ * Wait for the callback of this sign-in, or its pasted address.  One
+ * without its state (none, a wrong one, an ?error= without it) may come
+ * from any local process or any web page: it gets a 400 page and the wait
+ * goes on, so nobody but the browser that has the URL can end or steer
+ * the sign-in.  A pasted address without the state is refused with a
+ * line, and the wait goes on too.
+ */
+static int wait_callback(struct loopback *lb, const struct loopback_inputs *in, const char *state,
+			 int64_t deadline, struct loopback_request *req)
+{
+	bool told = false;
+
+	for (;;) {
+		int r = loopback_wait(lb, deadline, in, req);
+
+		if (r < 0 || state_matches(req, state))
+			return r;
+		if (req->pasted) {
+			loopback_request_free(req);
+			if (in->refused)
+				in->refused(in->ctx, "that address is not this sign-in's (no or "
+						     "another state: an older sign-in's?)");
+			continue;
+		}
+		loopback_answer(lb, 400, PAGE_NOT_THIS, deadline);
+		loopback_request_free(req);
+		if (!told)
+			log_warn("a callback without this sign-in's state was refused (an old "
+				 "browser tab, or another program); still waiting");
+		told = true;
+	}
 }
 
 int login_run(const struct login_config *cfg, struct login_error *err)
@@ -242,6 +429,7 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	struct loopback_request req = { 0 };
 	struct firebase_tokens tokens = { 0 };
 	struct loopback *lb = NULL;
+	struct redirect_page page = { 0 };
 	char *url = NULL, *custom = NULL;
 	unsigned short port;
 	int r;
@@ -268,7 +456,7 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	fprintf(cfg->out, "%s\n", url);
 	fflush(cfg->out);
 	if (cfg->open_browser)
-		open_browser(cfg->opener ? cfg->opener : "xdg-open", url);
+		start_browser(cfg, url, &page);
 	if (cfg->waiting)
 		cfg->waiting(cfg->ctx, port);
 
@@ -278,7 +466,8 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 		.refused = cfg->refused,
 		.ctx = cfg->ctx,
 	};
-	r = loopback_wait(lb, deadline, &in, &req);
+	r = wait_callback(lb, &in, state, deadline, &req);
+	redirect_page_remove(&page);
 	if (r == -ETIMEDOUT) {
 		fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
 		goto out;
@@ -289,7 +478,7 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 		fail(err, r, "waiting for the sign-in: %s", strerror(-r));
 		goto out;
 	}
-	r = check_callback(&req, state, err);
+	r = check_callback(&req, err);
 	/* A pasted address held no connection: loopback_answer has none. */
 	loopback_answer(lb, r < 0 ? 400 : 200, r < 0 ? PAGE_FAILED : PAGE_SIGNED_IN, deadline);
 	loopback_close(lb);
@@ -307,10 +496,12 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 		.firebase_api_key = (char *)cfg->firebase_api_key,
 		.user_id = tokens.user_id,
 		.created = (long long)time(NULL),
+		.email = tokens.email,
 	};
 	if ((r = session_save(cfg->session_path, &s, why, sizeof(why))) < 0)
 		fail(err, r, "%s", why);
 out:
+	redirect_page_remove(&page);
 	loopback_close(lb);
 	loopback_request_free(&req);
 	firebase_tokens_free(&tokens);

@@ -30,12 +30,23 @@ struct conn {
 	char buf[LOOPBACK_REQUEST_MAX + 1];
 };
 
+/* A pasted line being read (a pipe may hand it over in pieces). */
+struct paste {
+	int fd;
+	size_t len;
+	bool too_long; /* skipping to the end of a line too long to be one */
+	char buf[LOOPBACK_PASTE_MAX + 1];
+};
+
 struct loopback {
 	int listen_fd;
 	unsigned short port;
 	int held; /* connection of the callback, or -1 */
 	uint64_t accepted;
 	struct conn conns[LOOPBACK_MAX_CONNECTIONS];
+	/* Kept from one wait to the next: a wait ended by a callback its
+	 * caller refuses goes on with the rest of what was pasted. */
+	struct paste *paste;
 };
 
 void loopback_request_free(struct loopback_request *req)
@@ -288,19 +299,14 @@ static bool read_conn(struct loopback *lb, struct conn *c, int64_t deadline_ms,
 	return false;
 }
 
-/* A pasted line being read (a pipe may hand it over in pieces). */
-struct paste {
-	int fd;
-	size_t len;
-	bool too_long; /* skipping to the end of a line too long to be one */
-	char buf[LOOPBACK_PASTE_MAX + 1];
-};
-
 static void paste_refused(const struct loopback_inputs *in, const char *why)
 {
 	if (in->refused)
 		in->refused(in->ctx, why);
 }
+
+static bool paste_lines(struct loopback *lb, struct paste *p, const struct loopback_inputs *in,
+			struct loopback_request *req);
 
 /* Read what the paste fd has; returns true with *req filled when a line
  * was this callback's address.  End of input: the fd is watched no more. */
@@ -308,7 +314,6 @@ static bool read_paste(struct loopback *lb, struct paste *p, const struct loopba
 		       struct loopback_request *req)
 {
 	ssize_t n = read(p->fd, p->buf + p->len, LOOPBACK_PASTE_MAX - p->len);
-	char *nl;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
@@ -320,6 +325,16 @@ static bool read_paste(struct loopback *lb, struct paste *p, const struct loopba
 		p->buf[p->len++] = '\n';
 	}
 	p->len += (size_t)n;
+	return paste_lines(lb, p, in, req);
+}
+
+/* Take the whole lines read so far, up to the first that is this
+ * callback's address (true, *req filled). */
+static bool paste_lines(struct loopback *lb, struct paste *p, const struct loopback_inputs *in,
+			struct loopback_request *req)
+{
+	char *nl;
+
 	while ((nl = memchr(p->buf, '\n', p->len))) {
 		size_t line = (size_t)(nl - p->buf) + 1;
 		enum loopback_kind kind = LOOPBACK_OTHER;
@@ -361,9 +376,15 @@ int loopback_wait(struct loopback *lb, int64_t deadline_ms, const struct loopbac
 	if (!in)
 		in = &none;
 	if (in->paste_fd >= 0) {
-		if (!(paste = calloc(1, sizeof(*paste))))
-			return -ENOMEM;
-		paste->fd = in->paste_fd;
+		if (!lb->paste) {
+			if (!(lb->paste = calloc(1, sizeof(*lb->paste))))
+				return -ENOMEM;
+			lb->paste->fd = in->paste_fd;
+		}
+		paste = lb->paste;
+		/* Lines read by the wait before this one. */
+		if (paste_lines(lb, paste, in, req))
+			return 0;
 	}
 	for (;;) {
 		struct pollfd pfd[LOOPBACK_MAX_CONNECTIONS + 3];
@@ -414,10 +435,6 @@ int loopback_wait(struct loopback *lb, int64_t deadline_ms, const struct loopbac
 			accept_one(lb);
 	}
 out:
-	if (paste) {
-		explicit_bzero(paste->buf, sizeof(paste->buf));
-		free(paste);
-	}
 	return r;
 }
 
@@ -440,5 +457,9 @@ void loopback_close(struct loopback *lb)
 		close(lb->held);
 	for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++)
 		conn_close(&lb->conns[i]);
+	if (lb->paste) {
+		explicit_bzero(lb->paste->buf, sizeof(lb->paste->buf));
+		free(lb->paste);
+	}
 	free(lb);
 }

@@ -67,7 +67,8 @@ struct loopback_inputs {
 /*
  * Serve connections until a GET /callback arrives, or a pasted line that
  * is this callback's address (whichever comes first): other requests are
- * answered 404 (or 400) and the wait goes on.  deadline_ms is on
+ * answered 404 (or 400) and the wait goes on.  Pasted bytes not yet
+ * taken are kept for the next wait on lb.  deadline_ms is on
  * clock_monotonic_ms(); in may be NULL.  Returns 0 with *req filled and, for a
  * connection, that connection held for loopback_answer; -ECANCELED once
  * in->cancel_fd is readable; -ETIMEDOUT; or another -errno.

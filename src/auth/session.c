@@ -22,6 +22,7 @@
 #include "jsonstrict.h"
 #include "secret.h"
 #include "session.h"
+#include "sessiondir.h"
 
 void session_free(struct session *s)
 {
@@ -29,6 +30,7 @@ void session_free(struct session *s)
 	free(s->api_url);
 	free(s->firebase_api_key);
 	free(s->user_id);
+	free(s->email);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -92,6 +94,13 @@ int session_parse(const char *buf, size_t len, struct session *out, char *err, s
 	if (r == 0)
 		r = jsonstrict_string(obj, "user_id", SESSION_USER_MAX, JSONSTRICT_TOKEN,
 				      &out->user_id, why, sizeof(why));
+	if (r == 0) {
+		/* Added later: a file without it is still a session. */
+		r = jsonstrict_string(obj, "email", SESSION_USER_MAX, JSONSTRICT_TOKEN, &out->email,
+				      why, sizeof(why));
+		if (r == -ENOENT)
+			r = 0;
+	}
 	if (r == 0)
 		r = get_int(obj, "created", &out->created, why, sizeof(why));
 	if (r == 0 && out->created < 0) {
@@ -113,48 +122,81 @@ char *session_serialize(const struct session *s, size_t *len)
 	char *url = jsonstrict_quote(s->api_url);
 	char *key = jsonstrict_quote(s->firebase_api_key);
 	char *uid = jsonstrict_quote(s->user_id);
+	char *email = s->email ? jsonstrict_quote(s->email) : NULL;
 	char *out = NULL;
 	int n = -1;
 
-	if (tok && url && key && uid)
+	if (tok && url && key && uid && (email || !s->email))
 		n = asprintf(&out,
 			     "{\n  \"version\": %d,\n  \"api_url\": %s,\n"
-			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n"
+			     "  \"firebase_api_key\": %s,\n  \"user_id\": %s,\n%s%s%s"
 			     "  \"refresh_token\": %s,\n  \"created\": %lld\n}\n",
-			     SESSION_VERSION, url, key, uid, tok, s->created);
+			     SESSION_VERSION, url, key, uid, email ? "  \"email\": " : "",
+			     email ? email : "", email ? ",\n" : "", tok, s->created);
 	secret_free(tok);
 	free(url);
 	free(key);
 	free(uid);
+	free(email);
 	if (n < 0)
 		return NULL;
 	*len = (size_t)n;
 	return out;
 }
 
-int session_load(const char *path, struct session *out, char *err, size_t errlen)
+/* ---- reading ----------------------------------------------------------- */
+
+/* Up to SESSION_MAX_SIZE + 1 bytes of fd into buf; 0 or -errno. */
+static int read_capped(int fd, char *buf, size_t *len)
 {
+	*len = 0;
+	while (*len <= SESSION_MAX_SIZE) {
+		ssize_t n = read(fd, buf + *len, SESSION_MAX_SIZE + 1 - *len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	return 0;
+}
+
+/* Read and parse w->base in the opened directory, checked on the open fd. */
+static int load_at(struct sessiondir *w, struct session *out, char *err, size_t errlen)
+{
+	const char *path = w->path;
 	char *buf = NULL, why[200];
-	struct stat st;
 	enum file_refusal refused;
+	struct stat st;
 	size_t len = 0;
 	int r, fd;
 
-	memset(out, 0, sizeof(*out));
-	fd = file_open_private(AT_FDCWD, path, 0, &st, &refused);
+	fd = file_open_private(w->dirfd, w->base, FILE_NOFOLLOW | FILE_OWNED, &st, &refused);
 	if (fd < 0 && refused == FILE_OPEN_FAILED) {
 		r = -errno;
 		if (r == -ENOENT)
 			errmsg_set(err, errlen, "no session file %s; sign in with omikeyfs --login",
 				   path);
+		else if (r == -ELOOP)
+			errmsg_set(err, errlen,
+				   "session file %s is a symbolic link; it must be the file itself",
+				   path);
 		else
 			errmsg_set(err, errlen, "cannot open session file %s: %s", path,
 				   strerror(-r));
-		return r;
+		return r == -ELOOP ? -EPERM : r;
 	}
 	if (fd < 0 && refused == FILE_WRONG_TYPE) {
 		errmsg_set(err, errlen, "session file %s is not a regular file", path);
 		return -EINVAL;
+	}
+	if (fd < 0 && refused == FILE_NOT_OWNED) {
+		errmsg_set(err, errlen, "session file %s is owned by uid %u, not by uid %u (you)",
+			   path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
 	}
 	if (fd < 0) {
 		errmsg_set(err, errlen,
@@ -176,20 +218,9 @@ int session_load(const char *path, struct session *out, char *err, size_t errlen
 		r = -ENOMEM;
 		goto out;
 	}
-	while (len <= SESSION_MAX_SIZE) {
-		ssize_t n = read(fd, buf + len, SESSION_MAX_SIZE + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			errmsg_set(err, errlen, "cannot read session file %s: %s", path,
-				   strerror(-r));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if ((r = read_capped(fd, buf, &len)) < 0) {
+		errmsg_set(err, errlen, "cannot read session file %s: %s", path, strerror(-r));
+		goto out;
 	}
 	if (len > SESSION_MAX_SIZE) {
 		errmsg_set(err, errlen, "session file %s is larger than %d bytes", path,
@@ -207,78 +238,146 @@ out:
 	return r;
 }
 
-/* The directory part of path ("." when none), and where its name starts. */
-static char *split_path(const char *path, const char **name)
+int session_load(const char *path, struct session *out, char *err, size_t errlen)
 {
-	const char *slash = strrchr(path, '/');
+	struct sessiondir w;
+	int r;
 
-	*name = slash ? slash + 1 : path;
-	if (!slash)
-		return strdup(".");
-	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	memset(out, 0, sizeof(*out));
+	if ((r = sessiondir_split(&w, path, err, errlen)) == 0 &&
+	    (r = sessiondir_open(&w, err, errlen)) == 0)
+		r = load_at(&w, out, err, errlen);
+	sessiondir_close(&w);
+	return r;
+}
+
+int session_check_dir(const char *path, char *err, size_t errlen)
+{
+	struct sessiondir w;
+	int r;
+
+	if ((r = sessiondir_split(&w, path, err, errlen)) == 0)
+		r = sessiondir_open(&w, err, errlen);
+	sessiondir_close(&w);
+	return r;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* Write s over w->base by rename; the directory is open and locked. */
+static int save_at(struct sessiondir *w, const struct session *s, char *err, size_t errlen)
+{
+	enum file_step step;
+	size_t len = 0;
+	char *data = session_serialize(s, &len);
+	int r;
+
+	if (!data) {
+		errmsg_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = file_replace(w->dirfd, w->base, data, len, false, &step);
+	if (r < 0 && step == FILE_STEP_CREATE)
+		errmsg_set(err, errlen, "cannot create a file in %s: %s", w->dir, strerror(-r));
+	else if (r < 0 && step == FILE_STEP_WRITE)
+		errmsg_set(err, errlen, "cannot write session file %s: %s", w->path, strerror(-r));
+	else if (r < 0)
+		errmsg_set(err, errlen, "cannot save session file %s: %s", w->path, strerror(-r));
+	secret_free_len(data, len);
+	return r;
 }
 
 int session_save(const char *path, const struct session *s, char *err, size_t errlen)
 {
-	const char *name;
-	char *dir = NULL, *data = NULL;
-	size_t len = 0, failed_len = 0;
-	enum file_step step;
-	int r, dfd = -1;
+	struct sessiondir w;
+	size_t failed_len = 0;
+	int r;
 
 	if (!s->refresh_token || !s->api_url || !s->firebase_api_key || !s->user_id) {
 		errmsg_set(err, errlen, "cannot save session file %s: a field is missing", path);
 		return -EINVAL;
 	}
-	if (!(dir = split_path(path, &name)) || !(data = session_serialize(s, &len))) {
-		r = -ENOMEM;
-		errmsg_set(err, errlen, "out of memory");
+	if ((r = sessiondir_split(&w, path, err, errlen)) < 0)
 		goto out;
-	}
-	r = file_make_dirs(dir, &failed_len);
+	r = file_make_dirs(w.dir, &failed_len);
 	if (r == -ENOTDIR)
 		errmsg_set(err, errlen, "cannot save session file %s: %s is not a directory", path,
-			   dir);
+			   w.dir);
 	else if (r < 0)
-		errmsg_set(err, errlen, "cannot create directory %.*s: %s", (int)failed_len, dir,
+		errmsg_set(err, errlen, "cannot create directory %.*s: %s", (int)failed_len, w.dir,
 			   strerror(-r));
-	if (r < 0)
+	if (r == 0 && (r = sessiondir_open(&w, err, errlen)) == 0 &&
+	    (r = sessiondir_lock(&w, err, errlen)) == 0)
+		r = save_at(&w, s, err, errlen);
+out:
+	sessiondir_close(&w);
+	return r;
+}
+
+int session_rotate(const char *path, const char *old_token, const char *new_token, char *err,
+		   size_t errlen)
+{
+	struct session disk;
+	struct sessiondir w;
+	char *keep;
+	int r;
+
+	memset(&disk, 0, sizeof(disk));
+	if ((r = sessiondir_split(&w, path, err, errlen)) < 0 ||
+	    (r = sessiondir_open(&w, err, errlen)) < 0 ||
+	    (r = sessiondir_lock(&w, err, errlen)) < 0 || (r = load_at(&w, &disk, err, errlen)) < 0)
 		goto out;
-	/* O_PATH serves a directory we may not read: all but its fsync. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = -errno;
-		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
+	/* Read under the lock: no --login can land between this and the rename. */
+	if (strcmp(disk.refresh_token, old_token) != 0) {
+		r = -ESTALE;
 		goto out;
 	}
-	r = file_replace(dfd, name, data, len, false, &step);
-	if (r < 0 && step == FILE_STEP_CREATE)
-		errmsg_set(err, errlen, "cannot create a file in %s: %s", dir, strerror(-r));
-	else if (r < 0 && step == FILE_STEP_WRITE)
-		errmsg_set(err, errlen, "cannot write session file %s: %s", path, strerror(-r));
-	else if (r < 0)
-		errmsg_set(err, errlen, "cannot save session file %s: %s", path, strerror(-r));
+	keep = disk.refresh_token;
+	disk.refresh_token = (char *)new_token;
+	r = save_at(&w, &disk, err, errlen);
+	disk.refresh_token = keep;
 out:
-	if (dfd >= 0)
-		close(dfd);
-	secret_free_len(data, len);
-	free(dir);
+	session_free(&disk);
+	sessiondir_close(&w);
 	return r;
 }
 
 int session_remove(const char *path, char *err, size_t errlen)
 {
-	if (unlink(path) == 0)
-		return 0;
-	int r = -errno;
+	struct session s;
+	struct sessiondir w;
+	char why[512];
+	int r;
 
+	memset(&s, 0, sizeof(s));
+	if ((r = sessiondir_split(&w, path, why, sizeof(why))) < 0 ||
+	    (r = sessiondir_open(&w, why, sizeof(why))) < 0 ||
+	    (r = sessiondir_lock(&w, why, sizeof(why))) < 0 ||
+	    (r = load_at(&w, &s, why, sizeof(why))) < 0)
+		goto out;
+	/* Only what parses as a session, in a directory nobody else may
+	 * change, under the lock: what was checked is what goes. */
+	if (unlinkat(w.dirfd, w.base, 0) < 0) {
+		r = -errno;
+		snprintf(why, sizeof(why), "cannot remove session file %s: %s", path, strerror(-r));
+	}
+out:
 	if (r == -ENOENT)
 		errmsg_set(err, errlen, "no session file %s: not signed in", path);
-	else
-		errmsg_set(err, errlen, "cannot remove session file %s: %s", path, strerror(-r));
+	else if (r == -EBADMSG || r == -EINVAL || r == -EPERM || r == -EACCES || r == -EFBIG ||
+		 r == -ENOTDIR || r == -EISDIR) {
+		errmsg_set(err, errlen, "%s; nothing was removed", why);
+		r = -EPERM;
+	} else if (r < 0)
+		errmsg_set(err, errlen, "%s", why);
+	session_free(&s);
+	sessiondir_close(&w);
 	return r;
+}
+
+const char *session_identity(const struct session *s)
+{
+	return s->email ? s->email : s->user_id;
 }
 
 int session_default_path(char **out, char *err, size_t errlen)
@@ -318,7 +417,7 @@ int session_copy(struct session *dst, const struct session *src)
 	if (dup_field(&dst->refresh_token, src->refresh_token) < 0 ||
 	    dup_field(&dst->api_url, src->api_url) < 0 ||
 	    dup_field(&dst->firebase_api_key, src->firebase_api_key) < 0 ||
-	    dup_field(&dst->user_id, src->user_id) < 0) {
+	    dup_field(&dst->user_id, src->user_id) < 0 || dup_field(&dst->email, src->email) < 0) {
 		session_free(dst);
 		return -ENOMEM;
 	}

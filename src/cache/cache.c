@@ -32,6 +32,8 @@ struct cache {
 	void (*accepted)(void *ctx, struct snapshot *snap, char *body, size_t len,
 			 struct timespec fetched_at, const struct fetch_owner *owner);
 	void *accepted_ctx;
+	void (*removed)(void *ctx, struct snapshot *snap, const char *id, size_t id_len);
+	void *removed_ctx;
 	struct snapshot *seed; /* a kept list, until the first fetch is done */
 	double ttl;
 	pthread_mutex_t lock;
@@ -96,6 +98,15 @@ void cache_on_accepted(struct cache *cache,
 {
 	cache->accepted = accepted;
 	cache->accepted_ctx = ctx;
+}
+
+void cache_on_removed(struct cache *cache,
+		      void (*removed)(void *ctx, struct snapshot *snap, const char *id,
+				      size_t id_len),
+		      void *ctx)
+{
+	cache->removed = removed;
+	cache->removed_ctx = ctx;
 }
 
 void cache_seed(struct cache *cache, struct snapshot *kept, const char *body, size_t len,
@@ -403,6 +414,50 @@ struct snapshot *cache_get(struct cache *cache, double *valid_for)
 		*valid_for = valid_for_locked(cache, now);
 	pthread_mutex_unlock(&cache->lock);
 	return snap;
+}
+
+int cache_remove(struct cache *cache, const char *name)
+{
+	const struct snap_key *key;
+	struct snapshot *old, *next;
+
+	pthread_mutex_lock(&cache->lock);
+	/* A fetch under way may have started before the key was revoked: its
+	 * list goes first, and the key is taken out of that. */
+	while (cache->refreshing)
+		pthread_cond_wait(&cache->refreshed, &cache->lock);
+	old = cache->current;
+	key = old ? snapshot_find(old, name) : NULL;
+	if (!key) {
+		pthread_mutex_unlock(&cache->lock);
+		return -ENOENT;
+	}
+	next = snapshot_without(old, key, cache->ops.realtime(cache->ops.ctx));
+	if (!next) {
+		pthread_mutex_unlock(&cache->lock);
+		return -ENOMEM;
+	}
+	cache->current = next;
+	/* The next body is parsed whatever it holds, even the one that still
+	 * listed the key; a validator kept for that body must not answer 304. */
+	cache->body_hash = 0;
+	cache->body_len = 0;
+	if (cache->rejected)
+		cache->rejected(cache->rejected_ctx);
+	if (cache->swapped)
+		cache->swapped(cache->swapped_ctx, old, next);
+	if (cache->removed)
+		cache->removed(cache->removed_ctx, next, key->dir->id, key->dir->id_len);
+	snapshot_unref(old);
+	pthread_mutex_unlock(&cache->lock);
+	return 0;
+}
+
+void cache_note_error(struct cache *cache, const char *message)
+{
+	pthread_mutex_lock(&cache->lock);
+	text_sanitize(cache->last_error, sizeof(cache->last_error), message, strlen(message));
+	pthread_mutex_unlock(&cache->lock);
 }
 
 void cache_request_refresh(struct cache *cache)

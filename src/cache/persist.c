@@ -27,6 +27,7 @@
 #include "errmsg.h"
 #include "file.h"
 #include "keptfile.h"
+#include "keylist.h"
 #include "log.h"
 #include "persist.h"
 #include "secret.h"
@@ -39,12 +40,12 @@
 /* "list-" and 32 hex digits. */
 #define NAME_MAX_LEN 40
 
-struct pending {
-	struct snapshot *snap;
-	char *body;
+/* A key revoked since the newest body was fetched, still to be cut out
+ * of it before it is written. */
+struct revoked {
+	struct revoked *next;
 	size_t len;
-	struct timespec fetched_at;
-	char credential[CREDENTIAL_MAX]; /* whose list, as stored */
+	char id[];
 };
 
 struct persist {
@@ -61,7 +62,21 @@ struct persist {
 	bool stopping;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct pending pending; /* the newest list not written yet */
+	/*
+	 * The newest list: snap, NULL once written, and the body it was built
+	 * from, fetched at fetched_at for list_credential, less the keys in
+	 * revoked (oldest first), which the writing thread cuts out.  The body
+	 * is kept after writing, for the next revoke; it is NULL while the
+	 * thread has it, and a list accepted meanwhile (body_gen) makes the
+	 * thread drop its copy.
+	 */
+	struct snapshot *snap;
+	char *body;
+	size_t len;
+	struct timespec fetched_at;
+	char list_credential[CREDENTIAL_MAX]; /* whose list, as stored */
+	unsigned long body_gen;
+	struct revoked *revoked, **revoked_tail;
 };
 
 /* ---- the directory ----------------------------------------------------- */
@@ -311,6 +326,14 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 		return 0;
 	}
 	snap = snapshot_restore(&kept.list, kept.seeds, kept.nseeds, kept.members_changed);
+	/* Its body, for a revoke made while it is served. */
+	if (snap && (p->body = malloc(kept.body_len + 1))) {
+		memcpy(p->body, kept.body, kept.body_len);
+		p->body[kept.body_len] = '\0';
+		p->len = kept.body_len;
+		p->fetched_at = kept.fetched_at;
+		memcpy(p->list_credential, p->credential, sizeof(p->credential));
+	}
 	if (snap) {
 		cache_seed(cache, snap, kept.body, kept.body_len, kept.fetched_at);
 		log_debug("read the kept list (%zu keys, %lld bytes) in %.1f ms", snap->count,
@@ -323,37 +346,105 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void pending_clear(struct pending *pd)
+static void revoked_free(struct revoked *r)
 {
-	snapshot_unref(pd->snap);
-	free(pd->body);
-	memset(pd, 0, sizeof(*pd));
+	while (r) {
+		struct revoked *next = r->next;
+
+		free(r);
+		r = next;
+	}
 }
 
-static void write_kept(struct persist *p, const struct pending *pd)
+static void write_kept(struct persist *p, const struct snapshot *snap, const char *body,
+		       size_t body_len, const char *credential, struct timespec fetched_at)
 {
 	int64_t start = clock_monotonic_ns();
 	char name[NAME_MAX_LEN];
 	size_t len;
-	char *buf = keptfile_format(pd->snap, pd->body, pd->len, p->url, pd->credential,
-				    pd->fetched_at, &len);
+	char *buf = keptfile_format(snap, body, body_len, p->url, credential, fetched_at, &len);
 
 	if (!buf) {
 		log_warn("cannot keep the key list: out of memory");
 		return;
 	}
-	name_of(p->url, pd->credential, name);
+	name_of(p->url, credential, name);
 	if (write_file(p, name, buf, len, false) < 0)
 		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
 	else
-		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", pd->snap->count,
-			  len, (clock_monotonic_ns() - start) / 1e6);
+		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", snap->count, len,
+			  (clock_monotonic_ns() - start) / 1e6);
 	free(buf);
 }
 
+/* body less the keys in revoked; NULL when one cannot be cut out (body is
+ * taken either way). */
+static char *cut_revoked(char *body, size_t *len, const struct revoked *revoked)
+{
+	for (const struct revoked *r = revoked; r && body; r = r->next) {
+		char *cut;
+		size_t cut_len;
+		int rc = keylist_without(body, *len, r->id, r->len, &cut, &cut_len);
+
+		if (rc == 0) {
+			free(body);
+			body = cut;
+			*len = cut_len;
+		} else if (rc != -ENOENT) {
+			log_warn("cannot keep the key list: taking a revoked key out: %s",
+				 strerror(-rc));
+			free(body);
+			body = NULL;
+		}
+	}
+	return body;
+}
+
+/* Called and returns with the lock held, p->snap set; drops the lock while
+ * cutting revoked keys out of the body and writing. */
+static void write_newest(struct persist *p)
+{
+	struct snapshot *snap = p->snap;
+	struct revoked *revoked = p->revoked;
+	unsigned long gen = p->body_gen;
+	struct timespec fetched_at = p->fetched_at;
+	char credential[CREDENTIAL_MAX], name[NAME_MAX_LEN];
+	char *body = p->body;
+	size_t len = p->len;
+
+	memcpy(credential, p->list_credential, sizeof(credential));
+	p->snap = NULL;
+	p->body = NULL;
+	p->revoked = NULL;
+	p->revoked_tail = &p->revoked;
+	pthread_mutex_unlock(&p->lock);
+
+	body = cut_revoked(body, &len, revoked);
+	revoked_free(revoked);
+	/* Without a body that matches it, the list is better not kept at all
+	 * than kept with a revoked key, which a remount would show again. */
+	if (body) {
+		write_kept(p, snap, body, len, credential, fetched_at);
+	} else if (credential[0]) {
+		name_of(p->url, credential, name);
+		if (unlinkat(p->dirfd, name, 0) == 0 || errno == ENOENT)
+			log_warn("keeping no list in %s until the next refresh", p->dir);
+	}
+	snapshot_unref(snap);
+
+	pthread_mutex_lock(&p->lock);
+	if (p->body_gen == gen && !p->body) {
+		p->body = body;
+		p->len = len;
+	} else {
+		free(body);
+	}
+}
+
 /* cache_on_accepted: only the newest list matters, so it replaces any
- * that is still waiting.  Its credential is named now, while the fetch's
- * token still exists (a hash, and only on this thread). */
+ * that is still waiting, and the keys revoked from the one before.  Its
+ * credential is named now, while the fetch's token still exists (a hash,
+ * and only on this thread). */
 static void persist_accepted(void *ctx, struct snapshot *snap, char *body, size_t len,
 			     struct timespec fetched_at, const struct fetch_owner *owner)
 {
@@ -366,9 +457,42 @@ static void persist_accepted(void *ctx, struct snapshot *snap, char *body, size_
 		return;
 	}
 	pthread_mutex_lock(&p->lock);
-	pending_clear(&p->pending);
-	p->pending = (struct pending){ snapshot_ref(snap), body, len, fetched_at, { 0 } };
-	memcpy(p->pending.credential, credential, sizeof(credential));
+	snapshot_unref(p->snap);
+	p->snap = snapshot_ref(snap);
+	free(p->body);
+	p->body = body;
+	p->len = len;
+	p->fetched_at = fetched_at;
+	memcpy(p->list_credential, credential, sizeof(credential));
+	p->body_gen++;
+	revoked_free(p->revoked);
+	p->revoked = NULL;
+	p->revoked_tail = &p->revoked;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* cache_on_removed: snap is written, and the body with the key cut out. */
+static void persist_removed(void *ctx, struct snapshot *snap, const char *id, size_t id_len)
+{
+	struct persist *p = ctx;
+	struct revoked *r = malloc(sizeof(*r) + id_len);
+
+	pthread_mutex_lock(&p->lock);
+	snapshot_unref(p->snap);
+	p->snap = snapshot_ref(snap);
+	if (r) {
+		r->next = NULL;
+		r->len = id_len;
+		memcpy(r->id, id, id_len);
+		*p->revoked_tail = r;
+		p->revoked_tail = &r->next;
+	} else {
+		/* No list kept beats one that would bring the key back. */
+		free(p->body);
+		p->body = NULL;
+		p->body_gen++;
+	}
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -379,18 +503,11 @@ static void *persist_main(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		struct pending pd;
-
-		while (!p->pending.snap && !p->stopping)
+		while (!p->snap && !p->stopping)
 			pthread_cond_wait(&p->wake, &p->lock);
-		if (!p->pending.snap)
+		if (!p->snap)
 			break;
-		pd = p->pending;
-		memset(&p->pending, 0, sizeof(p->pending));
-		pthread_mutex_unlock(&p->lock);
-		write_kept(p, &pd);
-		pending_clear(&pd);
-		pthread_mutex_lock(&p->lock);
+		write_newest(p);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -409,6 +526,7 @@ struct persist *persist_open(const struct persist_config *cfg, struct cache *cac
 		return NULL;
 	}
 	p->dirfd = -1;
+	p->revoked_tail = &p->revoked;
 	p->max_size = cfg->max_size;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
@@ -439,6 +557,7 @@ struct persist *persist_open(const struct persist_config *cfg, struct cache *cac
 	if (load_kept(p, cache, err, errlen) < 0)
 		goto fail;
 	cache_on_accepted(cache, persist_accepted, p);
+	cache_on_removed(cache, persist_removed, p);
 	return p;
 fail:
 	/* A default the user never chose is no reason not to mount, whatever
@@ -473,10 +592,14 @@ void persist_free(struct persist *p)
 		pthread_cond_signal(&p->wake);
 		pthread_mutex_unlock(&p->lock);
 		pthread_join(p->thread, NULL);
-	} else if (p->pending.snap) {
-		write_kept(p, &p->pending); /* the thread never ran */
+	} else if (p->snap) {
+		pthread_mutex_lock(&p->lock);
+		write_newest(p); /* the thread never ran */
+		pthread_mutex_unlock(&p->lock);
 	}
-	pending_clear(&p->pending);
+	snapshot_unref(p->snap);
+	free(p->body);
+	revoked_free(p->revoked);
 	if (p->dirfd >= 0)
 		close(p->dirfd);
 	pthread_cond_destroy(&p->wake);

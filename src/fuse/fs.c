@@ -28,8 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "fs.h"
+#include "log.h"
 #include "notify.h"
+#include "text.h"
 
 /* Nodes never change, so the kernel may keep their attributes for good. */
 #define NODE_ATTR_TIMEOUT 86400.0
@@ -52,6 +55,14 @@ struct fs {
 	gid_t gid;
 	mode_t dir_mode; /* 0555 and 0444 with the umask taken off */
 	mode_t file_mode;
+	mode_t root_mode; /* dir_mode, and the owner's w when keys can be revoked */
+
+	/* -o allow_revoke: rmdir of a key directory revokes the key, for the
+	 * mounting user only; one revoke at a time. */
+	fs_revoke_fn *revoke;
+	void *revoke_ctx;
+	uid_t mounter;
+	pthread_mutex_t revoke_lock;
 
 	pthread_mutex_t lock; /* node->kernel of every node, and known */
 	struct node *known;   /* the nodes the kernel holds */
@@ -71,9 +82,11 @@ struct fs *fs_new(struct cache *cache)
 	fs->cache = cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
-	fs->dir_mode = 0555;
+	fs->mounter = getuid();
+	fs->dir_mode = fs->root_mode = 0555;
 	fs->file_mode = 0444;
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->revoke_lock, NULL);
 	return fs;
 }
 
@@ -90,6 +103,7 @@ void fs_free(struct fs *fs)
 		node_unref(node);
 	}
 	pthread_mutex_destroy(&fs->lock);
+	pthread_mutex_destroy(&fs->revoke_lock);
 	free(fs);
 }
 
@@ -101,6 +115,15 @@ void fs_set_owner(struct fs *fs, uid_t uid, gid_t gid, mode_t umask)
 		fs->gid = gid;
 	fs->dir_mode = 0555 & ~umask;
 	fs->file_mode = 0444 & ~umask;
+	fs->root_mode = (fs->revoke ? 0755 : 0555) & ~umask;
+}
+
+void fs_set_revoke(struct fs *fs, fs_revoke_fn *revoke, void *ctx)
+{
+	fs->revoke = revoke;
+	fs->revoke_ctx = ctx;
+	/* Under default_permissions the kernel asks for w on the parent. */
+	fs->root_mode = fs->dir_mode | 0200;
 }
 
 /* The notifier belongs to fs so that main wires one object. */
@@ -210,7 +233,7 @@ static void root_attr(const struct fs *fs, const struct snapshot *snap, struct s
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = SNAPSHOT_ROOT_INO;
-	st->st_mode = S_IFDIR | fs->dir_mode;
+	st->st_mode = S_IFDIR | fs->root_mode;
 	st->st_nlink = 2 + snap->count;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
@@ -234,12 +257,16 @@ static void fill_entry(struct fs *fs, struct fuse_entry_param *e, const struct n
 
 static void okfs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fs *fs = userdata;
+
 	/* Every file is read whole from memory: no open, no opendir, and
 	 * readdirplus always, so a walk is one round trip per directory. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+	/* Not with allow_revoke: the mount is rw then, and only an open the
+	 * kernel sends can refuse writing (EROFS). */
+	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->revoke)
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
@@ -463,15 +490,24 @@ static void okfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t 
 
 /* No open and no opendir: the kernel then stops asking (FUSE_CAP_NO_OPEN_
  * SUPPORT) and keeps pages and listings cached across opens.  Writers never
- * get here: the mount is read-only. */
+ * get here on a read-only mount.  With allow_revoke the mount is rw, and an
+ * open for writing must be refused here, so every open is answered: a
+ * reader keeps the cache and sends no FLUSH. */
 static void okfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+	struct fs *fs = fuse_req_userdata(req);
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
-	else if (ino == FUSE_ROOT_ID || node_of(ino)->type == NODE_DIR)
+	} else if (ino == FUSE_ROOT_ID || node_of(ino)->type == NODE_DIR) {
 		fuse_reply_err(req, EISDIR);
-	else
+	} else if (fs->revoke) {
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		fuse_reply_open(req, fi);
+	} else {
 		fuse_reply_err(req, ENOSYS);
+	}
 }
 
 static void okfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -589,9 +625,184 @@ static void okfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_xattr_value(req, "", 0, size);
 }
 
-/* No write operations: the mount is always ro, so the kernel refuses every
- * write, create, remove, rename, chmod and xattr change with EROFS before it
- * gets here. */
+/* ---- revoking, and every other change refused ---------------------------- */
+
+/* The key's id as a log line can show it (it may hold any byte). */
+static const char *shown_id(const struct node *dir, char *buf, size_t len)
+{
+	text_sanitize(buf, len, dir->id, dir->id_len);
+	return buf;
+}
+
+/* The key's name as its file holds it, without the newline. */
+static const char *shown_name(const struct snap_key *key, char *buf, size_t len)
+{
+	const struct node *name = key->file[FIELD_NAME];
+	size_t n = name->size && name->data[name->size - 1] == '\n' ? name->size - 1 : name->size;
+
+	text_sanitize(buf, len, name->data, n);
+	return buf;
+}
+
+/*
+ * rmdir of a key directory: revoke the key (allow_revoke).  Only for the
+ * mounting user; the API is asked once, and the answer awaited.  Revokes
+ * are one at a time (the kernel also locks the root for each rmdir), so a
+ * second rmdir of the key finds it gone (ENOENT) instead of asking again.
+ * On success the key leaves the list served at once (cache_remove), and the
+ * notifier tells the kernel, never this handler.  One log line per attempt.
+ */
+static void okfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	uid_t caller = fuse_req_ctx(req)->uid;
+	const struct snap_key *key;
+	struct snapshot *snap;
+	char id[160], kname[160], msg[512];
+	int rc;
+
+	if (!fs->revoke || parent != FUSE_ROOT_ID) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&fs->revoke_lock);
+	snap = cache_get(fs->cache, NULL);
+	key = snap ? snapshot_find(snap, name) : NULL;
+	if (!key) {
+		log_warn("not revoking %.255s for uid %u: no such key in the list", name,
+			 (unsigned)caller);
+		rc = -ENOENT;
+	} else if (caller != fs->mounter) {
+		log_warn("not revoking key %s (name \"%s\") for uid %u: only the mounting user "
+			 "(uid %u) may revoke",
+			 shown_id(key->dir, id, sizeof(id)), shown_name(key, kname, sizeof(kname)),
+			 (unsigned)caller, (unsigned)fs->mounter);
+		rc = -EACCES;
+	} else {
+		rc = fs->revoke(fs->revoke_ctx, key->dir->id, key->dir->id_len, msg, sizeof(msg));
+		shown_id(key->dir, id, sizeof(id));
+		shown_name(key, kname, sizeof(kname));
+		if (rc == 0) {
+			/* -ENOENT: a refresh took it out first, which is as good. */
+			int gone = cache_remove(fs->cache, name);
+
+			log_info("revoked key %s (name \"%s\") for uid %u%s", id, kname,
+				 (unsigned)caller,
+				 gone == -ENOMEM ? "; out of memory: it stays listed until "
+						   "the next refresh"
+						 : "");
+		} else {
+			log_warn("revoking key %s (name \"%s\") for uid %u failed (%s): %s", id,
+				 kname, (unsigned)caller, strerror(-rc), msg);
+			/* An ended session is the mount's problem, not only this
+			 * key's: shown where the status is. */
+			if (rc == -EACCES) {
+				char status[700];
+
+				errmsg_set(status, sizeof(status), "revoking key %s: %s", id, msg);
+				cache_note_error(fs->cache, status);
+			}
+		}
+	}
+	snapshot_unref(snap);
+	pthread_mutex_unlock(&fs->revoke_lock);
+	fuse_reply_err(req, -rc);
+}
+
+/*
+ * access(2) and chdir without default_permissions.  On a read-only mount the
+ * kernel answers W_OK itself, and ENOSYS tells it never to ask again; on an
+ * allow_revoke mount (rw) only the root may change, by rmdir, and only for
+ * the mounting user.
+ */
+static void okfs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = fuse_req_userdata(req);
+
+	if (!fs->revoke)
+		fuse_reply_err(req, ENOSYS);
+	else if (!(mask & W_OK))
+		fuse_reply_err(req, 0);
+	else if (ino != FUSE_ROOT_ID)
+		fuse_reply_err(req, EROFS);
+	else
+		fuse_reply_err(req, fuse_req_ctx(req)->uid == fs->mounter ? 0 : EACCES);
+}
+
+/* Every other change fails as on a read-only mount.  The kernel refuses
+ * them itself when the mount is ro; these answer on an allow_revoke mount,
+ * which is rw so that rmdir gets here (and on a /dev/fd/N mount made rw). */
+static void refuse(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void okfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			 struct fuse_file_info *fi)
+{
+	refuse(req);
+}
+
+static void okfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	refuse(req);
+}
+
+static void okfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	refuse(req);
+}
+
+static void okfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	refuse(req);
+}
+
+static void okfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	refuse(req);
+}
+
+static void okfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+			const char *newname, unsigned int flags)
+{
+	refuse(req);
+}
+
+static void okfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	refuse(req);
+}
+
+static void okfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	refuse(req);
+}
+
+static void okfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			struct fuse_file_info *fi)
+{
+	refuse(req);
+}
+
+static void okfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			  size_t size, int flags)
+{
+	refuse(req);
+}
+
+static void okfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	refuse(req);
+}
+
+static void okfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			   struct fuse_file_info *fi)
+{
+	refuse(req);
+}
+
 static const struct fuse_lowlevel_ops okfs_ops = {
 	.init = okfs_init,
 	.lookup = okfs_lookup,
@@ -606,6 +817,20 @@ static const struct fuse_lowlevel_ops okfs_ops = {
 	.statfs = okfs_statfs,
 	.getxattr = okfs_getxattr,
 	.listxattr = okfs_listxattr,
+	.rmdir = okfs_rmdir,
+	.access = okfs_access,
+	.setattr = okfs_setattr,
+	.mknod = okfs_mknod,
+	.mkdir = okfs_mkdir,
+	.unlink = okfs_unlink,
+	.symlink = okfs_symlink,
+	.rename = okfs_rename,
+	.link = okfs_link,
+	.write = okfs_write,
+	.create = okfs_create,
+	.setxattr = okfs_setxattr,
+	.removexattr = okfs_removexattr,
+	.fallocate = okfs_fallocate,
 };
 
 const struct fuse_lowlevel_ops *fs_ops(void)

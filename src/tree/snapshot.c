@@ -299,6 +299,53 @@ struct snapshot *snapshot_restore(const struct keylist *list, const struct snaps
 	return snap;
 }
 
+struct snapshot *snapshot_without(const struct snapshot *prev, const struct snap_key *gone,
+				  struct timespec now)
+{
+	size_t at = (size_t)(gone - prev->keys), n = prev->count - 1, w = 0;
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+
+	if (!snap)
+		return NULL;
+	atomic_init(&snap->refs, 1);
+	snap->generation = prev->generation + 1;
+	if (n) {
+		snap->keys = malloc(n * sizeof(*snap->keys));
+		snap->by_name = malloc(n * sizeof(*snap->by_name));
+		if (!snap->keys || !snap->by_name) {
+			snapshot_unref(snap);
+			return NULL;
+		}
+	}
+	/* Every other key's nodes are shared, in the same order. */
+	for (size_t i = 0; i < prev->count; i++) {
+		if (i == at)
+			continue;
+		snap->keys[w] = prev->keys[i];
+		node_ref(snap->keys[w].dir);
+		for (int f = 0; f < FIELD_COUNT; f++)
+			node_ref(snap->keys[w].file[f]);
+		if (time_after(snap->keys[w].dir->mtime, snap->mtime))
+			snap->mtime = snap->keys[w].dir->mtime;
+		snap->count = ++w;
+	}
+	/* The name index minus one entry stays sorted; later keys moved down. */
+	w = 0;
+	for (size_t i = 0; i < prev->count; i++) {
+		struct name_ref ref = prev->by_name[i];
+
+		if (ref.index == at)
+			continue;
+		if (ref.index > at)
+			ref.index--;
+		snap->by_name[w++] = ref;
+	}
+	snap->members_changed = now;
+	if (time_after(now, snap->mtime))
+		snap->mtime = now;
+	return snap;
+}
+
 struct snapshot *snapshot_ref(struct snapshot *snap)
 {
 	atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);

@@ -6,6 +6,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keylist.h"
@@ -47,6 +48,23 @@ static void check_snapshot(const struct snapshot *snap)
 	}
 }
 
+/* A revoke cuts the first key out of the body kept on disk: what is left
+ * must parse, without that id. */
+static void check_without(const uint8_t *data, size_t size, const struct parsed_key *gone)
+{
+	struct keylist rest;
+	char err[256], *out;
+	size_t len;
+
+	check(keylist_without((const char *)data, size, gone->id, gone->id_len, &out, &len) == 0);
+	check(keylist_parse(out, len, &rest, NULL, NULL, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < rest.count; i++)
+		check(rest.keys[i].id_len != gone->id_len ||
+		      memcmp(rest.keys[i].id, gone->id, gone->id_len) != 0);
+	keylist_free(&rest);
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,6 +87,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(snap != NULL);
 	check(snap->count == list.count);
 	check_snapshot(snap);
+	if (list.count) {
+		struct snapshot *less =
+			snapshot_without(snap, snapshot_find(snap, list.keys[0].name),
+					 (struct timespec){ 1800000001, 0 });
+
+		check(less && less->count == snap->count - 1);
+		check(!snapshot_find(less, list.keys[0].name));
+		check_snapshot(less);
+		snapshot_unref(less);
+		check_without(data, size, &list.keys[0]);
+	}
 	keylist_free(&list);
 	snapshot_unref(prev);
 	prev = snap;

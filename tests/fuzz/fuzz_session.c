@@ -46,7 +46,8 @@ static void fuzz_session(const char *data, size_t size)
 	char *out;
 
 	if (session_parse(data, size, &s, err, sizeof(err)) < 0) {
-		check(!s.refresh_token && !s.api_url && !s.firebase_api_key && !s.user_id);
+		check(!s.refresh_token && !s.api_url && !s.firebase_api_key && !s.user_id &&
+		      !s.email);
 		check(err[0]);
 		check_line(err, sizeof(err));
 		return;
@@ -55,6 +56,8 @@ static void fuzz_session(const char *data, size_t size)
 	check_token(s.api_url);
 	check_token(s.firebase_api_key);
 	check_token(s.user_id);
+	if (s.email)
+		check_token(s.email);
 	check(s.created >= 0);
 	out = session_serialize(&s, &len);
 	check(out && strlen(out) == len);
@@ -64,6 +67,7 @@ static void fuzz_session(const char *data, size_t size)
 	check(strcmp(back.firebase_api_key, s.firebase_api_key) == 0);
 	check(strcmp(back.user_id, s.user_id) == 0);
 	check(back.created == s.created);
+	check(!back.email == !s.email && (!s.email || strcmp(back.email, s.email) == 0));
 	free(out);
 	session_free(&back);
 	session_free(&s);
@@ -77,13 +81,16 @@ static void fuzz_tokens(const char *data, size_t size, bool renew)
 		      : firebase_parse_sign_in(data, size, &t, err, sizeof(err));
 
 	if (r < 0) {
-		check(!t.id_token && !t.refresh_token && !t.user_id);
+		check(!t.id_token && !t.refresh_token && !t.user_id && !t.email);
 		check_line(err, sizeof(err));
 		return;
 	}
 	check_token(t.id_token);
 	check_token(t.refresh_token);
 	check_token(t.user_id);
+	check(!t.email || !renew);
+	if (t.email)
+		check_token(t.email);
 	check(t.expires_in >= 1 && t.expires_in <= 86400);
 	firebase_tokens_free(&t);
 }

@@ -389,8 +389,47 @@ static void test_single_flight(void)
 	cache_free(c);
 }
 
+static int removals;
+
+static void fake_removed(void *ctx, struct snapshot *snap, const char *id, size_t id_len)
+{
+	test_assert(snap->count == 1 && id_len == 2 && memcmp(id, "k1", 2) == 0);
+	removals++;
+}
+
+/* A revoke: the key leaves the list served at once, validators go, and the
+ * next fetch is parsed even when it brings the very bytes back. */
+static void test_remove(void)
+{
+	struct fake f;
+	struct cache *c = new_cache(&f, 10);
+	struct cache_status st;
+
+	cache_on_removed(c, fake_removed, &f);
+	f.body = list_b;
+	test_assert(cache_prime(c, NULL, 0) == 0 && count_of(c) == 2);
+	test_assert(cache_remove(c, "nope") == -ENOENT && removals == 0);
+	test_assert(cache_remove(c, "k1") == 0);
+	test_assert(removals == 1 && f.swaps == 1 && f.rejected == 1);
+	test_assert(count_of(c) == 1 && f.fetches == 1);
+	test_assert(cache_remove(c, "k1") == -ENOENT);
+	f.now += 11; /* the API still lists it: it is back */
+	test_assert(count_of(c) == 2 && f.fetches == 2 && f.swaps == 2);
+
+	cache_note_error(c, "revoking key k2: the session has ended\n");
+	cache_status(c, &st);
+	test_assert(strcmp(st.last_error, "revoking key k2: the session has ended?") == 0);
+	test_assert(!st.stale);
+	f.now += 11;
+	test_assert(count_of(c) == 2);
+	cache_status(c, &st);
+	test_assert(st.last_error[0] == '\0');
+	cache_free(c);
+}
+
 int main(void)
 {
+	test_run(test_remove);
 	test_run(test_ttl);
 	test_run(test_unchanged_body_keeps_snapshot);
 	test_run(test_prime_failure);

@@ -446,7 +446,7 @@ static void test_transient(void)
 static void test_wrong_api(void)
 {
 	struct fake f = { 0 };
-	struct session s = { "R", "https://api.omi.me", "KEY", "uid", 1 };
+	struct session s = { "R", "https://api.omi.me", "KEY", "uid", 1, NULL };
 	struct cred_session_config cfg = {
 		.session_path = path,
 		.session = &s,

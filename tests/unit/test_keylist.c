@@ -560,8 +560,45 @@ static void test_entry_cap(void)
 	free(body);
 }
 
+/* A revoked key cut out of a body: the rest parse as they did. */
+static void test_without(void)
+{
+	static const char body[] = " [ {\"id\":\"a\",\"name\":\"A\"} ,\n"
+				   "{\"id\":\"b\\u0000x\",\"name\":\"B\"}, 7,"
+				   "{\"id\":\"c\",\"x\":[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]},"
+				   "{\"id\":\"a\",\"name\":\"dup\"} ] ";
+	struct keylist list;
+	char err[256], *out;
+	size_t len;
+
+	test_assert(keylist_without(body, strlen(body), "a", 1, &out, &len) == 0);
+	test_assert(strlen(out) == len && out[0] == '[' && out[len - 1] == ']');
+	test_assert(keylist_parse(out, len, &list, NULL, NULL, err, sizeof(err)) == 0);
+	test_assert(list.count == 1 && list.keys[0].id_len == 3);
+	test_assert(memcmp(list.keys[0].id, "b\0x", 3) == 0);
+	test_assert(list.skipped == 2); /* 7, and the entry nested too deep */
+	keylist_free(&list);
+	test_assert(strstr(out, "[[[[") != NULL);
+
+	/* An id with a NUL byte, the last key, an id not there. */
+	char *out2;
+	size_t len2;
+
+	test_assert(keylist_without(out, len, "b\0x", 3, &out2, &len2) == 0);
+	free(out);
+	test_assert(keylist_parse(out2, len2, &list, NULL, NULL, err, sizeof(err)) == 0);
+	test_assert(list.count == 0);
+	keylist_free(&list);
+	test_assert(keylist_without(out2, len2, "b", 1, &out, &len) == -ENOENT && !out);
+	free(out2);
+	test_assert(keylist_without("[]", 2, "a", 1, &out, &len) == -ENOENT);
+	test_assert(keylist_without("{}", 2, "a", 1, &out, &len) == -EBADMSG && !out);
+	test_assert(keylist_without("[{\"id\":\"a\"}", 12, "a", 1, &out, &len) == -EBADMSG);
+}
+
 int main(void)
 {
+	test_run(test_without);
 	test_run(test_field_names);
 	test_run(test_contract_example);
 	test_run(test_raw_bytes);

@@ -255,23 +255,36 @@ static void fails(struct run *r, int e, const char *words)
 	file_unchanged();
 }
 
+/* A callback without this sign-in's state, from anyone: a 400 page and
+ * the wait goes on; the browser's own callback still signs in. */
 static void test_wrong_state(void)
 {
+	static const char *const forged[] = {
+		"code=CODE1&state=forged",          "code=CODE1", "error=access_denied",
+		"error=access_denied&state=forged", "state=",     "",
+	};
 	struct run r;
-	char page[1024];
+	char page[1024], q[256];
 
 	prepare_file();
 	start(&r, 0);
-	callback(&r, "code=CODE1&state=forged", page, sizeof(page));
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		callback(&r, forged[i], page, sizeof(page));
+		test_assert(strncmp(page, "HTTP/1.1 400 ", 13) == 0);
+		test_assert(strstr(page, "not the sign-in omikeyfs is waiting for"));
+		test_assert(!strstr(page, "CODE"));
+	}
+	/* The state with one byte changed is as wrong. */
+	snprintf(q, sizeof(q), "code=CODE1&state=%s", r.state);
+	q[strlen(q) - 1] ^= 1;
+	callback(&r, q, page, sizeof(page));
 	test_assert(strncmp(page, "HTTP/1.1 400 ", 13) == 0);
-	test_assert(strstr(page, "failed") && !strstr(page, "CODE"));
-	fails(&r, -EPROTO, "the sign-in callback carried a wrong state");
 	test_assert(r.omi.calls == 0 && r.fb.calls == 0);
-
-	/* No state at all is as wrong. */
-	start(&r, 0);
-	callback(&r, "code=CODE1", page, sizeof(page));
-	fails(&r, -EPROTO, "wrong state");
+	snprintf(q, sizeof(q), "code=CODE2&state=%s", r.state);
+	callback(&r, q, page, sizeof(page));
+	test_assert(strncmp(page, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	test_assert(finish(&r) == 0);
+	test_assert(r.omi.calls == 1 && strstr(r.omi.body, "code=CODE2&"));
 }
 
 static void test_error(void)
@@ -426,10 +439,11 @@ static void test_too_large(void)
 	fails(&r, -EACCES, "the sign-in failed: cancelled");
 }
 
-/* The browser opener gets the URL and none of the listener's sockets. */
+/* The browser opener gets a private page that sends the browser to the
+ * URL, never the URL itself, and none of the listener's sockets. */
 static void test_opener(void)
 {
-	char script[160], fifo[160], line[1024], page[1024], q[256];
+	char script[160], fifo[160], line[1024], page[1024], q[256], file[1024];
 	struct run r;
 	FILE *f;
 
@@ -440,7 +454,8 @@ static void test_opener(void)
 	test_assert(f);
 	fprintf(f,
 		"#!/bin/sh\nexec >%s\necho \"$1\"\n"
-		"ls -l /proc/$$/fd/ | grep -c socket\n",
+		"ls -l /proc/$$/fd/ | grep -c socket\n"
+		"stat -c %%a \"$1\"; stat -c %%a \"${1%%/*}\"; cat \"$1\"\n",
 		fifo);
 	test_assert(fclose(f) == 0 && chmod(script, 0700) == 0);
 
@@ -450,12 +465,29 @@ static void test_opener(void)
 	opener = NULL;
 	f = fopen(fifo, "r");
 	test_assert(f && fgets(line, sizeof(line), f));
-	test_assert(strncmp(line, r.url, strlen(r.url)) == 0 && line[strlen(r.url)] == '\n');
+	test_assert(!strstr(line, r.state) && strstr(line, "/omikeyfs-login-"));
+	test_assert(strlen(line) > 14 && strcmp(line + strlen(line) - 14, "/sign-in.html\n") == 0);
+	*strchr(line, '\n') = '\0';
+	snprintf(file, sizeof(file), "%s", line);
 	test_assert(fgets(line, sizeof(line), f) && strcmp(line, "0\n") == 0);
+	test_assert(fgets(line, sizeof(line), f) && strcmp(line, "600\n") == 0);
+	test_assert(fgets(line, sizeof(line), f) && strcmp(line, "700\n") == 0);
+	/* The page holds the URL, & as &amp;. */
+	bool refresh = false;
+
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "http-equiv=\"refresh\"") && strstr(line, r.state) &&
+		    strstr(line, "provider=google&amp;redirect_uri="))
+			refresh = true;
+	test_assert(refresh);
 	fclose(f);
 	snprintf(q, sizeof(q), "error=x&state=%s", r.state);
 	callback(&r, q, page, sizeof(page));
 	fails(&r, -EACCES, "the sign-in failed: x");
+	/* Gone once the sign-in is over, directory and all. */
+	test_assert(access(file, F_OK) < 0 && errno == ENOENT);
+	*strrchr(file, '/') = '\0';
+	test_assert(access(file, F_OK) < 0 && errno == ENOENT);
 	unlink(fifo);
 	unlink(script);
 

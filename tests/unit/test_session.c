@@ -202,7 +202,12 @@ static void test_load(void)
 	snprintf(path, sizeof(path), "%s/fifo.json", tmpdir);
 	test_assert(mkfifo(path, 0600) == 0);
 	load_fails(path, -EINVAL, "is not a regular file");
-	load_fails(tmpdir, -EINVAL, "is not a regular file");
+	snprintf(path, sizeof(path), "%s/adir", tmpdir);
+	test_assert(mkdir(path, 0700) == 0);
+	load_fails(path, -EINVAL, "is not a regular file");
+	test_assert(rmdir(path) == 0);
+	/* Its directory is held to cache_dir's rules. */
+	load_fails("/tmp/x.json", -EPERM, "session file /tmp/x.json: its directory /tmp is ");
 
 	snprintf(path, sizeof(path), "%s/big.json", tmpdir);
 	test_assert(truncate(path, 0) < 0);
@@ -327,6 +332,79 @@ static void test_copy(void)
 	session_free(&b);
 }
 
+/* Who signed in: kept when given, optional when read. */
+static void test_email(void)
+{
+	struct session s = {
+		.refresh_token = "R",
+		.api_url = "https://api.omi.me",
+		.firebase_api_key = "K",
+		.user_id = "uid",
+		.created = 1,
+		.email = "a@example.com",
+	}, back;
+	size_t len;
+	char *data = session_serialize(&s, &len);
+
+	test_assert(data && strstr(data, "\"email\": \"a@example.com\""));
+	test_assert(session_parse(data, len, &back, NULL, 0) == 0);
+	test_assert(strcmp(back.email, "a@example.com") == 0);
+	test_assert(strcmp(session_identity(&back), "a@example.com") == 0);
+	session_free(&back);
+	free(data);
+	test_assert(session_parse(LIT(GOOD), &back, NULL, 0) == 0);
+	test_assert(back.email == NULL && strcmp(session_identity(&back), "uid-1") == 0);
+	session_free(&back);
+	test_assert(session_parse(LIT(WITH("\"email\": \"a b\", \"refresh_token\": \"r\", "
+					   "\"created\": 1")),
+				  &back, NULL, 0) == -EBADMSG);
+}
+
+/* A rotated token is written only over the one it replaces. */
+static void test_rotate(void)
+{
+	struct session s = {
+		.refresh_token = "old",
+		.api_url = "https://api.omi.me",
+		.firebase_api_key = "K",
+		.user_id = "uid",
+		.created = 3,
+		.email = "a@example.com",
+	}, back;
+	char path[160], err[512];
+
+	snprintf(path, sizeof(path), "%s/rotate.json", tmpdir);
+	test_assert(session_rotate(path, "old", "new", err, sizeof(err)) == -ENOENT);
+	test_assert(session_save(path, &s, err, sizeof(err)) == 0);
+	test_assert(session_rotate(path, "other", "new", err, sizeof(err)) == -ESTALE);
+	test_assert(session_load(path, &back, NULL, 0) == 0);
+	test_assert(strcmp(back.refresh_token, "old") == 0);
+	session_free(&back);
+	test_assert(session_rotate(path, "old", "new", err, sizeof(err)) == 0);
+	test_assert(session_load(path, &back, NULL, 0) == 0);
+	test_assert(strcmp(back.refresh_token, "new") == 0 && back.created == 3);
+	test_assert(strcmp(back.email, "a@example.com") == 0);
+	session_free(&back);
+	test_assert(unlink(path) == 0);
+}
+
+/* --logout removes a session and nothing else. */
+static void test_remove_refusals(void)
+{
+	char path[160], target[160], err[512];
+
+	snprintf(path, sizeof(path), "%s/not-a-session", tmpdir);
+	write_file(path, "ssh-ed25519 AAAA\n", 0600);
+	test_assert(session_remove(path, err, sizeof(err)) == -EPERM);
+	test_assert(strstr(err, "; nothing was removed") && access(path, F_OK) == 0);
+	snprintf(target, sizeof(target), "%s/real.json", tmpdir);
+	write_file(target, GOOD, 0600);
+	test_assert(unlink(path) == 0 && symlink(target, path) == 0);
+	test_assert(session_remove(path, err, sizeof(err)) == -EPERM);
+	test_assert(strstr(err, "is a symbolic link") && access(target, F_OK) == 0);
+	test_assert(unlink(path) == 0 && unlink(target) == 0);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/omikeyfs-session-XXXXXX");
@@ -339,6 +417,9 @@ int main(void)
 	test_run(test_remove);
 	test_run(test_default_path);
 	test_run(test_copy);
+	test_run(test_email);
+	test_run(test_rotate);
+	test_run(test_remove_refusals);
 	/* Leave nothing behind. */
 	char cmd[128];
 

@@ -256,8 +256,51 @@ static void test_legacy_flag(void)
 	keylist_free(&b);
 }
 
+/* A revoke: the key goes, every other node is shared, the root is stamped;
+ * the list built next from the API's body (without it) keeps all that. */
+static void test_without(void)
+{
+	struct keylist a = make_list(base, 3), b = make_list(base + 1, 2);
+	struct snapshot *s1 = snapshot_build(NULL, &a, t1);
+	const struct snap_key *gone = snapshot_find(s1, base[0].id);
+	struct snapshot *s2 = snapshot_without(s1, gone, t2), *s3;
+
+	test_assert(s2 && s2->count == 2 && s2->generation == 2);
+	test_assert(!snapshot_find(s2, base[0].id));
+	for (size_t i = 1; i < 3; i++) {
+		const struct snap_key *was = snapshot_find(s1, base[i].id);
+		const struct snap_key *now = snapshot_find(s2, base[i].id);
+
+		test_assert(now && now->dir == was->dir);
+		for (int f = 0; f < FIELD_COUNT; f++)
+			test_assert(now->file[f] == was->file[f]);
+	}
+	test_assert(s2->keys[0].dir->ino < s2->keys[1].dir->ino);
+	test_assert(s2->mtime.tv_sec == t2.tv_sec && s2->mtime.tv_nsec == t2.tv_nsec);
+	test_assert(s2->members_changed.tv_sec == t2.tv_sec);
+
+	s3 = snapshot_build(s2, &b, (struct timespec){ 2000000200, 0 });
+	test_assert(s3->count == 2 && s3->mtime.tv_sec == t2.tv_sec);
+	for (size_t i = 0; i < 2; i++)
+		test_assert(s3->keys[i].dir == s2->keys[i].dir);
+
+	/* The last key out: an empty list. */
+	struct snapshot *s4 = snapshot_without(s3, &s3->keys[0], t2);
+	struct snapshot *s5 = snapshot_without(s4, &s4->keys[0], t2);
+
+	test_assert(s5->count == 0 && !snapshot_find(s5, base[1].id));
+	snapshot_unref(s5);
+	snapshot_unref(s4);
+	snapshot_unref(s3);
+	snapshot_unref(s2);
+	snapshot_unref(s1);
+	keylist_free(&a);
+	keylist_free(&b);
+}
+
 int main(void)
 {
+	test_run(test_without);
 	test_run(test_layout);
 	test_run(test_stable_across_builds);
 	test_run(test_sharing_and_change);
