@@ -3,6 +3,7 @@
 #ifndef OMIKEYFS_APIERROR_H
 #define OMIKEYFS_APIERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What FastAPI's {"detail": ...} holds. */
@@ -40,5 +41,20 @@ void apierror_free(struct apierror *out);
  * NULL when the body is no such JSON.
  */
 char *apierror_detail(const char *body, size_t len);
+
+/* What an error body says, as a user is shown it. */
+struct apierror_view {
+	char *line;    /* apierror_detail's line; for an account gate (an
+			* OBJECT with a string "message") that message, made
+			* one line, then " (CODE)"; NULL when there is none */
+	bool gate;     /* the detail was such an object */
+	char code[64]; /* the gate's "code" when it is a plain word, else "" */
+	int retryable; /* the gate's "retryable": 1, 0, or -1 when absent */
+};
+
+/* Fill *out from an error body (untrusted); give it back with
+ * apierror_view_free.  Out of memory leaves out->line NULL. */
+void apierror_view(const char *body, size_t len, struct apierror_view *out);
+void apierror_view_free(struct apierror_view *v);
 
 #endif

@@ -95,7 +95,20 @@ struct firebase_error {
 			    * transport's message; controls replaced */
 };
 
-/* Classify an answer: 0 and kind FIREBASE_OK for 2xx, else err->err. */
+/* Classify an answer: 0 and kind FIREBASE_OK for 2xx, else err->err.
+ * reason is the message's first word when it is a code, else the first
+ * error.details[].reason ("API key not valid..." comes with API_KEY_INVALID). */
 int firebase_check(const struct post_result *res, struct firebase_error *err);
+
+/*
+ * One line for a refusal (kind FIREBASE_ENDED or FIREBASE_BAD_KEY) of
+ * call: what it means and its cure.  The key ones (API_KEY_*, "API key not
+ * valid", CREDENTIAL_MISMATCH, INVALID_CUSTOM_TOKEN, any other 403) name
+ * -o firebase_api_key=KEY; the session ones (TOKEN_EXPIRED, USER_DISABLED,
+ * USER_NOT_FOUND, INVALID_REFRESH_TOKEN) omikeyfs --login.  Another code
+ * is shown as Firebase gave it ("HTTP 400: SOME_CODE : words").
+ */
+void firebase_refusal_text(const struct firebase_error *fe, enum firebase_call call, char *out,
+			   size_t outlen);
 
 #endif

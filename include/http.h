@@ -31,7 +31,7 @@ enum http_error_kind {
 /* Set once, where the failure is seen. */
 struct http_error {
 	enum http_error_kind kind;
-	int err;           /* 0, or -errno: 401/403 -EACCES, 404 -ENOENT,
+	int err;           /* 0, or -errno: 401/403/426 -EACCES, 404 -ENOENT,
 			    * 429 -EAGAIN, other statuses -EIO; timeout
 			    * -ETIMEDOUT, connect -ECONNREFUSED, DNS
 			    * -EHOSTUNREACH, TLS -EPROTO, too large -EFBIG,

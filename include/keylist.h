@@ -42,6 +42,7 @@ struct parsed_key {
 	struct key_text file[FIELD_COUNT];
 	struct timespec created;   /* created_at, or 0 when unparsable */
 	struct timespec last_used; /* last_used_at, or created when null/unparsable */
+	bool legacy;               /* "scopes" is null: a legacy (read-only) key */
 };
 
 struct keylist {

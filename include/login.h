@@ -24,6 +24,15 @@ struct login_config {
 	struct endpoint omi_token;        /* POST API_URL/v1/auth/token */
 	struct endpoint firebase_sign_in; /* POST firebase_url(FIREBASE_SIGN_IN, ...) */
 	FILE *out;                        /* the sign-in URL, on a line of its own (stdout) */
+	bool paste;                       /* also read paste_fd (stdin) for the callback address */
+	int paste_fd;
+	int cancel_fd; /* > 0: readable once the wait is to end (a signal's self-pipe); 0: none */
+	/* Once the URL is out and the listener's port known, so the user can
+	 * be told how to answer; and each pasted line refused (the wait goes
+	 * on).  Either may be NULL. */
+	void (*waiting)(void *ctx, unsigned short port);
+	void (*refused)(void *ctx, const char *why);
+	void *ctx;
 };
 
 struct login_error {
@@ -38,14 +47,18 @@ struct login_error {
  * to cfg->out, start the browser on a private page that sends it to that
  * URL (never the URL in argv: /proc/PID/cmdline is readable by all), and
  * serve HTTP until the callback with this sign-in's state arrives (other
- * paths get 404, callbacks without the state 400, and the wait goes on).
- * Then exchange the
- * code at Omi's /v1/auth/token for a Firebase custom token, that at
- * Firebase for a refresh token, and save the session.
+ * paths get 404, callbacks without the state 400, and the wait goes on),
+ * or, with cfg->paste, a line on paste_fd that is this callback's address
+ * (http://127.0.0.1:PORT/callback?code=...&state=..., checked as the
+ * callback would be; one without the state is refused through
+ * cfg->refused and the wait goes on): whichever comes first.  Then
+ * exchange the code at Omi's /v1/auth/token for a Firebase custom token,
+ * that at Firebase for a refresh token, and save the session.
  *
  * Returns 0, or -errno with err filled; on failure the session file is
  * neither written nor changed:
  *   -ETIMEDOUT  "timed out waiting for the sign-in (300 s)"
+ *   -ECANCELED  cfg->cancel_fd became readable while waiting
  *   -EPROTO     the callback carried no code
  *   -EACCES     the callback carried ?error= (with the state), or Omi or
  *               Firebase refused

@@ -4,6 +4,7 @@
 #define OMIKEYFS_SNAPSHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -42,6 +43,7 @@ struct node {
 	const char *name;     /* directory: escaped key name; file: field name */
 	const char *id;       /* directory: raw id (may hold NULs) */
 	size_t id_len;
+	bool legacy; /* directory: the API sent null scopes */
 	char data[]; /* file: its bytes; directory: name and id */
 };
 

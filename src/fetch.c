@@ -184,16 +184,35 @@ int fetcher_new(const struct options *opts, struct fetcher **out, char *err, siz
 	return 0;
 }
 
-/* What to do about a refused token, said after the API's own words. */
-static void refusal_hint(const struct fetcher *f, long status, bool dev_key, char *msg,
-			 size_t msglen)
+/* Whether a 401/403 says the credential is not taken (FastAPI's
+ * HTTPBearer and the token check), as opposed to an account gate. */
+static bool credential_refused(long status, const struct apierror_view *e)
+{
+	if (status == 401)
+		return true;
+	return !e->gate && e->line &&
+	       (strcmp(e->line, "Not authenticated") == 0 ||
+		strcmp(e->line, "Invalid authentication credentials") == 0);
+}
+
+/* What to do about a refusal, said after the API's own words.  An account
+ * gate is the account's state, not the credential's: signing in again does
+ * not help there, so no gate gets that advice. */
+static void refusal_hint(const struct fetcher *f, long status, bool dev_key,
+			 const struct apierror_view *e, char *msg, size_t msglen)
 {
 	size_t n = strlen(msg);
 	const char *hint = NULL;
 
-	if (status != 401 && status != 403)
-		return;
-	if (credentials_is_session(f->cred))
+	if (status == 426)
+		hint = "; the Omi account needs a newer client than this omikeyfs";
+	else if (status == 403 && !credential_refused(status, e) &&
+		 ((e->gate && strstr(e->code, "delet")) ||
+		  (!e->gate && e->line && strstr(e->line, "deleted"))))
+		hint = "; the Omi account is deleted, so signing in again does not help";
+	else if (!credential_refused(status, e))
+		hint = NULL;
+	else if (credentials_is_session(f->cred))
 		hint = "; sign in again with omikeyfs --login";
 	else if (dev_key)
 		hint = " (an " DEV_KEY_PREFIX " key cannot list keys: the key list needs a "
@@ -239,18 +258,19 @@ static int send_authorized(struct fetcher *f, struct http_client *client,
 	return rc;
 }
 
-/* resp's one line, with the API's "detail" for an error status and what to
- * do about a refused token. */
+/* resp's one line, with the API's "detail" for an error status (an
+ * account gate's by its message and code) and what to do about a refusal. */
 static void response_message(const struct fetcher *f, const struct http_response *resp, int rc,
 			     bool dev_key, char *msg, size_t msglen)
 {
-	char *detail =
-		resp->error.kind == HTTP_ERR_STATUS ? apierror_detail(resp->body, resp->len) : NULL;
+	struct apierror_view detail = { .retryable = -1 };
 
-	http_message(resp, detail, msg, msglen);
-	free(detail);
+	if (resp->error.kind == HTTP_ERR_STATUS)
+		apierror_view(resp->body, resp->len, &detail);
+	http_message(resp, detail.line, msg, msglen);
 	if (rc == -EACCES)
-		refusal_hint(f, resp->status, dev_key, msg, msglen);
+		refusal_hint(f, resp->status, dev_key, &detail, msg, msglen);
+	apierror_view_free(&detail);
 }
 
 void fetcher_fetch(void *ctx, struct fetch_result *res)

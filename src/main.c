@@ -41,13 +41,14 @@
 /* Exit statuses, as documented in omikeyfs(1). */
 enum {
 	EXIT_OK = 0,
-	EXIT_USAGE = 1,   /* bad option, URL, key or session file, missing token */
-	EXIT_REFUSED = 2, /* the API refused the token or session (401/403, ended);
-			   * --login: the sign-in was refused */
-	EXIT_FETCH = 3,   /* the first fetch failed otherwise; --login: no answer
-			   * from Omi or Firebase, or no sign-in in time */
-	EXIT_MOUNT = 4,   /* mounting or the FUSE session failed; the mountpoint
-			   * is an omikeyfs mount already, or a dead one */
+	EXIT_USAGE = 1,     /* bad option, URL, key or session file, missing token */
+	EXIT_REFUSED = 2,   /* the API refused the token or session (401/403, ended);
+			     * --login: the sign-in was refused */
+	EXIT_FETCH = 3,     /* the first fetch failed otherwise; --login: no answer
+			     * from Omi or Firebase, or no sign-in in time */
+	EXIT_MOUNT = 4,     /* mounting or the FUSE session failed; the mountpoint
+			     * is an omikeyfs mount already, or a dead one */
+	EXIT_CANCELLED = 5, /* --login: SIGINT or SIGTERM ended it; nothing saved */
 };
 
 /* Room for one message naming a path and what is wrong with it. */
@@ -140,7 +141,8 @@ static int fail(int status, const char *err)
 	return status;
 }
 
-/* --login and --logout: refusals 2, no answer or no sign-in in time 3. */
+/* --login and --logout: refusals 2, no answer or no sign-in in time 3,
+ * a signal 5. */
 static int logincmd_status(int rc)
 {
 	switch (rc) {
@@ -158,6 +160,8 @@ static int logincmd_status(int rc)
 	case -EAGAIN:
 	case -EIO:
 		return EXIT_FETCH;
+	case -ECANCELED:
+		return EXIT_CANCELLED;
 	default:
 		return EXIT_USAGE;
 	}

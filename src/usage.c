@@ -36,7 +36,12 @@ static void print_usage(const char *progname)
 	       "                           127.0.0.1 (one without this sign-in's state: 400,\n"
 	       "                           the wait goes on), save the session file and\n"
 	       "                           name who signed in\n"
-	       "    --no-browser           only print the URL (open it anywhere)\n"
+	       "    --no-browser           only print the URL (open it anywhere), and also\n"
+	       "                           read stdin: paste the http://127.0.0.1:PORT/\n"
+	       "                           callback?... address the browser ended on;\n"
+	       "                           the callback or the paste, whichever is first\n"
+	       "                           (a pasted one without the state: refused, the\n"
+	       "                           wait goes on)\n"
 	       "    --port=N               the loopback port (default: any free one); on a\n"
 	       "                           server: ssh -L N:127.0.0.1:N server, then open\n"
 	       "                           the URL in the laptop's browser\n"
@@ -45,7 +50,9 @@ static void print_usage(const char *progname)
 	       "    -o firebase_api_key=KEY   Firebase Web API key to sign in with (default\n"
 	       "                           Omi's, " FIREBASE_DEFAULT_API_KEY ")\n"
 	       "    --logout               remove the session file (only a session file\n"
-	       "                           that passes the checks below)\n\n");
+	       "                           that passes the checks below)\n"
+	       "While --login waits, SIGINT (Ctrl-C) or SIGTERM ends it at once (exit 5,\n"
+	       "nothing saved); a sign-in cancelled in the browser never reaches omikeyfs.\n\n");
 	printf("Credentials of a mount, the first that is given:\n"
 	       "    -o session_file=PATH   the session --login saved (also for --login and\n"
 	       "                           --logout: where it is saved or removed)\n"
@@ -114,9 +121,10 @@ static void print_notes(void)
 	       "statfs reports no blocks: df lists the mount only with -a.\n"
 	       "Status xattrs on the root: user.omikeyfs.fetched_at, user.omikeyfs.stale,\n"
 	       "user.omikeyfs.last_error, user.omikeyfs.pid; each key directory has\n"
-	       "user.omikeyfs.id.  SIGHUP refreshes the list now; SIGTERM and SIGINT\n"
-	       "unmount within about a second, aborting a request under way; an unmount\n"
-	       "ends the daemon even while another mount namespace holds a copy.\n"
+	       "user.omikeyfs.id and user.omikeyfs.legacy (1: the API sent null scopes).\n"
+	       "SIGHUP refreshes the list now; SIGTERM and SIGINT unmount within about a\n"
+	       "second, aborting a request under way; an unmount ends the daemon even\n"
+	       "while another mount namespace holds a copy.\n"
 	       "Environment: OMI_API_KEY, the token when no key_file is given;\n"
 	       "FIREBASE_AUTH_EMULATOR_HOST=HOST:PORT (loopback only): Firebase calls go to\n"
 	       "that Auth Emulator; XDG_CONFIG_HOME, XDG_CACHE_HOME, HOME: where the default\n"
@@ -141,7 +149,7 @@ static void print_notes(void)
 	       "user (--login: sign-in refused or failed), 3 first fetch failed\n"
 	       "(--login: Omi or Firebase unreachable, or timed out), 4 mount failed (or\n"
 	       "MOUNTPOINT is an omikeyfs mount already, or a dead one: fusermount3 -u\n"
-	       "MOUNTPOINT clears it).\n");
+	       "MOUNTPOINT clears it), 5 --login cancelled by SIGINT or SIGTERM.\n");
 }
 
 void usage_print_version(void)

@@ -201,7 +201,8 @@ class FakeAPI:
         return self.control("auth", settings)
 
     def auth_reset(self):
-        """Sign-in settings back to defaults, codes and per-user lists gone."""
+        """Sign-in settings back to defaults, codes and per-user lists,
+        gates and Firebase refusals gone."""
         return self.auth(reset=True)
 
     def set_user(self, uid):
@@ -209,8 +210,21 @@ class FakeAPI:
         self.auth(uid=uid)
 
     def set_login_outcome(self, outcome):
-        """"ok", "access_denied" (?error=access_denied) or "wrong_state"."""
+        """"ok", "provider_error" (400 "Auth error: access_denied" in the
+        browser), "session_expired" (400 "Invalid auth session") or
+        "mint_fails" (/v1/auth/token's 502)."""
         self.auth(outcome=outcome)
+
+    def gate(self, status=None, detail=None, count=None):
+        """The account gate on the key list (403, 426 or 503 with detail,
+        after the token check); gate() alone: none."""
+        self.control("gate", {} if status is None else
+                     {"status": status, "detail": detail, "count": count})
+
+    def firebase_refusal(self, status=None, message=None, reason=None, call=None):
+        """What this fake's stand-in Firebase paths answer; no status: 404."""
+        self.control("firebase_refusal", {} if status is None else
+                     {"status": status, "message": message, "reason": reason, "call": call})
 
     def set_token_lifetime(self, seconds):
         """Refuse ID tokens older than seconds (by iat); None: only exp."""
@@ -510,23 +524,157 @@ def http_call(method, url, body=None, headers=None, timeout=10, context=None):
 
 
 class BrowserAnswer(tuple):
-    """(status, headers, body) of the callback, plus .location."""
+    """(status, headers, body) of the callback, plus .location (the URL
+    the page's script sends the browser to) and .page (that page)."""
     location = None
+    page = None
 
 
-def play_browser(authorize_url, api_url, timeout=10, context=None):
+PAGE_CONSTANT = r'const %s = "([^"\\]*)";'
+
+
+def page_target(page):
+    """Where the backend's callback page sends the browser: what its
+    script computes from its three constants (JavaScript string literals,
+    which HTML entities do not touch), or None when the page would not
+    navigate.  A reading of the script, for the tests that need the
+    callback's exact answer; the browser tests run it in Chromium."""
+    import re
+    import urllib.parse
+    text = page.decode("utf-8")
+    found = {}
+    for name in ("code", "state", "redirectUri"):
+        m = re.search(PAGE_CONSTANT % name, text)
+        assert m, "no %s constant in the callback page" % name
+        found[name] = m.group(1)
+    assert "window.location.href = target" in text, "the page does not navigate"
+    if not found["code"]:
+        return None
+
+    def component(v):  # JavaScript's encodeURIComponent
+        return urllib.parse.quote(v, safe="-_.!~*'()")
+
+    target = found["redirectUri"] + "?code=" + component(found["code"])
+    if found["state"]:
+        target += "&state=" + component(found["state"])
+    return target
+
+
+def backend_page(authorize_url, api_url, timeout=10, context=None):
+    """(status, headers, body, url) of what the browser shows after the
+    provider step: GET authorize_url (this fake API's), then its redirect,
+    which must stay on the API (the provider's consent is played there)."""
     import urllib.parse
     assert authorize_url.startswith(api_url + "/v1/auth/authorize?"), \
         "not this fake API's authorize URL: %r" % authorize_url
     status, headers, body = http_call("GET", authorize_url, timeout=timeout, context=context)
-    assert status == 302 and headers.get("location"), \
+    assert status == 307 and headers.get("location"), \
         "authorize answered %d: %r" % (status, body[:200])
     location = headers["location"]
+    assert location.startswith(api_url + "/v1/auth/callback/"), location
+    status, headers, body = http_call("GET", location, timeout=timeout, context=context)
+    return status, headers, body, location
+
+
+def play_browser(authorize_url, api_url, timeout=10, context=None):
+    import urllib.parse
+    status, headers, page, _ = backend_page(authorize_url, api_url, timeout, context)
+    assert status == 200 and headers.get("content-type", "").startswith("text/html"), \
+        "the callback page answered %d: %r" % (status, page[:200])
+    location = page_target(page)
     host = urllib.parse.urlsplit(location).hostname
     assert host in ("127.0.0.1", "localhost"), "redirect off loopback: %r" % location
     answer = BrowserAnswer(http_call("GET", location, timeout=timeout))
     answer.location = location
+    answer.page = page
     return answer
+
+
+class Chromium:
+    """Debian's chromium, headless, as the browser xdg-open starts: env()
+    puts BROWSER (which xdg-open runs when there is no desktop) at a
+    script that starts chromium on the URL or file it is given, with an
+    empty profile of its own.  visit(url) starts it directly.  Every
+    chromium started is ended at close(), by its process group."""
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.binary = shutil.which("chromium")
+        self.opener = os.path.join(workdir, "browser")
+        self.groups = os.path.join(workdir, "groups")
+        self.procs = []
+        with open(self.opener, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "# What xdg-open runs as $BROWSER: one headless chromium, its\n"
+                    "# process group noted so the tests can end it.\n"
+                    "ps -o pgid= $$ >> %s\n"
+                    "profile=$(mktemp -d %s/profile.XXXXXX)\n"
+                    "exec %s %s --user-data-dir=\"$profile\" \"$1\"\n"
+                    % (self.groups, workdir, self.binary, " ".join(self.FLAGS)))
+        os.chmod(self.opener, 0o755)
+
+    def env(self):
+        """What omikeyfs --login needs so that its xdg-open starts this
+        chromium: no desktop to ask, BROWSER set."""
+        e = {"BROWSER": self.opener, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        return e
+
+    def visit(self, url):
+        """Open url in a new headless chromium (its script runs), not waiting."""
+        profile = tempfile.mkdtemp(prefix="profile.", dir=self.dir)
+        self.procs.append(subprocess.Popen(
+            [self.binary] + self.FLAGS + ["--user-data-dir=" + profile, url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+
+    def started_by_opener(self):
+        """How many chromiums xdg-open has started through BROWSER."""
+        if not os.path.exists(self.groups):
+            return 0
+        with open(self.groups) as f:
+            return len([l for l in f if l.strip()])
+
+    def close(self):
+        groups = [p.pid for p in self.procs]
+        if os.path.exists(self.groups):
+            with open(self.groups) as f:
+                groups += [int(l) for l in f if l.strip()]
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            p.wait(10)
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """A headless chromium for the sign-in tests (see Chromium).  Missing,
+    it skips the test, and fails it under tests/all.sh
+    (OMIKEYFS_NEED_EMULATOR=1): a real component that cannot start."""
+    binary = shutil.which("chromium")
+    why = None
+    if not binary or not shutil.which("xdg-open"):
+        why = "chromium or xdg-open is not installed (run tests/deps.sh)"
+    else:
+        r = subprocess.run([binary, "--headless", "--no-sandbox", "--version"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            why = "chromium does not start: %s" % r.stderr.strip()[-300:]
+    if why:
+        if os.environ.get("OMIKEYFS_NEED_EMULATOR") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    workdir = tmp_path / "chromium"
+    workdir.mkdir()
+    browser = Chromium(str(workdir))
+    yield browser
+    browser.close()
 
 
 class FirebaseEmulator:

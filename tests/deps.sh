@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages omikeyfs needs to build, test and demo,
+# Installs the Debian 12 packages omikeyfs needs to build, test and demo
+# (chromium and xdg-utils: the sign-in tests' browser, run headless),
 # asking apt only for what is missing, then Google's Firebase Auth Emulator
 # (tests/firebase: firebase-tools, exactly as locked) for the sign-in tests.
 #   --no-emulator       skip the emulator (the demo does not need it)
@@ -18,6 +19,7 @@ packages=(
 	scdoc man-db
 	python3 python3-pytest
 	attr rsync curl gdb
+	chromium xdg-utils
 	clang libclang-rt-14-dev clang-format
 	debhelper dpkg-dev lintian git systemd
 	systemd-container debootstrap

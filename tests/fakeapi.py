@@ -12,10 +12,18 @@ Two ways to authenticate the key list:
 - without --token (or with --firebase-auth), like the real API: only a
   Firebase ID token is accepted, as issued by Google's Firebase Auth
   Emulator for project --firebase-project; the list is the one of the
-  token's user (`sub`).  The sign-in routes /v1/auth/authorize and
-  /v1/auth/token play an instant sign-in as a test user and hand out an
-  unsigned custom token that the emulator's signInWithCustomToken takes
-  (see shared/omi-api/AUTH.md).  This server never issues ID tokens.
+  token's user (`sub`), behind the backend's account gates (a test may
+  set one).  The sign-in routes answer as the backend's do
+  (shared/omi-api/AUTH.md): /v1/auth/authorize redirects to the
+  provider, played here as a test user consenting at once, whose
+  redirect reaches /v1/auth/callback/PROVIDER; that answers 200 with a
+  page whose script sends the browser to the loopback (errors are 400s
+  in the browser, never a redirect); /v1/auth/token checks in the
+  backend's order and hands out an unsigned custom token that the
+  emulator's signInWithCustomToken takes.  This server never issues ID
+  tokens.  For the refusals the emulator cannot give (a restricted or
+  invalid Web API key, an expired refresh token), it also answers
+  Firebase's two paths with a refusal a test sets.
 - with --token T: one fixed bearer token, T (the demo and most tests).
 
     python3 tests/fakeapi.py [--port 0] [--host 127.0.0.1]
@@ -58,19 +66,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEYS_PATH = "/v1/dev/keys"
 AUTHORIZE_PATH = "/v1/auth/authorize"
+PROVIDER_CALLBACK_PREFIX = "/v1/auth/callback/"
 TOKEN_PATH = "/v1/auth/token"
+# The fake's stand-in for Firebase Auth's two REST calls, for the refusals
+# the Auth Emulator cannot produce (FIREBASE_AUTH_EMULATOR_HOST pointed here).
+FIREBASE_PATHS = {
+    "/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken": "sign_in",
+    "/securetoken.googleapis.com/v1/token": "renew",
+}
 CONTROL_PREFIX = "/_control/"
 DEFAULT_TOKEN = "omi_dev_demo_token"
 DEFAULT_PROJECT = "demo-omikeyfs"
 DEFAULT_UID = "omikeyfs-test-user"
 CODE_LIFETIME = 300  # seconds, like the real backend
+AUTH_SESSION_LIFETIME = 300  # the backend's auth session in Redis
 # What Firebase wants in a custom token's aud, and who signs one (the
 # backend's service account; here nobody signs: alg "none").
 CUSTOM_TOKEN_AUD = ("https://identitytoolkit.googleapis.com/"
                     "google.identity.identitytoolkit.v1.IdentityToolkit")
 SERVICE_ACCOUNT = "firebase-adminsdk-fake@%s.iam.gserviceaccount.com"
 PROVIDERS = {"google": "google.com", "apple": "apple.com"}
-LOGIN_OUTCOMES = ("ok", "access_denied", "wrong_state")
+# What the provider step does: "ok"; "provider_error" (the user cancels
+# or the provider fails: the backend's 400 "Auth error: access_denied");
+# "session_expired" (the auth session is gone by the provider's callback:
+# 400 "Invalid auth session"); "mint_fails" (/v1/auth/token cannot mint
+# the custom token: 502).
+LOGIN_OUTCOMES = ("ok", "provider_error", "session_expired", "mint_fails")
+GATE_STATUSES = (403, 426, 503)
 DEFAULT_KEYS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             "data", "demo-keys.json")
 HISTORY = 1000
@@ -222,14 +244,18 @@ class State:
         self.changed_at = time.time()
 
     def reset_auth(self):
-        """Sign-in settings back to their defaults; codes and per-user
-        lists forgotten."""
+        """Sign-in settings back to their defaults; codes, auth sessions,
+        per-user lists, the gate and the Firebase refusal forgotten."""
         self.uid = DEFAULT_UID
         self.login_outcome = "ok"
         self.code_lifetime = CODE_LIFETIME
         self.id_token_lifetime = None  # only the token's own exp counts
         self.codes = {}
+        self.auth_sessions = {}  # session id -> the authorize request
         self.user_keys = {}  # uid -> (keys, body, changed_at)
+        self.gate = None  # (status, detail) of an account gate on the list
+        self.gate_left = None
+        self.firebase_refusal = None  # {"status", "message", "reason", "call"}
 
     def auth_settings(self):
         return {
@@ -240,7 +266,21 @@ class State:
             "code_lifetime": self.code_lifetime,
             "id_token_lifetime": self.id_token_lifetime,
             "users": sorted(self.user_keys),
+            "gate": None if self.gate is None else
+            {"status": self.gate[0], "detail": self.gate[1], "count": self.gate_left},
+            "firebase_refusal": self.firebase_refusal,
         }
+
+    def take_gate(self):
+        """(status, detail) of the account gate for this request, or None."""
+        if self.gate is None:
+            return None
+        gate = self.gate
+        if self.gate_left is not None:
+            self.gate_left -= 1
+            if self.gate_left <= 0:
+                self.gate, self.gate_left = None, None
+        return gate
 
     def list_for(self, uid):
         """(body, changed_at) of uid's key list: its own when set through
@@ -448,6 +488,14 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self.send_json(405, {"detail": "Method Not Allowed"},
                                extra={"Allow": "GET"})
+        elif path.startswith(PROVIDER_CALLBACK_PREFIX):
+            if self.command == "GET":
+                self.provider_callback(path[len(PROVIDER_CALLBACK_PREFIX):], split.query)
+            else:
+                self.send_json(405, {"detail": "Method Not Allowed"},
+                               extra={"Allow": "GET"})
+        elif path in FIREBASE_PATHS:
+            self.firebase(FIREBASE_PATHS[path])
         elif path == TOKEN_PATH:
             if self.command == "POST":
                 self.token_exchange(body)
@@ -614,6 +662,12 @@ class Handler(BaseHTTPRequestHandler):
                 return
             with STATE.lock:
                 body, changed_at = STATE.list_for(uid)
+                gate = STATE.take_gate()
+            # The backend's two account gates, after the token check: a
+            # deleted account, and an account migration when enforced.
+            if gate is not None:
+                self.send_json(gate[0], {"detail": gate[1]})
+                return
         # FastAPI HTTPBearer: missing header or wrong scheme, then the token.
         elif auth is None:
             self.send_json(401, {"detail": "Not authenticated"})
@@ -707,53 +761,78 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- sign-in: the backend's half of the loopback + PKCE flow --
     def authorize(self, query):
-        """Check the request as the backend would, then play an instant
-        sign-in as the configured test user and send the browser back to
-        the loopback redirect_uri."""
+        """Check the request as the backend does, keep an auth session (5
+        minutes) and send the browser to the provider, which this fake
+        plays as consenting at once: its redirect goes straight to the
+        backend's provider callback."""
         params = single_params(query)
         if params is None:
             self.send_json(400, {"detail": "Repeated query parameter"})
             return
-        missing = [n for n in ("provider", "redirect_uri", "state",
-                               "code_challenge", "code_challenge_method")
-                   if not params.get(n)]
+        missing = [n for n in ("provider", "redirect_uri") if n not in params]
         if missing:
             self.send_json(422, validation_error("query", missing))
             return
         problem = None
         if params["provider"] not in PROVIDERS:
             problem = "Unsupported provider"
-        elif not loopback_redirect(params["redirect_uri"]):
-            problem = "Invalid redirect_uri"
-        elif params["code_challenge_method"] != "S256":
-            problem = "Unsupported code_challenge_method"
-        elif not is_s256_challenge(params["code_challenge"]):
-            problem = "Invalid code_challenge"
+        else:
+            problem = (redirect_problem(params["redirect_uri"])
+                       or challenge_problem(params.get("code_challenge"),
+                                            params.get("code_challenge_method")))
         if problem:
             self.send_json(400, {"detail": problem})
             return
-        state = params["state"]
+        session_id = str(uuid.uuid4())
         with STATE.lock:
             outcome = STATE.login_outcome
-            if outcome == "access_denied":
-                answer = {"error": "access_denied", "state": state}
+            STATE.auth_sessions[session_id] = {
+                "provider": params["provider"],
+                "redirect_uri": params["redirect_uri"],
+                "state": params.get("state"),
+                "challenge": params["code_challenge"],
+                "uid": STATE.uid,
+                "expires": time.monotonic() + (
+                    0 if outcome == "session_expired" else AUTH_SESSION_LIFETIME),
+            }
+        answer = {"code": "fake-provider-code", "state": session_id}
+        if outcome == "provider_error":
+            answer = {"error": "access_denied", "state": session_id}
+        location = "%s://%s%s%s?%s" % (
+            "https" if isinstance(self.connection, ssl.SSLSocket) else "http",
+            self.headers.get("Host", ""), PROVIDER_CALLBACK_PREFIX, params["provider"],
+            urllib.parse.urlencode(answer))
+        self.send_raw(307, b"", None, extra={"Location": location})
+
+    def provider_callback(self, provider, query):
+        """The provider sends the browser back here: errors are 400s shown
+        in the browser; success is a 200 page whose script moves the
+        browser on to redirect_uri?code=...&state=... (never a redirect)."""
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        if provider not in PROVIDERS:
+            self.send_json(404, {"detail": "Not Found"})
+            return
+        if params.get("error"):
+            self.send_json(400, {"detail": "Auth error: %s" % params["error"]})
+            return
+        with STATE.lock:
+            session = STATE.auth_sessions.get(params.get("state") or "")
+            if session is not None and time.monotonic() >= session["expires"]:
+                session = None
+            if session is None:
+                code = None
             else:
-                code = secrets.token_urlsafe(32)
-                STATE.codes[code] = {
-                    "uid": STATE.uid,
-                    "provider": params["provider"],
-                    "redirect_uri": params["redirect_uri"],
-                    "challenge": params["code_challenge"],
-                    "expires": time.monotonic() + STATE.code_lifetime,
-                }
-                if outcome == "wrong_state":
-                    state = secrets.token_urlsafe(32)
-                answer = {"code": code, "state": state}
-        location = params["redirect_uri"] + "?" + urllib.parse.urlencode(answer)
-        self.send_raw(302, b"", "text/html; charset=utf-8",
-                      extra={"Location": location})
+                code = str(uuid.uuid4())
+                STATE.codes[code] = dict(session, expires=time.monotonic() + STATE.code_lifetime)
+        if code is None:
+            self.send_json(400, {"detail": "Invalid auth session"})
+            return
+        page = callback_page(code, session["state"] or "", session["redirect_uri"])
+        self.send_raw(200, page, "text/html; charset=utf-8")
 
     def token_exchange(self, body):
+        """The backend's checks, in its order: a code is used up by any
+        attempt that gets as far as finding it."""
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         if ctype.lower() != "application/x-www-form-urlencoded":
             self.send_json(422, validation_error(
@@ -763,36 +842,34 @@ class Handler(BaseHTTPRequestHandler):
         if params is None:
             self.send_json(400, {"detail": "Repeated form field"})
             return
-        missing = [n for n in ("grant_type", "code", "redirect_uri")
-                   if not params.get(n)]
+        missing = [n for n in ("grant_type", "code", "redirect_uri") if n not in params]
         if missing:
             self.send_json(422, validation_error("body", missing))
             return
         if params["grant_type"] != "authorization_code":
-            self.send_json(400, {"detail": "Unsupported grant_type"})
-            return
-        if params.get("use_custom_token", "").lower() != "true":
-            # The real backend then answers with the provider's tokens for
-            # a Firebase signInWithIdp; this fake plays custom tokens only.
-            self.send_json(400, {"detail": "Only use_custom_token=true is supported"})
+            self.send_json(400, {"detail": "Unsupported grant type"})
             return
         with STATE.lock:
-            # A code works once, whatever the outcome of this attempt.
             grant = STATE.codes.pop(params["code"], None)
             project = STATE.project
-        verifier = params.get("code_verifier", "")
-        if (grant is None or time.monotonic() >= grant["expires"]
-                or params["redirect_uri"] != grant["redirect_uri"]
-                or not valid_verifier(verifier)
-                or s256(verifier) != grant["challenge"]):
+            mint_fails = STATE.login_outcome == "mint_fails"
+        if grant is None or time.monotonic() >= grant["expires"]:
             self.send_json(400, {"detail": "Invalid or expired code"})
             return
+        if params["redirect_uri"] != grant["redirect_uri"]:
+            self.send_json(400, {"detail": "redirect_uri mismatch"})
+            return
+        verifier = params.get("code_verifier")
+        if not verifier:
+            self.send_json(400, {"detail": "code_verifier is required"})
+            return
+        if not valid_verifier(verifier):
+            self.send_json(400, {"detail": "code_verifier is malformed"})
+            return
+        if s256(verifier) != grant["challenge"]:
+            self.send_json(400, {"detail": "invalid code_verifier"})
+            return
         now = int(time.time())
-        account = SERVICE_ACCOUNT % project
-        custom = unsigned_jwt({
-            "iss": account, "sub": account, "aud": CUSTOM_TOKEN_AUD,
-            "iat": now, "exp": now + 3600, "uid": grant["uid"],
-        })
         provider = grant["provider"]
         # The provider's own tokens, shaped like them but worthless: a
         # client that sends these to the key list gets refused.
@@ -801,15 +878,41 @@ class Handler(BaseHTTPRequestHandler):
             "aud": "omikeyfs-fake-client", "sub": grant["uid"],
             "iat": now, "exp": now + 3600,
         })
-        self.send_json(200, {
-            "custom_token": custom,
+        out = {
             "provider": provider,
             "id_token": provider_id_token,
             "access_token": "fake-%s-access-%s" % (provider, secrets.token_urlsafe(24)),
             "provider_id": PROVIDERS[provider],
             "token_type": "Bearer",
             "expires_in": 3600,
-        })
+        }
+        if params.get("use_custom_token", "").lower() in ("true", "1", "yes", "on"):
+            if mint_fails:
+                self.send_json(502, {"detail": "Failed to generate authentication token"})
+                return
+            account = SERVICE_ACCOUNT % project
+            out["custom_token"] = unsigned_jwt({
+                "iss": account, "sub": account, "aud": CUSTOM_TOKEN_AUD,
+                "iat": now, "exp": now + 3600, "uid": grant["uid"],
+            })
+        self.send_json(200, out)
+
+    def firebase(self, call):
+        """Firebase's refusal set by /_control/firebase_refusal, in
+        Google's error shape; anything else is a 404 (this is no
+        Firebase: the Auth Emulator is)."""
+        with STATE.lock:
+            refusal = STATE.firebase_refusal
+        if self.command != "POST" or refusal is None or refusal.get("call") not in (None, call):
+            self.send_json(404, {"error": {"code": 404, "message": "Not Found", "status": "NOT_FOUND"}})
+            return
+        error = {"code": refusal["status"], "message": refusal["message"],
+                 "status": refusal.get("grpc_status", "INVALID_ARGUMENT")}
+        if refusal.get("reason"):
+            error["details"] = [{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": refusal["reason"], "domain": "googleapis.com"}]
+        self.send_json(refusal["status"], {"error": error})
 
     # -- control API --
     def control(self, path, body):
@@ -878,22 +981,77 @@ def valid_verifier(verifier):
     return 43 <= len(verifier) <= 128 and set(verifier) <= UNRESERVED
 
 
-def is_s256_challenge(challenge):
-    # base64url of 32 bytes, unpadded
-    return len(challenge) == 43 and set(challenge) <= UNRESERVED - {".", "~"}
+FORBIDDEN_SCHEMES = {"https", "javascript", "data", "vbscript", "file", "blob",
+                     "filesystem", "about"}
 
 
-def loopback_redirect(uri):
-    """http://127.0.0.1:PORT/callback (or localhost), nothing more."""
+def redirect_problem(uri):
+    """The backend's rule for redirect_uri: plain http to a loopback host
+    (any port, any path), or a custom app scheme; None when it is fine."""
+    if not uri:
+        return "redirect_uri is required"
     try:
         u = urllib.parse.urlsplit(uri)
-        port = u.port
+        host = (u.hostname or "").lower()
     except ValueError:
-        return False
-    return (u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost")
-            and port is not None and 0 < port < 65536
-            and u.netloc == "%s:%d" % (u.hostname, port)
-            and u.path == "/callback" and not u.query and not u.fragment)
+        return "redirect_uri must include a scheme"
+    scheme = u.scheme.lower()
+    if not scheme:
+        return "redirect_uri must include a scheme"
+    if scheme == "http":
+        if host not in ("localhost", "127.0.0.1", "::1"):
+            return "HTTP redirect_uri must point at loopback (localhost, 127.0.0.1, or ::1)"
+        return None
+    if scheme in FORBIDDEN_SCHEMES:
+        return "redirect_uri scheme '%s' is not permitted" % scheme
+    return None
+
+
+def challenge_problem(challenge, method):
+    if not challenge:
+        return "code_challenge is required"
+    if not valid_verifier(challenge):
+        return "code_challenge is malformed"
+    if (method or "").strip().upper() != "S256":
+        return "code_challenge_method must be S256"
+    return None
+
+
+def js_html_escape(text):
+    """What the backend's template engine does to a value (HTML escaping),
+    though the value lands in a script, where entities are not decoded."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
+def callback_page(code, state, redirect_uri):
+    """The shape of the backend's templates/auth_callback.html: the code,
+    state and redirect_uri as string constants of a script that sends the
+    browser on to redirect_uri?code=...&state=... (state left out when
+    empty), with a manual link as the fallback."""
+    return ("""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="UTF-8"><title>Authentication Successful - Omi</title></head>
+<body>
+<h1>Authentication Successful</h1>
+<p id="message">Redirecting you back to the app...</p>
+<a href="#" id="manualLink" style="display:none">Open App Manually</a>
+<script>
+  const code = "%s";
+  const state = "%s";
+  const redirectUri = "%s";
+  if (code) {
+    let target = redirectUri + '?code=' + encodeURIComponent(code);
+    if (state) {
+      target += '&state=' + encodeURIComponent(state);
+    }
+    document.getElementById('manualLink').href = target;
+    window.location.href = target;
+  }
+</script>
+</body>
+</html>
+""" % (js_html_escape(code), js_html_escape(state), js_html_escape(redirect_uri))).encode()
 
 
 def single_params(text):
@@ -1081,6 +1239,41 @@ def ctl_auth(arg):
         return STATE.auth_settings()
 
 
+def ctl_gate(arg):
+    """{"status": 403|426|503, "detail": "..." or {"code", "message",
+    "retryable"}, "count": N or null}: the account gate the key list
+    answers with after the token check (null or {}: none)."""
+    with STATE.lock:
+        if not arg:
+            STATE.gate, STATE.gate_left = None, None
+            return {"ok": True}
+    need(isinstance(arg, dict) and arg.get("status") in GATE_STATUSES,
+         "status must be one of %s" % ", ".join(map(str, GATE_STATUSES)))
+    need(isinstance(arg.get("detail"), (str, dict)), "detail must be a string or an object")
+    count = arg.get("count")
+    need(count is None or (isinstance(count, int) and count > 0),
+         "count must be a positive integer or null")
+    with STATE.lock:
+        STATE.gate, STATE.gate_left = (arg["status"], arg["detail"]), count
+        return {"ok": True}
+
+
+def ctl_firebase_refusal(arg):
+    """{"status": N, "message": "...", "reason": "..." or absent,
+    "call": "sign_in"|"renew"|null}: what this fake's Firebase paths
+    answer (null: nothing, 404)."""
+    if not arg:
+        with STATE.lock:
+            STATE.firebase_refusal = None
+        return {"ok": True}
+    need(isinstance(arg, dict) and isinstance(arg.get("status"), int)
+         and isinstance(arg.get("message"), str), "expected status and message")
+    need(arg.get("call") in (None, "sign_in", "renew"), "call must be sign_in or renew")
+    with STATE.lock:
+        STATE.firebase_refusal = dict(arg)
+    return {"ok": True}
+
+
 def ctl_user_keys(arg):
     """{"uid": U, "keys": [...], "sort": true}: U's own key list."""
     need(isinstance(arg, dict) and isinstance(arg.get("uid"), str),
@@ -1114,6 +1307,8 @@ def ctl_revoke(arg):
 CONTROL = {
     "revoke": ctl_revoke,
     "auth": ctl_auth,
+    "gate": ctl_gate,
+    "firebase_refusal": ctl_firebase_refusal,
     "user_keys": ctl_user_keys,
     "reset": ctl_reset,
     "keys": ctl_keys,

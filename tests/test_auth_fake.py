@@ -42,11 +42,19 @@ def authorize_url(api, challenge, state="st4te", redirect=None, **over):
 
 
 def authorize(api, challenge, **kw):
-    """(status, redirect query as a dict, body) of the authorize step."""
+    """(status, the loopback query the page sends the browser to, body) of
+    the browser's steps up to the backend's callback page; the query is {}
+    when the page is no 200 or would not navigate."""
+    from conftest import page_target
     status, headers, body = http_call("GET", authorize_url(api, challenge, **kw))
+    if status != 307:
+        return status, {}, body
+    assert headers["location"].startswith(api.url + "/v1/auth/callback/")
+    status, headers, body = http_call("GET", headers["location"])
     query = {}
-    if "location" in headers:
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(headers["location"]).query))
+    if status == 200:
+        target = page_target(body)
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
     return status, query, body
 
 
@@ -54,6 +62,7 @@ def exchange(api, code, verifier, redirect=None, **over):
     form = dict(grant_type="authorization_code", code=code, redirect_uri=redirect or CALLBACK % 40123,
                 use_custom_token="true", code_verifier=verifier)
     form.update(over)
+    form = {k: v for k, v in form.items() if v is not None}
     status, _, body = http_call("POST", api.url + "/v1/auth/token",
                                 body=urllib.parse.urlencode(form).encode(),
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -63,7 +72,7 @@ def exchange(api, code, verifier, redirect=None, **over):
 def get_code(api):
     verifier, challenge = pkce()
     status, query, body = authorize(api, challenge)
-    assert status == 302, body
+    assert status == 200, body
     assert query["state"] == "st4te"
     return query["code"], verifier
 
@@ -110,14 +119,15 @@ def test_sign_in_then_list_keys(auth_api):
     # Which secret reached which route of the API.
     log = auth_api.request_log()
     assert [(e["method"], e["path"], e["status"]) for e in log] == [
-        ("GET", "/v1/auth/authorize", 302), ("POST", "/v1/auth/token", 200),
+        ("GET", "/v1/auth/authorize", 307), ("GET", "/v1/auth/callback/google", 200),
+        ("POST", "/v1/auth/token", 200),
         ("GET", "/v1/dev/keys", 200), ("GET", "/v1/dev/keys", 401)]
     text = [json.dumps(e) for e in log]
     assert not any(session["refreshToken"] in t for t in text)
     assert not any(out["custom_token"] in t for t in text)
     assert [e["path"] for e, t in zip(log, text) if session["idToken"] in t] == ["/v1/dev/keys"]
-    assert log[2]["headers"]["authorization"] == "Bearer " + session["idToken"]
-    assert "code_verifier=" in log[1]["body"]
+    assert log[3]["headers"]["authorization"] == "Bearer " + session["idToken"]
+    assert "code_verifier=" in log[2]["body"]
 
 
 def test_renewed_id_token_is_accepted(auth_api):
@@ -176,15 +186,38 @@ def test_code_works_once(auth_api):
     assert exchange(auth_api, code, verifier) == (400, {"detail": "Invalid or expired code"})
 
 
-def test_pkce_and_redirect_must_match(auth_api):
-    code, _ = get_code(auth_api)
-    other, _ = pkce()
-    assert exchange(auth_api, code, other) == (400, {"detail": "Invalid or expired code"})
+def test_token_checks_in_the_backends_order(auth_api):
+    """Each failure has its own words, and the code is used up as soon as
+    it is found, whatever fails after."""
+    cases = [
+        (dict(redirect=CALLBACK % 40124), "redirect_uri mismatch"),
+        (dict(code_verifier=None), "code_verifier is required"),
+        (dict(code_verifier="short"), "code_verifier is malformed"),
+        (dict(code_verifier=pkce()[0]), "invalid code_verifier"),
+    ]
+    for over, detail in cases:
+        code, verifier = get_code(auth_api)
+        kw = dict(over)
+        assert exchange(auth_api, code, kw.pop("code_verifier", verifier), **kw) == \
+            (400, {"detail": detail}), detail
+        # Used up by the failed try.
+        assert exchange(auth_api, code, verifier) == (400, {"detail": "Invalid or expired code"})
     code, verifier = get_code(auth_api)
-    assert exchange(auth_api, code, verifier, redirect=CALLBACK % 40124) == \
-        (400, {"detail": "Invalid or expired code"})
+    assert exchange(auth_api, code, verifier, grant_type="refresh_token") == \
+        (400, {"detail": "Unsupported grant type"})
+    assert exchange(auth_api, code, verifier)[0] == 200  # not used up by that
     assert exchange(auth_api, "no-such-code", verifier) == \
         (400, {"detail": "Invalid or expired code"})
+
+
+def test_custom_token_only_when_asked_and_its_502(auth_api):
+    code, verifier = get_code(auth_api)
+    status, out = exchange(auth_api, code, verifier, use_custom_token="false")
+    assert status == 200 and "custom_token" not in out and out["provider_id"] == "google.com"
+    auth_api.set_login_outcome("mint_fails")
+    code, verifier = get_code(auth_api)
+    assert exchange(auth_api, code, verifier) == \
+        (502, {"detail": "Failed to generate authentication token"})
 
 
 def test_code_lifetime_knob(auth_api):
@@ -201,30 +234,87 @@ def test_disabled_user_cannot_renew(auth_api):
     assert out["error"]["message"] == "USER_DISABLED"
 
 
-@pytest.mark.parametrize("over", [
-    dict(redirect="http://example.com:40123/callback"),
-    dict(redirect="https://127.0.0.1:40123/callback"),
-    dict(redirect="http://127.0.0.1:40123/elsewhere"),
-    dict(redirect="http://127.0.0.1/callback"),
-    dict(redirect="http://127.0.0.1:40123/callback?x=1"),
-    dict(code_challenge_method="plain"),
-    dict(provider="github"),
+@pytest.mark.parametrize("over, detail", [
+    (dict(redirect="http://example.com:40123/callback"),
+     "HTTP redirect_uri must point at loopback (localhost, 127.0.0.1, or ::1)"),
+    (dict(redirect="https://127.0.0.1:40123/callback"),
+     "redirect_uri scheme 'https' is not permitted"),
+    (dict(redirect="javascript:alert(1)"), "redirect_uri scheme 'javascript' is not permitted"),
+    (dict(code_challenge_method="plain"), "code_challenge_method must be S256"),
+    (dict(code_challenge="x"), "code_challenge is malformed"),
+    (dict(code_challenge=""), "code_challenge is required"),
+    (dict(provider="github"), "Unsupported provider"),
 ])
-def test_authorize_refuses_bad_requests(auth_api, over):
+def test_authorize_refuses_bad_requests(auth_api, over, detail):
     _, challenge = pkce()
-    status, query, _ = authorize(auth_api, challenge, **over)
-    assert status == 400 and query == {}
+    status, query, body = authorize(auth_api, challenge, **over)
+    assert (status, json.loads(body), query) == (400, {"detail": detail}, {})
 
 
-def test_authorize_outcomes(auth_api):
+@pytest.mark.parametrize("redirect", ["http://127.0.0.1:40123/elsewhere", "http://127.0.0.1/callback",
+                                      "http://localhost:5999/callback", "http://[::1]:5999/cb",
+                                      "omi://auth/callback"])
+def test_authorize_takes_what_the_backend_takes(auth_api, redirect):
     _, challenge = pkce()
-    status, query, _ = authorize(auth_api, challenge, redirect="http://localhost:5999/callback")
-    assert status == 302 and query["state"] == "st4te"
-    auth_api.set_login_outcome("access_denied")
-    assert authorize(auth_api, challenge)[:2] == (302, {"error": "access_denied", "state": "st4te"})
-    auth_api.set_login_outcome("wrong_state")
-    status, query, _ = authorize(auth_api, challenge)
-    assert status == 302 and query["code"] and query["state"] != "st4te"
+    status, query, _ = authorize(auth_api, challenge, redirect=redirect)
+    assert status == 200 and query["state"] == "st4te" and query["code"]
+
+
+def test_callback_page_and_its_errors(auth_api):
+    """Success is a page whose script navigates (no Location); a failed
+    provider step or an auth session gone stale is a 400 in the browser,
+    and nothing reaches the loopback."""
+    from conftest import backend_page
+    _, challenge = pkce()
+    status, headers, page, _ = backend_page(authorize_url(auth_api, challenge), auth_api.url)
+    assert status == 200 and "location" not in headers
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert b"window.location.href" in page and b'const state = "st4te";' in page
+    # No state: the page leaves it out of the loopback address.
+    status, query, _ = authorize(auth_api, challenge, state="")
+    assert status == 200 and set(query) == {"code"}
+
+    for outcome, detail in (("provider_error", "Auth error: access_denied"),
+                            ("session_expired", "Invalid auth session")):
+        auth_api.set_login_outcome(outcome)
+        status, headers, body, _ = backend_page(authorize_url(auth_api, challenge), auth_api.url)
+        assert (status, json.loads(body)) == (400, {"detail": detail})
+        assert "location" not in headers
+    # A made-up auth session, as a stale bookmark would bring.
+    status, _, body = http_call("GET", auth_api.url + "/v1/auth/callback/google?code=x&state=nope")
+    assert (status, json.loads(body)) == (400, {"detail": "Invalid auth session"})
+
+
+@pytest.mark.parametrize("status, detail", [
+    (403, "This account has been deleted"),
+    (403, {"code": "migration_blocked", "message": "Account migration in progress",
+           "retryable": False}),
+    (426, {"code": "migration_client_upgrade_required", "message": "Update the app",
+           "retryable": False}),
+    (503, {"code": "migration_maintenance", "message": "Down for a moment", "retryable": True}),
+])
+def test_account_gates_follow_the_token_check(auth_api, status, detail):
+    _, session = sign_in(auth_api)
+    bearer = "Bearer " + session["idToken"]
+    auth_api.gate(status, detail, count=1)
+    # A bad token is refused before any gate, which stays set.
+    assert list_keys(auth_api, "Bearer not.a.jwt")[:3:2] == (401, INVALID)
+    assert list_keys(auth_api, bearer)[:3:2] == (status, {"detail": detail})
+    assert list_keys(auth_api, bearer)[0] == 200  # count=1: once
+
+
+def test_firebase_refusal_stand_in(auth_api):
+    """Google's error shape on Firebase's paths; nothing when unset."""
+    path = "/securetoken.googleapis.com/v1/token?key=K"
+    assert http_call("POST", auth_api.url + path, body=b"")[0] == 404
+    auth_api.firebase_refusal(403, "Requests from referer <empty> are blocked.",
+                              "API_KEY_HTTP_REFERRER_BLOCKED", call="renew")
+    status, _, body = http_call("POST", auth_api.url + path, body=b"")
+    error = json.loads(body)["error"]
+    assert status == 403 and error["code"] == 403
+    assert error["details"][0]["reason"] == "API_KEY_HTTP_REFERRER_BLOCKED"
+    sign = "/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=K"
+    assert http_call("POST", auth_api.url + sign, body=b"{}")[0] == 404
 
 
 def test_lists_are_per_user(auth_api):

@@ -612,6 +612,44 @@ def test_status_xattrs_are_not_files(mount):
     assert (out.returncode, out.stdout) == (0, key["id"])
 
 
+def test_legacy_xattr_tells_null_scopes_from_empty(mount, api):
+    """Legacy keys are the ones whose scopes the API sends as null; [] gives
+    the same empty scopes file, so only user.omikeyfs.legacy tells them
+    apart, and it follows the key when a refresh changes it."""
+    rng = __import__("random").Random(31)
+    legacy, empty, scoped = (make_key(rng, scopes=None), make_key(rng, scopes=[]),
+                             make_key(rng, scopes=["memories:read"]))
+    # A damaged prefix is no sign of a legacy key.
+    damaged = make_key(rng, scopes=["goals:read"], key_prefix="omi_dev_legacy")
+    keys = [legacy, empty, scoped, damaged]
+    m = mount(keys, ttl=0.2)
+
+    def value(key):
+        out = run("getfattr", "-n", "user.omikeyfs.legacy", "--only-values",
+                  os.path.join(m.mnt, key["id"]))
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert [value(k) for k in keys] == ["1", "0", "0", "0"]
+    with open(os.path.join(m.mnt, legacy["id"], "scopes"), "rb") as f:
+        assert f.read() == b""
+    assert sorted(os.listxattr(os.path.join(m.mnt, empty["id"]))) == [
+        "user.omikeyfs.id", "user.omikeyfs.legacy"]
+    assert os.listxattr(os.path.join(m.mnt, empty["id"], "scopes")) == []
+    with pytest.raises(OSError) as e:
+        os.getxattr(os.path.join(m.mnt, empty["id"], "scopes"), "user.omikeyfs.legacy")
+    assert e.value.errno == errno.ENODATA
+    out = run("find", m.mnt, "-mindepth", "1", "-maxdepth", "1", "-type", "d")
+    found = [os.path.basename(d) for d in lines(out.stdout)
+             if os.getxattr(d, "user.omikeyfs.legacy") == b"1"]
+    assert found == [legacy["id"]]
+
+    # Null and [] swap places: the attribute follows on the next refresh.
+    api.set_keys([dict(legacy, scopes=[]), dict(empty, scopes=None), scoped, damaged])
+    wait_for(lambda: [value(k) for k in keys] == ["0", "1", "0", "0"], timeout=10,
+             what="the new legacy flags")
+
+
 def test_ls_l_probes_xattrs_once_not_per_file(mount):
     """SELinux labels and POSIX ACLs do not exist here: they are refused with
     ENOTSUP, which ls -l remembers for the whole filesystem instead of asking

@@ -422,7 +422,7 @@ def thread_stacks(pid):
         return "gdb failed: %r" % e
 
 
-def test_unmount_during_renewals_ends_the_daemon(auth_api, env, tmp_path):
+def test_unmount_during_renewals_ends_the_daemon(auth_api, env, tmp_path, chromium):
     """ID tokens the API refuses after 1 s and ttl 0.3: walkers make a
     renewal about once a second, and each round unmounts just as one has
     been asked for.  Every daemon must exit 0 within EXIT_DEADLINE; one that
@@ -430,7 +430,7 @@ def test_unmount_during_renewals_ends_the_daemon(auth_api, env, tmp_path):
     import threading
     import time
     auth_api.set_keys(KEYS)
-    sign_in(auth_api, env)
+    sign_in(auth_api, env, chromium)
     auth_api.set_token_lifetime(1)
     started = time.monotonic()
     rounds = 0

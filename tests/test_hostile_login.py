@@ -20,7 +20,8 @@ import pytest
 
 import conftest
 from conftest import BIN, Mount, expected_files, http_call, make_keys, play_browser, tree, wait_for
-from test_login import (ALREADY, SIGNED_IN, SIGNING_IN, USER, Login, auth_mount,  # noqa: F401
+from test_login import (ALREADY, PASTE, SIGNED_IN, SIGNING_IN, USER, Login,  # noqa: F401
+                        auth_mount,
                         default_session, env, lines, read_session, sign_in)
 
 MALLORY_UID = 12345
@@ -62,13 +63,13 @@ def plant(path, data):
 
 
 @pytest.fixture
-def mallory_session(auth_api, env, tmp_path):  # noqa: F811
+def mallory_session(auth_api, env, tmp_path, chromium):  # noqa: F811
     """The bytes of a real session file of the Firebase user "mallory",
     whose key list is MALLORY_KEYS; the next sign-in is USER's again."""
     auth_api.set_user("mallory")
     auth_api.set_user_keys("mallory", MALLORY_KEYS)
     path = str(tmp_path / "mallory-made" / "session.json")
-    sign_in(auth_api, env, opts=["session_file=" + path])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + path])
     with open(path, "rb") as f:
         data = f.read()
     shutil.rmtree(os.path.dirname(path))
@@ -166,9 +167,9 @@ def test_callback_without_this_state_is_refused_and_the_wait_goes_on(auth_api, e
     assert (status, body, login.rc) == (200, b"Signed in to omikeyfs; you may close this tab.\n",
                                         0), login.stderr
     err = lines(login.stderr)
-    assert re.match(SIGNING_IN, err[0])
-    assert re.match(REFUSED_CALLBACK, err[1])  # once, however many came
-    assert re.match(SIGNED_IN, err[2]) and len(err) == 3, err
+    assert re.match(SIGNING_IN, err[0]) and re.match(PASTE, err[1])
+    assert re.match(REFUSED_CALLBACK, err[2])  # once, however many came
+    assert re.match(SIGNED_IN, err[3]) and len(err) == 4, err
     assert read_session(default_session(tmp_path))["user_id"] == USER
     # The forged code never reached Omi.
     tokens = [e for e in auth_api.request_log() if e["path"] == "/v1/auth/token"]
@@ -176,13 +177,16 @@ def test_callback_without_this_state_is_refused_and_the_wait_goes_on(auth_api, e
 
 
 def test_error_with_this_state_still_ends_the_sign_in(auth_api, env, tmp_path):  # noqa: F811
-    auth_api.set_login_outcome("access_denied")
+    """The backend never calls back with ?error=; a callback that does,
+    with this sign-in's state, still ends it."""
     login = Login(auth_api, env)
-    status, _, body = auth_api.browser_login(login.url)
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(login.url).query))
+    status, _, body = http_call("GET", query["redirect_uri"] + "?" + urllib.parse.urlencode(
+        {"error": "access_denied", "state": query["state"]}))
     login.finish()
     assert (status, login.rc) == (400, 2)
     assert body == b"The sign-in to omikeyfs failed; see the terminal for why.\n"
-    assert lines(login.stderr)[1:] == ["omikeyfs: the sign-in failed: access_denied"]
+    assert lines(login.stderr)[2:] == ["omikeyfs: the sign-in failed: access_denied"]
     assert not os.path.exists(default_session(tmp_path))
 
 
@@ -258,18 +262,19 @@ def test_browser_opener_gets_a_private_page_never_the_url(auth_api, env, tmp_pat
     assert os.listdir(runtime) == []
 
 
-def test_login_names_who_signed_in_and_keeps_it(auth_api, env, tmp_path, auth_mount):  # noqa: F811
+def test_login_names_who_signed_in_and_keeps_it(auth_api, env, tmp_path, auth_mount,  # noqa: F811
+                                                chromium):
     """The email of the ID token (else its uid) is printed on success,
     kept in the session file, and named by a later --login; a session file
     without it (as older omikeyfs wrote) is still read."""
     path = default_session(tmp_path)
-    first = sign_in(auth_api, env)
+    first = sign_in(auth_api, env, chromium)
     err = lines(first.stderr)
     assert err[-1] == "omikeyfs: signed in as %s; the session is saved in %s" % (USER, path)
     assert "email" not in read_session(path)
 
     auth_api.firebase.update_user(USER, email="victim@example.com")
-    second = sign_in(auth_api, env)
+    second = sign_in(auth_api, env, chromium)
     err = lines(second.stderr)
     assert re.match(ALREADY, err[0]).groups() == (USER, path)
     assert err[-1] == ("omikeyfs: signed in as victim@example.com; the session is saved in %s"
@@ -373,7 +378,8 @@ def test_symlinked_config_directory_is_refused_by_mount_and_login(auth_api, env,
     assert auth_api.request_log() == []
 
 
-def test_config_directory_open_to_others_is_refused(auth_api, env, tmp_path):  # noqa: F811
+def test_config_directory_open_to_others_is_refused(auth_api, env, tmp_path,  # noqa: F811
+                                                     chromium):
     """A 0777 omikeyfs/ directory, where uid 12345 could plant a session or
     swap the file: --login refuses before the browser, a mount refuses."""
     d = tmp_path / "config" / "omikeyfs"
@@ -394,7 +400,7 @@ def test_config_directory_open_to_others_is_refused(auth_api, env, tmp_path):  #
 
     # A session saved before the directory was opened up is refused too.
     os.chmod(str(d), 0o700)
-    sign_in(auth_api, env)
+    sign_in(auth_api, env, chromium)
     os.chmod(str(d), 0o777)
     rc, err, served = try_mount(auth_api, env, tmp_path)
     one_refusal(rc, err, served, "^" + re.escape(want) + "$")
@@ -408,11 +414,12 @@ def logout(env, *args):  # noqa: F811
     return r.returncode, lines(r.stderr)
 
 
-def test_logout_through_a_symlink_is_refused(auth_api, env, tmp_path, mallory_dir):  # noqa: F811
+def test_logout_through_a_symlink_is_refused(auth_api, env, tmp_path, mallory_dir,  # noqa: F811
+                                             chromium):
     """The session file a link (uid 12345's) to the user's real session
     elsewhere: --logout would remove the link and leave the refresh token."""
     real = str(tmp_path / "kept" / "session.json")
-    sign_in(auth_api, env, opts=["session_file=" + real])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + real])
     with open(real, "rb") as f:
         before = f.read()
     made = os.path.join(mallory_dir, "link")
@@ -506,14 +513,14 @@ class RotatingSecureToken:
 
 
 def test_rotation_saved_by_a_mount_never_overwrites_a_concurrent_login(
-        auth_api, env, tmp_path, monkeypatch):  # noqa: F811
+        auth_api, env, tmp_path, monkeypatch, chromium):  # noqa: F811
     """The mount's fsyncs slowed by strace (as in the report): it has read
     the file and is writing the rotated token when a second --login saves
     its new session.  That sign-in must be what the file holds after."""
     if shutil.which("strace") is None:
         pytest.fail("strace is needed to slow the mount's fsync")
     auth_api.set_keys(make_keys(2, seed=173))
-    sign_in(auth_api, env)
+    sign_in(auth_api, env, chromium)
     path = default_session(tmp_path)
     directory = os.path.dirname(path)
     proxy = RotatingSecureToken(auth_api.firebase)

@@ -367,11 +367,11 @@ def user_kept_name(list_url, uid):
     return "list-" + digest[:32]
 
 
-ENDED = "the session has ended (USER_DISABLED); sign in again with omikeyfs --login"
+ENDED = "the Omi account is disabled (USER_DISABLED); sign in again with omikeyfs --login"
 
 
 def test_kept_list_follows_a_session_healed_by_another_account(auth_api, env, auth_mount,
-                                                                tmp_path):
+                                                                tmp_path, chromium):
     """alice's session ends, bob signs in and the mount heals with his: his
     list is kept as his, and alice's offline start shows hers."""
     d = str(tmp_path / "c")
@@ -381,7 +381,7 @@ def test_kept_list_follows_a_session_healed_by_another_account(auth_api, env, au
     auth_api.set_user_keys("alice", alice)
     auth_api.set_user_keys("bob", bob)
     auth_api.set_user("alice")
-    sign_in(auth_api, env, opts=["session_file=" + session])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + session])
     os.mkdir(os.path.dirname(alice_copy), 0o700)
     shutil.copy(session, alice_copy)
     opts = ["cache_dir=" + d, "session_file=" + session]
@@ -395,7 +395,7 @@ def test_kept_list_follows_a_session_healed_by_another_account(auth_api, env, au
     wait_for(lambda: m.xattr("stale") == "1", timeout=30, what="the ended session")
     auth_api.set_token_lifetime(None)
     auth_api.set_user("bob")
-    sign_in(auth_api, env, opts=["session_file=" + session])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + session])
     m.sighup()
     wait_for(lambda: tree(m.mnt) == expected_tree(bob), timeout=30, what="bob's list",
              ignore=(FileNotFoundError,))
@@ -418,14 +418,14 @@ def test_kept_list_follows_a_session_healed_by_another_account(auth_api, env, au
     assert tree(m.mnt) == expected_tree(alice)
 
 
-def test_renewal_as_another_user_is_refused(auth_api, env, tmp_path):
+def test_renewal_as_another_user_is_refused(auth_api, env, tmp_path, chromium):
     """A session file naming alice whose refresh token is bob's: Firebase
     renews it as bob, which is refused before his ID token lists anything."""
     alice_file, bob_file = str(tmp_path / "a" / "s.json"), str(tmp_path / "b" / "s.json")
     auth_api.set_user("alice")
-    sign_in(auth_api, env, opts=["session_file=" + alice_file])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + alice_file])
     auth_api.set_user("bob")
-    sign_in(auth_api, env, opts=["session_file=" + bob_file])
+    sign_in(auth_api, env, chromium, opts=["session_file=" + bob_file])
     mixed = read_session(alice_file)
     mixed["refresh_token"] = read_session(bob_file)["refresh_token"]
     path = str(tmp_path / "m" / "s.json")

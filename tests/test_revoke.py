@@ -47,9 +47,9 @@ def gets(api):
 
 
 @pytest.fixture
-def signed_in(auth_api, env):  # noqa: F811
+def signed_in(auth_api, env, chromium):  # noqa: F811
     auth_api.set_keys(KEYS)
-    sign_in(auth_api, env)
+    sign_in(auth_api, env, chromium)
     auth_api.control("reset", {})  # count from the mount on
     return auth_api
 
@@ -234,7 +234,8 @@ def test_refused_session_gives_eacces_and_says_to_sign_in(signed_in, auth_mount)
     key = KEYS[5]
     m = revoke_mount(auth_mount, expect_stderr=[
         FAILED % (key["id"], key["name"], 0, "Permission denied",
-                  r"the session has ended \(USER_DISABLED\); sign in again with omikeyfs --login")])
+                  r"the Omi account is disabled \(USER_DISABLED\); sign in again with "
+                  r"omikeyfs --login")])
     # The ID token is refused from now on, and renewing it too.
     api.firebase.disable_user("omikeyfs-test-user")
     api.set_token_lifetime(0)

@@ -463,7 +463,7 @@ def test_fstab_entries_of_both_types(booted, api):
         wait_for(lambda: not m.mounted(p), timeout=20, what="the unmount")
 
 
-def test_user_unit_with_a_signed_in_session(machine, auth_api, tmp_path, capsys):
+def test_user_unit_with_a_signed_in_session(machine, auth_api, tmp_path, capsys, chromium):
     """omikeyfs.service under a lingering user's systemd --user, with the
     session file omikeyfs --login wrote against the Auth Emulator."""
     import test_login
@@ -473,7 +473,7 @@ def test_user_unit_with_a_signed_in_session(machine, auth_api, tmp_path, capsys)
     auth_api.set_user_keys("omikeyfs-test-user", keys)
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), **auth_api.firebase.env())
     env.pop("OMI_API_KEY", None)
-    test_login.sign_in(auth_api, env)
+    test_login.sign_in(auth_api, env, chromium)
     home = m.path("/home/" + name)
     config = os.path.join(home, ".config", "omikeyfs")
     for d in (os.path.join(home, ".config"), config):

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +106,7 @@ void apierror_free(struct apierror *out)
 /* len bytes of text as one line of at most DETAIL_MAX bytes, malloc'd. */
 static char *one_line(const char *text, size_t len)
 {
-	char *out = malloc(len + 1);
+	char *out = calloc(1, len + 1);
 	size_t n;
 
 	if (!out)
@@ -132,4 +133,71 @@ char *apierror_detail(const char *body, size_t len)
 		line = one_line(e.text, e.len);
 	apierror_free(&e);
 	return line;
+}
+
+static bool plain_word(const char *s, size_t n)
+{
+	if (n == 0 || n >= 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+/* An account gate's {"code", "message", "retryable"} into *out; false when
+ * the object has no string message. */
+static bool read_gate(const struct apierror *e, struct apierror_view *out)
+{
+	struct json_object *detail = parse_whole(e->text, e->len), *m, *c, *r;
+	const char *code = "";
+	size_t clen = 0;
+	char *line;
+
+	if (!detail || !json_object_object_get_ex(detail, "message", &m) ||
+	    !json_object_is_type(m, json_type_string)) {
+		if (detail)
+			json_object_put(detail);
+		return false;
+	}
+	if (json_object_object_get_ex(detail, "code", &c) &&
+	    json_object_is_type(c, json_type_string) &&
+	    plain_word(json_object_get_string(c), (size_t)json_object_get_string_len(c))) {
+		code = json_object_get_string(c);
+		clen = (size_t)json_object_get_string_len(c);
+	}
+	out->gate = true;
+	memcpy(out->code, code, clen);
+	out->code[clen] = '\0';
+	if (json_object_object_get_ex(detail, "retryable", &r) &&
+	    json_object_is_type(r, json_type_boolean))
+		out->retryable = json_object_get_boolean(r) ? 1 : 0;
+	line = one_line(json_object_get_string(m), (size_t)json_object_get_string_len(m));
+	if (line && clen && asprintf(&out->line, "%s (%s)", line, out->code) >= 0)
+		free(line);
+	else
+		out->line = line;
+	json_object_put(detail);
+	return true;
+}
+
+void apierror_view(const char *body, size_t len, struct apierror_view *out)
+{
+	struct apierror e;
+
+	memset(out, 0, sizeof(*out));
+	out->retryable = -1;
+	if (apierror_parse(body, len, &e) < 0 || e.shape == APIERROR_NONE)
+		return;
+	if (e.shape != APIERROR_OBJECT || !read_gate(&e, out))
+		out->line = one_line(e.text, e.len);
+	apierror_free(&e);
+}
+
+void apierror_view_free(struct apierror_view *v)
+{
+	free(v->line);
+	memset(v, 0, sizeof(*v));
+	v->retryable = -1;
 }

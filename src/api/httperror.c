@@ -68,6 +68,7 @@ int httperror_status_errno(long status)
 	switch (status) {
 	case 401:	return EACCES;
 	case 403:	return EACCES;
+	case 426:	return EACCES; /* the account needs a newer client: no retry helps */
 	case 404:	return ENOENT;
 	case 429:	return EAGAIN;
 	default:	return EIO;

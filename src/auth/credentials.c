@@ -155,21 +155,10 @@ static void save_rotated(struct credentials *c, const char *old, const char *fre
 static void end_session(struct credentials *c, const struct firebase_error *fe,
 			struct cred_error *err)
 {
-	if (fe->kind == FIREBASE_BAD_KEY)
-		set_error(&c->ended_error, CRED_ENDED, -EACCES,
-			  "Firebase refused the session's API key (%s); sign in again with "
-			  "omikeyfs --login and a working Firebase API key",
-			  fe->message);
-	else if (fe->reason[0])
-		set_error(&c->ended_error, CRED_ENDED, -EACCES,
-			  "the session has ended (%s); "
-			  "sign in again with omikeyfs --login",
-			  fe->reason);
-	else
-		set_error(&c->ended_error, CRED_ENDED, -EACCES,
-			  "the session has ended (%s); "
-			  "sign in again with omikeyfs --login",
-			  fe->message);
+	char line[sizeof(c->ended_error.message)];
+
+	firebase_refusal_text(fe, FIREBASE_RENEW, line, sizeof(line));
+	set_error(&c->ended_error, CRED_ENDED, -EACCES, "%s", line);
 	c->ended = true;
 	secret_free(c->token);
 	c->token = NULL;

@@ -259,25 +259,111 @@ int firebase_parse_renew(const char *body, size_t len, struct firebase_tokens *o
 	return parse_tokens(body, len, &names, out, err, errlen);
 }
 
-/* error.message of {"error": {"code": 400, "message": "..."}}, cleaned. */
-static void error_text(const struct post_result *res, char *out, size_t outlen)
+static bool is_code(const char *text, size_t n)
 {
-	struct json_object *obj, *e, *m;
+	return n > 0 && strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") >= n;
+}
 
-	out[0] = '\0';
+/* error.message of {"error": {"code": 400, "message": "...", "details":
+ * [{"reason": "..."}]}}, cleaned, and the first details[].reason that is
+ * a code ("" when none). */
+static void error_text(const struct post_result *res, char *out, size_t outlen, char *reason,
+		       size_t reasonlen)
+{
+	struct json_object *obj, *e, *m, *d, *r;
+
+	out[0] = reason[0] = '\0';
 	if (!res->body || !(obj = jsonstrict_parse(res->body, res->len, NULL, 0)))
 		return;
 	if (json_object_object_get_ex(obj, "error", &e) &&
-	    json_object_is_type(e, json_type_object) &&
-	    json_object_object_get_ex(e, "message", &m) && json_object_is_type(m, json_type_string))
-		jsonstrict_clean(json_object_get_string(m), (size_t)json_object_get_string_len(m),
-				 out, outlen);
+	    json_object_is_type(e, json_type_object)) {
+		if (json_object_object_get_ex(e, "message", &m) &&
+		    json_object_is_type(m, json_type_string))
+			jsonstrict_clean(json_object_get_string(m),
+					 (size_t)json_object_get_string_len(m), out, outlen);
+		if (json_object_object_get_ex(e, "details", &d) &&
+		    json_object_is_type(d, json_type_array)) {
+			size_t n = json_object_array_length(d);
+
+			for (size_t i = 0; i < n && !reason[0]; i++) {
+				struct json_object *item = json_object_array_get_idx(d, i);
+				const char *v;
+				size_t len;
+
+				if (!json_object_is_type(item, json_type_object) ||
+				    !json_object_object_get_ex(item, "reason", &r) ||
+				    !json_object_is_type(r, json_type_string))
+					continue;
+				v = json_object_get_string(r);
+				len = (size_t)json_object_get_string_len(r);
+				if (len < reasonlen && strlen(v) == len && is_code(v, len))
+					memcpy(reason, v, len + 1);
+			}
+		}
+	}
 	jsonstrict_put(obj);
+}
+
+/* A refusal that a Web API key of another project (or a restricted one)
+ * causes: signing in again with the same key cannot help. */
+static bool is_key_refusal(const char *reason)
+{
+	return strcmp(reason, "CREDENTIAL_MISMATCH") == 0 ||
+	       strcmp(reason, "INVALID_CUSTOM_TOKEN") == 0 || strncmp(reason, "API_KEY_", 8) == 0;
+}
+
+/* clang-format off */
+static const struct {
+	const char *reason;
+	const char *meaning;
+} refusals[] = {
+	{ "API_KEY_HTTP_REFERRER_BLOCKED",
+	  "Firebase refused the Web API key: it is restricted to web browsers" },
+	{ "API_KEY_INVALID",		"Firebase says the Web API key is not valid" },
+	{ "CREDENTIAL_MISMATCH",
+	  "Firebase refused Omi's sign-in token: the Web API key is of another "
+	  "Firebase project than Omi's" },
+	{ "INVALID_CUSTOM_TOKEN",
+	  "Firebase refused Omi's sign-in token: the Web API key may be of another "
+	  "Firebase project than Omi's" },
+	{ "TOKEN_EXPIRED",		"the session has expired" },
+	{ "USER_DISABLED",		"the Omi account is disabled" },
+	{ "USER_NOT_FOUND",		"the Omi account no longer exists" },
+	{ "INVALID_REFRESH_TOKEN",	"the session's refresh token is not valid" },
+};
+/* clang-format on */
+
+void firebase_refusal_text(const struct firebase_error *fe, enum firebase_call call, char *out,
+			   size_t outlen)
+{
+	const char *reason = fe->reason;
+	const char *key_cure =
+		call == FIREBASE_RENEW
+			? "sign in again with omikeyfs --login -o firebase_api_key=KEY"
+			: "give the right key with -o firebase_api_key=KEY";
+	const char *login_cure = "sign in again with omikeyfs --login";
+
+	if (!reason[0] && strncmp(fe->message, "HTTP 400: API key not valid", 27) == 0)
+		reason = "API_KEY_INVALID";
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		if (strcmp(reason, refusals[i].reason) != 0)
+			continue;
+		errmsg_set(out, outlen, "%s (%s); %s", refusals[i].meaning, reason,
+			   fe->kind == FIREBASE_BAD_KEY ? key_cure : login_cure);
+		return;
+	}
+	if (fe->kind == FIREBASE_BAD_KEY)
+		errmsg_set(out, outlen, "Firebase refused the Web API key (%s); %s", fe->message,
+			   key_cure);
+	else if (call == FIREBASE_RENEW)
+		errmsg_set(out, outlen, "the session has ended (%s); %s", fe->message, login_cure);
+	else
+		errmsg_set(out, outlen, "Firebase refused the sign-in (%s)", fe->message);
 }
 
 int firebase_check(const struct post_result *res, struct firebase_error *err)
 {
-	char text[200];
+	char text[200], detail_reason[64];
 	size_t n;
 
 	memset(err, 0, sizeof(*err));
@@ -293,19 +379,22 @@ int firebase_check(const struct post_result *res, struct firebase_error *err)
 	if (res->status >= 200 && res->status < 300)
 		return 0;
 
-	error_text(res, text, sizeof(text));
+	error_text(res, text, sizeof(text), detail_reason, sizeof(detail_reason));
 	n = strcspn(text, " ");
-	/* The code is the first word: "INVALID_REFRESH_TOKEN : more words". */
+	/* The code is the first word: "INVALID_REFRESH_TOKEN : more words";
+	 * else Google's details say it ("API key not valid. ..."). */
 	if (n < sizeof(err->reason) && n > 0 && (!text[n] || strncmp(text + n, " :", 2) == 0) &&
-	    strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == n)
+	    is_code(text, n))
 		errmsg_set(err->reason, sizeof(err->reason), "%.*s", (int)n, text);
+	else
+		errmsg_set(err->reason, sizeof(err->reason), "%s", detail_reason);
 	if (text[0])
 		errmsg_set(err->message, sizeof(err->message), "HTTP %ld: %s", res->status, text);
 	else
 		errmsg_set(err->message, sizeof(err->message), "HTTP %ld", res->status);
 
 	if (res->status == 403 || strncmp(text, "API key not valid", 17) == 0 ||
-	    strncmp(text, "API_KEY_", 8) == 0) {
+	    strncmp(err->reason, "API_KEY_", 8) == 0 || is_key_refusal(err->reason)) {
 		err->kind = FIREBASE_BAD_KEY;
 		err->err = -EACCES;
 	} else if (res->status == 429) {

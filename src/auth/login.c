@@ -310,11 +310,15 @@ static int exchange_code(const struct login_config *cfg, const char *code, const
 				 sizeof(why));
 		r = fail(err, res.err ? res.err : -EIO, "cannot reach the Omi API: %s",
 			 why[0] ? why : "no answer");
+	} else if (res.status >= 500) {
+		omi_detail(&res, why, sizeof(why));
+		r = fail(err, -EIO,
+			 "the Omi API could not finish the sign-in (HTTP %ld%s%s); try again",
+			 res.status, why[0] ? ": " : "", why);
 	} else if (res.status != 200) {
 		omi_detail(&res, why, sizeof(why));
-		r = fail(err, res.status >= 500 ? -EIO : -EACCES,
-			 "the Omi API refused the sign-in code (HTTP %ld%s%s)", res.status,
-			 why[0] ? ": " : "", why);
+		r = fail(err, -EACCES, "the Omi API refused the sign-in code (HTTP %ld%s%s)",
+			 res.status, why[0] ? ": " : "", why);
 	} else if ((r = login_parse_token_answer(res.body ? res.body : "", res.len, custom, why,
 						 sizeof(why))) < 0) {
 		fail(err, -EPROTO, "%s", why);
@@ -340,10 +344,12 @@ static int firebase_sign_in(const struct login_config *cfg, const char *custom,
 				   strlen(body), &res);
 	secret_free(body);
 	if ((r = firebase_check(&res, &fe)) < 0) {
-		if (fe.kind == FIREBASE_TRANSIENT)
+		if (fe.kind == FIREBASE_TRANSIENT) {
 			fail(err, r, "cannot sign in at Firebase: %s", fe.message);
-		else
-			fail(err, r, "Firebase refused the sign-in (%s)", fe.message);
+		} else {
+			firebase_refusal_text(&fe, FIREBASE_SIGN_IN, why, sizeof(why));
+			fail(err, r, "%s", why);
+		}
 	} else if ((r = firebase_parse_sign_in(res.body ? res.body : "", res.len, t, why,
 					       sizeof(why))) < 0) {
 		r = fail(err, -EPROTO, "%s", why);
@@ -381,21 +387,30 @@ static int check_callback(const struct loopback_request *req, struct login_error
 }
 
 /*
- * Wait for the callback of this sign-in.  One without its state (none, a
- * wrong one, an ?error= without it) may come from any local process or
- * any web page: it gets a 400 page and the wait goes on, so nobody but
- * the browser that has the URL can end or steer the sign-in.
+ * Wait for the callback of this sign-in, or its pasted address.  One
+ * without its state (none, a wrong one, an ?error= without it) may come
+ * from any local process or any web page: it gets a 400 page and the wait
+ * goes on, so nobody but the browser that has the URL can end or steer
+ * the sign-in.  A pasted address without the state is refused with a
+ * line, and the wait goes on too.
  */
-static int wait_callback(struct loopback *lb, const char *state, int64_t deadline,
-			 struct loopback_request *req)
+static int wait_callback(struct loopback *lb, const struct loopback_inputs *in, const char *state,
+			 int64_t deadline, struct loopback_request *req)
 {
 	bool told = false;
 
 	for (;;) {
-		int r = loopback_wait(lb, deadline, req);
+		int r = loopback_wait(lb, deadline, in, req);
 
 		if (r < 0 || state_matches(req, state))
 			return r;
+		if (req->pasted) {
+			loopback_request_free(req);
+			if (in->refused)
+				in->refused(in->ctx, "that address is not this sign-in's (no or "
+						     "another state: an older sign-in's?)");
+			continue;
+		}
 		loopback_answer(lb, 400, PAGE_NOT_THIS, deadline);
 		loopback_request_free(req);
 		if (!told)
@@ -442,17 +457,29 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	fflush(cfg->out);
 	if (cfg->open_browser)
 		start_browser(cfg, url, &page);
+	if (cfg->waiting)
+		cfg->waiting(cfg->ctx, port);
 
-	r = wait_callback(lb, state, deadline, &req);
+	struct loopback_inputs in = {
+		.paste_fd = cfg->paste ? cfg->paste_fd : -1,
+		.cancel_fd = cfg->cancel_fd > 0 ? cfg->cancel_fd : -1,
+		.refused = cfg->refused,
+		.ctx = cfg->ctx,
+	};
+	r = wait_callback(lb, &in, state, deadline, &req);
 	redirect_page_remove(&page);
 	if (r == -ETIMEDOUT) {
 		fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
+		goto out;
+	} else if (r == -ECANCELED) {
+		fail(err, r, "the sign-in was cancelled; nothing was saved");
 		goto out;
 	} else if (r < 0) {
 		fail(err, r, "waiting for the sign-in: %s", strerror(-r));
 		goto out;
 	}
 	r = check_callback(&req, err);
+	/* A pasted address held no connection: loopback_answer has none. */
 	loopback_answer(lb, r < 0 ? 400 : 200, r < 0 ? PAGE_FAILED : PAGE_SIGNED_IN, deadline);
 	loopback_close(lb);
 	lb = NULL;

@@ -30,11 +30,23 @@ struct conn {
 	char buf[LOOPBACK_REQUEST_MAX + 1];
 };
 
+/* A pasted line being read (a pipe may hand it over in pieces). */
+struct paste {
+	int fd;
+	size_t len;
+	bool too_long; /* skipping to the end of a line too long to be one */
+	char buf[LOOPBACK_PASTE_MAX + 1];
+};
+
 struct loopback {
 	int listen_fd;
+	unsigned short port;
 	int held; /* connection of the callback, or -1 */
 	uint64_t accepted;
 	struct conn conns[LOOPBACK_MAX_CONNECTIONS];
+	/* Kept from one wait to the next: a wait ended by a callback its
+	 * caller refuses goes on with the rest of what was pasted. */
+	struct paste *paste;
 };
 
 void loopback_request_free(struct loopback_request *req)
@@ -108,6 +120,49 @@ enum loopback_kind loopback_parse(const char *buf, size_t len, struct loopback_r
 	return kind;
 }
 
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+enum loopback_kind loopback_parse_pasted(const char *line, size_t len, unsigned short port,
+					 struct loopback_request *out)
+{
+	const char *hosts[] = { "127.0.0.1", "localhost" };
+	char prefix[64];
+	enum loopback_kind kind;
+
+	memset(out, 0, sizeof(*out));
+	while (len > 0 && is_space(line[0])) {
+		line++;
+		len--;
+	}
+	while (len > 0 && is_space(line[len - 1]))
+		len--;
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		int n = snprintf(prefix, sizeof(prefix), "http://%s:%u/callback?", hosts[i],
+				 (unsigned)port);
+
+		if (n > 0 && len >= (size_t)n && memcmp(line, prefix, (size_t)n) == 0) {
+			/* A fragment is not the server's to see: as a browser would,
+			 * send only what comes before it. */
+			const char *q = line + n, *hash = memchr(q, '#', len - (size_t)n);
+			size_t qlen = hash ? (size_t)(hash - q) : len - (size_t)n;
+
+			for (size_t j = 0; j < qlen; j++)
+				if ((unsigned char)q[j] <= 0x20 || q[j] == 0x7f)
+					return LOOPBACK_BAD;
+			kind = parse_query(q, qlen, out);
+			if (kind != LOOPBACK_CALLBACK)
+				loopback_request_free(out);
+			else
+				out->pasted = true;
+			return kind;
+		}
+	}
+	return LOOPBACK_OTHER;
+}
+
 int loopback_open(unsigned short port, struct loopback **out, unsigned short *bound, char *err,
 		  size_t errlen)
 {
@@ -139,7 +194,7 @@ int loopback_open(unsigned short port, struct loopback **out, unsigned short *bo
 		loopback_close(lb);
 		return r;
 	}
-	*bound = ntohs(addr.sin_port);
+	*bound = lb->port = ntohs(addr.sin_port);
 	*out = lb;
 	return 0;
 }
@@ -244,20 +299,115 @@ static bool read_conn(struct loopback *lb, struct conn *c, int64_t deadline_ms,
 	return false;
 }
 
-int loopback_wait(struct loopback *lb, int64_t deadline_ms, struct loopback_request *req)
+static void paste_refused(const struct loopback_inputs *in, const char *why)
 {
-	memset(req, 0, sizeof(*req));
-	for (;;) {
-		struct pollfd pfd[LOOPBACK_MAX_CONNECTIONS + 1];
-		struct conn *which[LOOPBACK_MAX_CONNECTIONS + 1];
-		int64_t left = deadline_ms - clock_monotonic_ms();
-		int n = 0, r;
+	if (in->refused)
+		in->refused(in->ctx, why);
+}
 
-		if (left <= 0)
-			return -ETIMEDOUT;
+static bool paste_lines(struct loopback *lb, struct paste *p, const struct loopback_inputs *in,
+			struct loopback_request *req);
+
+/* Read what the paste fd has; returns true with *req filled when a line
+ * was this callback's address.  End of input: the fd is watched no more. */
+static bool read_paste(struct loopback *lb, struct paste *p, const struct loopback_inputs *in,
+		       struct loopback_request *req)
+{
+	ssize_t n = read(p->fd, p->buf + p->len, LOOPBACK_PASTE_MAX - p->len);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (n <= 0) {
+		p->fd = -1; /* a line without its newline at the end counts too */
+		if (p->len == 0 || p->too_long)
+			return false;
+		n = 0;
+		p->buf[p->len++] = '\n';
+	}
+	p->len += (size_t)n;
+	return paste_lines(lb, p, in, req);
+}
+
+/* Take the whole lines read so far, up to the first that is this
+ * callback's address (true, *req filled). */
+static bool paste_lines(struct loopback *lb, struct paste *p, const struct loopback_inputs *in,
+			struct loopback_request *req)
+{
+	char *nl;
+
+	while ((nl = memchr(p->buf, '\n', p->len))) {
+		size_t line = (size_t)(nl - p->buf) + 1;
+		enum loopback_kind kind = LOOPBACK_OTHER;
+
+		if (!p->too_long)
+			kind = loopback_parse_pasted(p->buf, line - 1, lb->port, req);
+		else
+			paste_refused(in, "that line is too long to be the sign-in's address");
+		explicit_bzero(p->buf, line);
+		memmove(p->buf, p->buf + line, p->len - line);
+		p->len -= line;
+		if (kind == LOOPBACK_CALLBACK)
+			return true;
+		if (!p->too_long && kind == LOOPBACK_BAD)
+			paste_refused(in,
+				      "that address is this sign-in's, but its query is malformed");
+		else if (!p->too_long && line > 1)
+			paste_refused(
+				in, "that is not this sign-in's address: paste the whole "
+				    "http://127.0.0.1:PORT/callback?... line the browser ended on");
+		p->too_long = false;
+	}
+	if (p->len == LOOPBACK_PASTE_MAX) {
+		explicit_bzero(p->buf, p->len);
+		p->len = 0;
+		p->too_long = true;
+	}
+	return false;
+}
+
+int loopback_wait(struct loopback *lb, int64_t deadline_ms, const struct loopback_inputs *in,
+		  struct loopback_request *req)
+{
+	static const struct loopback_inputs none = { .paste_fd = -1, .cancel_fd = -1 };
+	struct paste *paste = NULL;
+	int r = 0;
+
+	memset(req, 0, sizeof(*req));
+	if (!in)
+		in = &none;
+	if (in->paste_fd >= 0) {
+		if (!lb->paste) {
+			if (!(lb->paste = calloc(1, sizeof(*lb->paste))))
+				return -ENOMEM;
+			lb->paste->fd = in->paste_fd;
+		}
+		paste = lb->paste;
+		/* Lines read by the wait before this one. */
+		if (paste_lines(lb, paste, in, req))
+			return 0;
+	}
+	for (;;) {
+		struct pollfd pfd[LOOPBACK_MAX_CONNECTIONS + 3];
+		struct conn *which[LOOPBACK_MAX_CONNECTIONS + 3];
+		int64_t left = deadline_ms - clock_monotonic_ms();
+		int n = 0, first = 1, ready;
+
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
 		pfd[n].fd = lb->listen_fd;
 		pfd[n].events = POLLIN;
 		which[n++] = NULL;
+		/* The cancel and the paste before the connections: -1 is skipped
+		 * by poll, so their places are fixed. */
+		pfd[n].fd = in->cancel_fd;
+		pfd[n].events = POLLIN;
+		which[n++] = NULL;
+		pfd[n].fd = paste ? paste->fd : -1;
+		pfd[n].events = POLLIN;
+		which[n++] = NULL;
+		first = n;
 		for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++) {
 			if (lb->conns[i].fd < 0)
 				continue;
@@ -265,17 +415,27 @@ int loopback_wait(struct loopback *lb, int64_t deadline_ms, struct loopback_requ
 			pfd[n].events = POLLIN;
 			which[n++] = &lb->conns[i];
 		}
-		r = poll(pfd, (nfds_t)n, (int)(left > 60000 ? 60000 : left));
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
+		ready = poll(pfd, (nfds_t)n, (int)(left > 60000 ? 60000 : left));
+		if (ready < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if (ready <= 0)
 			continue;
-		for (int i = 1; i < n; i++)
+		if (pfd[1].revents) {
+			r = -ECANCELED;
+			break;
+		}
+		if (pfd[2].revents && read_paste(lb, paste, in, req))
+			break;
+		for (int i = first; i < n; i++)
 			if (pfd[i].revents && read_conn(lb, which[i], deadline_ms, req))
-				return 0;
+				goto out;
 		if (pfd[0].revents & POLLIN)
 			accept_one(lb);
 	}
+out:
+	return r;
 }
 
 void loopback_answer(struct loopback *lb, int status, const char *text, int64_t deadline_ms)
@@ -297,5 +457,9 @@ void loopback_close(struct loopback *lb)
 		close(lb->held);
 	for (int i = 0; i < LOOPBACK_MAX_CONNECTIONS; i++)
 		conn_close(&lb->conns[i]);
+	if (lb->paste) {
+		explicit_bzero(lb->paste->buf, sizeof(lb->paste->buf));
+		free(lb->paste);
+	}
 	free(lb);
 }

@@ -42,9 +42,11 @@
 #define XATTR_LAST_ERROR "user.omikeyfs.last_error"
 #define XATTR_PID "user.omikeyfs.pid"
 #define XATTR_ID "user.omikeyfs.id"
+#define XATTR_LEGACY "user.omikeyfs.legacy"
 
 static const char root_xattrs[] =
 	XATTR_FETCHED_AT "\0" XATTR_STALE "\0" XATTR_LAST_ERROR "\0" XATTR_PID;
+static const char dir_xattrs[] = XATTR_ID "\0" XATTR_LEGACY;
 
 struct fs {
 	struct cache *cache;
@@ -581,6 +583,8 @@ static void okfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size
 
 		if (node->type == NODE_DIR && strcmp(name, XATTR_ID) == 0)
 			reply_xattr_value(req, node->id, node->id_len, size);
+		else if (node->type == NODE_DIR && strcmp(name, XATTR_LEGACY) == 0)
+			reply_xattr_value(req, node->legacy ? "1" : "0", 1, size);
 		else
 			fuse_reply_err(req, ENODATA);
 		return;
@@ -616,7 +620,7 @@ static void okfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (ino == FUSE_ROOT_ID)
 		reply_xattr_value(req, root_xattrs, sizeof(root_xattrs), size);
 	else if (node_of(ino)->type == NODE_DIR)
-		reply_xattr_value(req, XATTR_ID, sizeof(XATTR_ID), size);
+		reply_xattr_value(req, dir_xattrs, sizeof(dir_xattrs), size);
 	else
 		reply_xattr_value(req, "", 0, size);
 }

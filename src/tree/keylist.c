@@ -203,6 +203,7 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 		    struct keylist *list)
 {
 	struct json_object *value[FIELD_COUNT], *idv = NULL;
+	bool present[FIELD_COUNT];
 	char why[160], idbuf[LOG_ID_BUF];
 	struct parsed_key *key;
 	const char *id;
@@ -229,7 +230,7 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 	/* Check every field before allocating, so a skip frees nothing. */
 	for (int f = 0; f < FIELD_COUNT; f++) {
 		value[f] = NULL;
-		json_object_object_get_ex(entry, key_field_names[f], &value[f]);
+		present[f] = json_object_object_get_ex(entry, key_field_names[f], &value[f]);
 		if (field_is_bad((enum key_field)f, value[f], why, sizeof(why))) {
 			warnf(p, "skipping key #%zu (id \"%s\"): %s", index,
 			      log_id(id, id_len, idbuf), why);
@@ -247,6 +248,9 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 	key->id[id_len] = '\0';
 	key->id_len = id_len;
 	keyname_escape(id, id_len, key->name);
+	/* The API sends null scopes for legacy keys only, [] for a key with
+	 * none: both give an empty file, so the difference is kept here. */
+	key->legacy = present[FIELD_SCOPES] && !value[FIELD_SCOPES];
 
 	for (int f = 0; f < FIELD_COUNT && r == 0; f++)
 		r = f == FIELD_SCOPES ? render_scopes(value[f], &key->file[f])

@@ -92,6 +92,7 @@ static struct node *dir_node_new(const struct parsed_key *key, uint64_t ino)
 	node->name = node->data;
 	node->id = node->data + name_len + 1;
 	node->id_len = key->id_len;
+	node->legacy = key->legacy;
 	return node;
 }
 
@@ -144,7 +145,8 @@ static int build_key(struct snap_key *out, const struct parsed_key *key, uint64_
 		     struct timespec now)
 {
 	if (old && old->dir->ino == ino && timespec_equal(old->dir->mtime, key->created) &&
-	    old->dir->id_len == key->id_len && memcmp(old->dir->id, key->id, key->id_len) == 0) {
+	    old->dir->legacy == key->legacy && old->dir->id_len == key->id_len &&
+	    memcmp(old->dir->id, key->id, key->id_len) == 0) {
 		node_ref(old->dir);
 		out->dir = old->dir;
 	} else if (!(out->dir = dir_node_new(key, ino))) {

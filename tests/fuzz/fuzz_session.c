@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: untrusted sign-in bytes -> the session file parser,
- * Firebase's answer and error parsers, Omi's /v1/auth/token answer, the
- * "detail" of either API's error body, and a request to the loopback
- * listener.  Checks that a failure leaves nothing allocated and one line of
- * reason, that what is accepted holds only the characters promised, and
- * that a parsed session survives being written and read back.
+ * Firebase's answer and error parsers (with the refusal line they make),
+ * Omi's /v1/auth/token answer, the "detail" of either API's error body
+ * (an account gate's too), a request to the loopback listener, and a line
+ * pasted as its address.  Checks that a failure leaves nothing allocated
+ * and one line of reason, that what is accepted holds only the characters
+ * promised, and that a parsed session survives being written and read back.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -105,6 +106,42 @@ static void fuzz_error(char *data, size_t size, long status)
 	check_line(e.message, sizeof(e.message));
 	check_line(e.reason, sizeof(e.reason));
 	check(strspn(e.reason, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == strlen(e.reason));
+	if (e.kind == FIREBASE_ENDED || e.kind == FIREBASE_BAD_KEY) {
+		char line[300];
+
+		firebase_refusal_text(&e, FIREBASE_RENEW, line, sizeof(line));
+		check_line(line, sizeof(line));
+		firebase_refusal_text(&e, FIREBASE_SIGN_IN, line, sizeof(line));
+		check_line(line, sizeof(line));
+	}
+}
+
+static void fuzz_gate(const char *data, size_t size)
+{
+	struct apierror_view v;
+
+	apierror_view(data, size, &v);
+	if (v.line)
+		check_line(v.line, strlen(v.line) + 1);
+	check(v.retryable >= -1 && v.retryable <= 1);
+	check(strlen(v.code) < sizeof(v.code));
+	check(v.gate || (!v.code[0] && v.retryable == -1));
+	apierror_view_free(&v);
+}
+
+static void fuzz_pasted(const char *data, size_t size)
+{
+	struct loopback_request req;
+	enum loopback_kind kind = loopback_parse_pasted(data, size, 8765, &req);
+
+	if (kind != LOOPBACK_CALLBACK) {
+		check(!req.code && !req.state && !req.error && !req.pasted);
+		return;
+	}
+	check(req.pasted);
+	check(!req.code || strlen(req.code) <= size);
+	check(!req.state || strlen(req.state) <= size);
+	loopback_request_free(&req);
 }
 
 static void fuzz_omi(const char *data, size_t size)
@@ -176,6 +213,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_omi(buf, size);
 	fuzz_detail(buf, size);
 	fuzz_request(buf, size);
+	fuzz_pasted(buf, size);
+	fuzz_gate(buf, size);
 	free(buf);
 	return 0;
 }

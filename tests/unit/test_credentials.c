@@ -277,32 +277,41 @@ static void ends(const struct answer *a, const char *words)
 
 static void test_refusals(void)
 {
-	static const char *const codes[] = {
-		"TOKEN_EXPIRED",         "USER_DISABLED",      "USER_NOT_FOUND",
-		"INVALID_REFRESH_TOKEN", "INVALID_GRANT_TYPE", "MISSING_REFRESH_TOKEN",
-		"SOMETHING_ELSE",
+	/* Each refusal Firebase names, one line with its cure; others as given. */
+	static const char *const codes[][2] = {
+		{ "TOKEN_EXPIRED", "the session has expired (TOKEN_EXPIRED); sign in again with "
+				   "omikeyfs --login" },
+		{ "USER_DISABLED", "the Omi account is disabled (USER_DISABLED); sign in again "
+				   "with omikeyfs --login" },
+		{ "USER_NOT_FOUND", "the Omi account no longer exists (USER_NOT_FOUND); sign in "
+				    "again with omikeyfs --login" },
+		{ "INVALID_REFRESH_TOKEN", "the session's refresh token is not valid "
+					   "(INVALID_REFRESH_TOKEN); sign in again with omikeyfs "
+					   "--login" },
+		{ "INVALID_GRANT_TYPE", "the session has ended (HTTP 400: INVALID_GRANT_TYPE : "
+					"details); sign in again with omikeyfs --login" },
+		{ "SOMETHING_ELSE", "the session has ended (HTTP 400: SOMETHING_ELSE : details); "
+				    "sign in again with omikeyfs --login" },
 	};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		char body[128], words[128];
+		char body[128];
 
-		snprintf(body, sizeof(body), FB_ERROR(400, "%s : details"), codes[i]);
-		snprintf(words, sizeof(words),
-			 "the session has ended (%s); sign in again with "
-			 "omikeyfs --login",
-			 codes[i]);
-		ends((struct answer[]){ { .status = 400, .body = body } }, words);
+		snprintf(body, sizeof(body), FB_ERROR(400, "%s : details"), codes[i][0]);
+		ends((struct answer[]){ { .status = 400, .body = body } }, codes[i][1]);
 	}
 	ends((struct answer[]){ { .status = 400, .body = "not json" } },
 	     "the session has ended (HTTP 400); sign in again with omikeyfs --login");
 	ends((struct answer[]){ { .status = 403,
 				  .body = FB_ERROR(403,
 						   "The request is missing a valid API key.") } },
-	     "Firebase refused the session's API key (HTTP 403: The request is missing a valid "
-	     "API key.); sign in again with omikeyfs --login");
+	     "Firebase refused the Web API key (HTTP 403: The request is missing a valid "
+	     "API key.); sign in again with omikeyfs --login -o firebase_api_key=KEY");
 	ends((struct answer[]){ { .status = 403,
 				  .body = FB_ERROR(403, "API_KEY_HTTP_REFERRER_BLOCKED") } },
-	     "API_KEY_HTTP_REFERRER_BLOCKED");
+	     "Firebase refused the Web API key: it is restricted to web browsers "
+	     "(API_KEY_HTTP_REFERRER_BLOCKED); sign in again with omikeyfs --login -o "
+	     "firebase_api_key=KEY");
 }
 
 static void test_healing(void)

@@ -8,6 +8,8 @@
 #include "apierror.h"
 #include "test.h"
 
+#define LIT(s) (s), sizeof(s) - 1
+
 /* The detail of body (a C string), compared with want (NULL: none). */
 static void expect(const char *body, const char *want)
 {
@@ -143,6 +145,33 @@ static void test_parse(void)
 	apierror_free(&e);
 }
 
+/* An account gate's detail object: its message and code, not the JSON. */
+static void test_gate(void)
+{
+	struct apierror_view e;
+
+	apierror_view(LIT("{\"detail\": {\"code\": \"migration_maintenance\", \"message\": "
+			  "\"Down \\u001b[31mfor a bit\", \"retryable\": true}}"),
+		      &e);
+	test_assert(e.gate && e.retryable == 1 && strcmp(e.code, "migration_maintenance") == 0);
+	test_assert(strcmp(e.line, "Down  [31mfor a bit (migration_maintenance)") == 0);
+	apierror_view_free(&e);
+	/* A code that is no plain word is left out; retryable absent is -1. */
+	apierror_view(LIT("{\"detail\": {\"code\": \"a b\", \"message\": \"m\"}}"), &e);
+	test_assert(e.gate && e.retryable == -1 && e.code[0] == '\0' && strcmp(e.line, "m") == 0);
+	apierror_view_free(&e);
+	/* A string detail, and an object without a message, are no gate. */
+	apierror_view(LIT("{\"detail\": \"Invalid authentication credentials\"}"), &e);
+	test_assert(!e.gate && strcmp(e.line, "Invalid authentication credentials") == 0);
+	apierror_view_free(&e);
+	apierror_view(LIT("{\"detail\": {\"code\": \"x\"}}"), &e);
+	test_assert(!e.gate && strcmp(e.line, "{\"code\":\"x\"}") == 0);
+	apierror_view_free(&e);
+	apierror_view(LIT("not json"), &e);
+	test_assert(!e.gate && !e.line);
+	apierror_view_free(&e);
+}
+
 int main(void)
 {
 	test_run(test_shapes);
@@ -151,5 +180,6 @@ int main(void)
 	test_run(test_terminal_controls);
 	test_run(test_cut);
 	test_run(test_parse);
+	test_run(test_gate);
 	return 0;
 }

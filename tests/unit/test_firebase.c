@@ -219,6 +219,16 @@ static void test_check(void)
 	check(404, "{\"error\": \"x\"}", 0, FIREBASE_ENDED, -EACCES, "", "HTTP 404");
 	check(400, ERR("API key not valid. Please pass a valid API key."), 0, FIREBASE_BAD_KEY,
 	      -EACCES, "", "HTTP 400: API key not valid. Please pass a valid API key.");
+	/* Google's details name the reason a sentence does not. */
+	check(400,
+	      "{\"error\": {\"code\": 400, \"message\": \"API key not valid. Please pass a valid "
+	      "API key.\", \"details\": [{\"@type\": \"x\"}, {\"reason\": \"API_KEY_INVALID\"}]}}",
+	      0, FIREBASE_BAD_KEY, -EACCES, "API_KEY_INVALID",
+	      "HTTP 400: API key not valid. Please pass a valid API key.");
+	check(400, ERR("CREDENTIAL_MISMATCH"), 0, FIREBASE_BAD_KEY, -EACCES, "CREDENTIAL_MISMATCH",
+	      "HTTP 400: CREDENTIAL_MISMATCH");
+	check(400, ERR("INVALID_CUSTOM_TOKEN : bad aud"), 0, FIREBASE_BAD_KEY, -EACCES,
+	      "INVALID_CUSTOM_TOKEN", "HTTP 400: INVALID_CUSTOM_TOKEN : bad aud");
 	check(403, ERR("The request is missing a valid API key."), 0, FIREBASE_BAD_KEY, -EACCES, "",
 	      "HTTP 403: The request is missing a valid API key.");
 	check(403, ERR("API_KEY_HTTP_REFERRER_BLOCKED"), 0, FIREBASE_BAD_KEY, -EACCES,
@@ -239,6 +249,60 @@ static void test_check(void)
 	      "HTTP 400: BAD?31mx?");
 }
 
+static void refusal(long status, const char *body, enum firebase_call call, const char *want)
+{
+	struct post_result res = { .status = status, .body = (char *)body, .len = strlen(body) };
+	struct firebase_error e;
+	char line[300];
+
+	test_assert(firebase_check(&res, &e) < 0);
+	firebase_refusal_text(&e, call, line, sizeof(line));
+	if (strcmp(line, want))
+		fprintf(stderr, "got  \"%s\"\nwant \"%s\"\n", line, want);
+	test_assert(strcmp(line, want) == 0);
+}
+
+/* Every refusal Firebase names gets its meaning and its one cure. */
+static void test_refusal_text(void)
+{
+	refusal(403,
+		"{\"error\": {\"code\": 403, \"message\": \"Requests from referer <empty> are "
+		"blocked.\", \"details\": [{\"reason\": \"API_KEY_HTTP_REFERRER_BLOCKED\"}]}}",
+		FIREBASE_SIGN_IN,
+		"Firebase refused the Web API key: it is restricted to web browsers "
+		"(API_KEY_HTTP_REFERRER_BLOCKED); give the right key with -o firebase_api_key=KEY");
+	refusal(400, ERR("API key not valid. Please pass a valid API key."), FIREBASE_SIGN_IN,
+		"Firebase says the Web API key is not valid (API_KEY_INVALID); give the right key "
+		"with -o firebase_api_key=KEY");
+	refusal(400, ERR("API key not valid. Please pass a valid API key."), FIREBASE_RENEW,
+		"Firebase says the Web API key is not valid (API_KEY_INVALID); sign in again with "
+		"omikeyfs --login -o firebase_api_key=KEY");
+	refusal(400, ERR("CREDENTIAL_MISMATCH"), FIREBASE_SIGN_IN,
+		"Firebase refused Omi's sign-in token: the Web API key is of another Firebase "
+		"project than Omi's (CREDENTIAL_MISMATCH); give the right key with -o "
+		"firebase_api_key=KEY");
+	refusal(400, ERR("TOKEN_EXPIRED"), FIREBASE_RENEW,
+		"the session has expired (TOKEN_EXPIRED); sign in again with omikeyfs --login");
+	refusal(400, ERR("USER_DISABLED"), FIREBASE_SIGN_IN,
+		"the Omi account is disabled (USER_DISABLED); sign in again with omikeyfs --login");
+	refusal(400, ERR("USER_NOT_FOUND"), FIREBASE_RENEW,
+		"the Omi account no longer exists (USER_NOT_FOUND); sign in again with omikeyfs "
+		"--login");
+	refusal(400, ERR("INVALID_REFRESH_TOKEN"), FIREBASE_RENEW,
+		"the session's refresh token is not valid (INVALID_REFRESH_TOKEN); sign in again "
+		"with omikeyfs --login");
+	/* Unknown codes as Firebase gave them. */
+	refusal(400, ERR("BRAND_NEW : words"), FIREBASE_RENEW,
+		"the session has ended (HTTP 400: BRAND_NEW : words); sign in again with omikeyfs "
+		"--login");
+	refusal(400, ERR("BRAND_NEW"), FIREBASE_SIGN_IN,
+		"Firebase refused the sign-in (HTTP 400: BRAND_NEW)");
+	refusal(403, ERR("PERMISSION_DENIED"), FIREBASE_SIGN_IN,
+		"Firebase refused the Web API key (HTTP 403: PERMISSION_DENIED); give the right "
+		"key "
+		"with -o firebase_api_key=KEY");
+}
+
 int main(void)
 {
 	test_run(test_urls);
@@ -246,5 +310,6 @@ int main(void)
 	test_run(test_parse);
 	test_run(test_parse_bad);
 	test_run(test_check);
+	test_run(test_refusal_text);
 	return 0;
 }

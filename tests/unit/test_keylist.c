@@ -115,6 +115,7 @@ static void test_contract_example(void)
 	test_assert(TEXT_IS(&k->file[FIELD_CREATED_AT], "2025-01-15T10:30:00.123456Z\n"));
 	test_assert(TEXT_IS(&k->file[FIELD_LAST_USED_AT], ""));
 	test_assert(TEXT_IS(&k->file[FIELD_SCOPES], "conversations:read\nmemories:read\n"));
+	test_assert(!k->legacy);
 	test_assert(ts_is(k->created, 1736937000, 123456000));
 	test_assert(ts_is(k->last_used, 1736937000, 123456000));
 
@@ -125,6 +126,7 @@ static void test_contract_example(void)
 	test_assert(TEXT_IS(&k->file[FIELD_CREATED_AT], "2025-01-15T10:30:00Z\n"));
 	test_assert(TEXT_IS(&k->file[FIELD_LAST_USED_AT], "2025-01-20T14:22:00Z\n"));
 	test_assert(TEXT_IS(&k->file[FIELD_SCOPES], ""));
+	test_assert(k->legacy); /* null scopes, and only that, is a legacy key */
 	test_assert(ts_is(k->created, 1736937000, 0));
 	test_assert(ts_is(k->last_used, 1737382920, 0));
 
@@ -132,6 +134,7 @@ static void test_contract_example(void)
 	k = &list.keys[2];
 	test_assert(TEXT_IS(&k->file[FIELD_NAME], "\n"));
 	test_assert(TEXT_IS(&k->file[FIELD_SCOPES], ""));
+	test_assert(!k->legacy && !list.keys[3].legacy); /* [] and no scopes at all */
 
 	/* Missing fields give empty files and zero times. */
 	k = &list.keys[3];

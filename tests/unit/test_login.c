@@ -345,8 +345,22 @@ static void test_refused_code(void)
 	r.fb.answer = "{\"error\": {\"code\": 400, \"message\": \"INVALID_CUSTOM_TOKEN\"}}";
 	snprintf(q, sizeof(q), "code=CODE1&state=%s", r.state);
 	callback(&r, q, page, sizeof(page));
-	fails(&r, -EACCES, "Firebase refused the sign-in (HTTP 400: INVALID_CUSTOM_TOKEN)");
+	fails(&r, -EACCES,
+	      "Firebase refused Omi's sign-in token: the Web API key may be of another Firebase "
+	      "project than Omi's (INVALID_CUSTOM_TOKEN); give the right key with -o "
+	      "firebase_api_key=KEY");
 	test_assert(r.fb.calls == 1);
+
+	/* Omi cannot mint the custom token: its 502 is no refusal. */
+	start(&r, 0);
+	r.omi.status = 502;
+	r.omi.answer = "{\"detail\": \"Failed to generate authentication token\"}";
+	snprintf(q, sizeof(q), "code=CODE1&state=%s", r.state);
+	callback(&r, q, page, sizeof(page));
+	fails(&r, -EIO,
+	      "the Omi API could not finish the sign-in (HTTP 502: Failed to generate "
+	      "authentication token); try again");
+	test_assert(r.fb.calls == 0);
 }
 
 static void test_timeout(void)

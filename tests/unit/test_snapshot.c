@@ -233,6 +233,29 @@ static void test_many(void)
 	free(ids);
 }
 
+/* A key that becomes legacy (scopes null instead of []): both give an
+ * empty scopes file, so only the directory's legacy flag tells, and a new
+ * directory node carries it. */
+static void test_legacy_flag(void)
+{
+	struct keylist a = make_list(base, 3), b = make_list(base, 3);
+	struct snapshot *s1, *s2;
+
+	b.keys[1].legacy = true;
+	s1 = snapshot_build(NULL, &a, t1);
+	s2 = snapshot_build(s1, &b, t2);
+	test_assert(!snapshot_find(s1, base[1].id)->dir->legacy);
+	test_assert(snapshot_find(s2, base[1].id)->dir->legacy);
+	test_assert(snapshot_find(s2, base[1].id)->dir->ino ==
+		    snapshot_find(s1, base[1].id)->dir->ino);
+	test_assert(!snapshot_find(s2, base[0].id)->dir->legacy);
+	test_assert(snapshot_find(s2, base[0].id)->dir == snapshot_find(s1, base[0].id)->dir);
+	snapshot_unref(s1);
+	snapshot_unref(s2);
+	keylist_free(&a);
+	keylist_free(&b);
+}
+
 /* A revoke: the key goes, every other node is shared, the root is stamped;
  * the list built next from the API's body (without it) keeps all that. */
 static void test_without(void)
@@ -283,5 +306,6 @@ int main(void)
 	test_run(test_sharing_and_change);
 	test_run(test_empty_and_escaped);
 	test_run(test_many);
+	test_run(test_legacy_flag);
 	return 0;
 }
