@@ -19,6 +19,7 @@
 #include "errmsg.h"
 #include "fnv1a.h"
 #include "jsonscan.h"
+#include "keyfield.h"
 #include "keylist.h"
 #include "keyname.h"
 #include "text.h"
@@ -87,106 +88,6 @@ static const char *log_id(const char *id, size_t len, char buf[LOG_ID_BUF])
 	return buf;
 }
 
-static const char *type_desc(enum json_type type)
-{
-	switch (type) {
-	case json_type_null:
-		return "null";
-	case json_type_boolean:
-		return "a boolean";
-	case json_type_double:
-	case json_type_int:
-		return "a number";
-	case json_type_object:
-		return "an object";
-	case json_type_array:
-		return "an array";
-	case json_type_string:
-		return "a string";
-	}
-	return "of unknown type";
-}
-
-/*
- * Why value (field f of a key, NULL when null or missing) has the wrong
- * type, written to why; false when it is fine.
- */
-static bool field_is_bad(enum key_field f, struct json_object *value, char *why, size_t whylen)
-{
-	size_t n;
-
-	if (!value)
-		return false;
-	if (f != FIELD_SCOPES) {
-		if (json_object_is_type(value, json_type_string))
-			return false;
-		errmsg_set(why, whylen, "\"%s\" is %s, not a string", key_field_names[f],
-			   type_desc(json_object_get_type(value)));
-		return true;
-	}
-	if (!json_object_is_type(value, json_type_array)) {
-		errmsg_set(why, whylen, "\"scopes\" is %s, not an array",
-			   type_desc(json_object_get_type(value)));
-		return true;
-	}
-	n = json_object_array_length(value);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(value, i);
-
-		if (!json_object_is_type(s, json_type_string)) {
-			errmsg_set(why, whylen, "\"scopes\"[%zu] is %s, not a string", i,
-				   type_desc(json_object_get_type(s)));
-			return true;
-		}
-	}
-	return false;
-}
-
-/* The value's bytes and one newline; nothing for null. */
-static int render_string(struct json_object *value, struct key_text *text)
-{
-	size_t n;
-
-	if (!value)
-		return 0;
-	n = (size_t)json_object_get_string_len(value);
-	text->data = malloc(n + 1);
-	if (!text->data)
-		return -ENOMEM;
-	memcpy(text->data, json_object_get_string(value), n);
-	text->data[n] = '\n';
-	text->len = n + 1;
-	return 0;
-}
-
-/* One scope a line; nothing for null or []. */
-static int render_scopes(struct json_object *value, struct key_text *text)
-{
-	size_t n, total = 0, o = 0;
-
-	if (!value)
-		return 0;
-	n = json_object_array_length(value);
-	for (size_t i = 0; i < n; i++)
-		total +=
-			(size_t)json_object_get_string_len(json_object_array_get_idx(value, i)) + 1;
-	if (total == 0)
-		return 0;
-	text->data = malloc(total);
-	if (!text->data)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(value, i);
-		size_t len = (size_t)json_object_get_string_len(s);
-
-		memcpy(text->data + o, json_object_get_string(s), len);
-		o += len;
-		text->data[o++] = '\n';
-	}
-	text->len = total;
-	return 0;
-}
-
 static void key_free(struct parsed_key *key)
 {
 	free(key->id);
@@ -212,7 +113,7 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 
 	if (!json_object_is_type(entry, json_type_object)) {
 		warnf(p, "skipping key #%zu: it is %s, not an object", index,
-		      type_desc(json_object_get_type(entry)));
+		      keyfield_type_desc(json_object_get_type(entry)));
 		return 0;
 	}
 	if (!json_object_object_get_ex(entry, "id", &idv)) {
@@ -221,7 +122,7 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 	}
 	if (!json_object_is_type(idv, json_type_string)) {
 		warnf(p, "skipping key #%zu: \"id\" is %s, not a string", index,
-		      type_desc(json_object_get_type(idv)));
+		      keyfield_type_desc(json_object_get_type(idv)));
 		return 0;
 	}
 	id = json_object_get_string(idv);
@@ -231,7 +132,7 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 	for (int f = 0; f < FIELD_COUNT; f++) {
 		value[f] = NULL;
 		present[f] = json_object_object_get_ex(entry, key_field_names[f], &value[f]);
-		if (field_is_bad((enum key_field)f, value[f], why, sizeof(why))) {
+		if (keyfield_is_bad((enum key_field)f, value[f], why, sizeof(why))) {
 			warnf(p, "skipping key #%zu (id \"%s\"): %s", index,
 			      log_id(id, id_len, idbuf), why);
 			return 0;
@@ -253,8 +154,8 @@ static int take_key(const struct parser *p, size_t index, struct json_object *en
 	key->legacy = present[FIELD_SCOPES] && !value[FIELD_SCOPES];
 
 	for (int f = 0; f < FIELD_COUNT && r == 0; f++)
-		r = f == FIELD_SCOPES ? render_scopes(value[f], &key->file[f])
-				      : render_string(value[f], &key->file[f]);
+		r = f == FIELD_SCOPES ? keyfield_render_scopes(value[f], &key->file[f])
+				      : keyfield_render_string(value[f], &key->file[f]);
 	if (r < 0) {
 		key_free(key);
 		return r;
@@ -406,7 +307,7 @@ static void explain_not_array(const char *body, size_t len, char *err, size_t er
 			   end);
 	else
 		errmsg_set(err, errlen, "response is not a JSON array (it is %s)",
-			   type_desc(json_object_get_type(obj)));
+			   keyfield_type_desc(json_object_get_type(obj)));
 	json_object_put(obj);
 }
 
@@ -632,98 +533,6 @@ int keylist_parse(const char *body, size_t len, struct keylist *out, keylist_war
 	}
 	*out = list;
 	return 0;
-}
-
-/* Whether the array element element is an object whose "id" is the id_len
- * bytes of id. */
-static bool has_id(struct json_object *element, const char *id, size_t id_len)
-{
-	struct json_object *v;
-
-	return json_object_is_type(element, json_type_object) &&
-	       json_object_object_get_ex(element, "id", &v) &&
-	       json_object_is_type(v, json_type_string) &&
-	       (size_t)json_object_get_string_len(v) == id_len &&
-	       memcmp(json_object_get_string(v), id, id_len) == 0;
-}
-
-/*
- * The elements are walked as keylist_parse walks them, each given to json-c
- * alone; the output is "[" and the bytes of every element kept, joined by
- * ",", and "]", so it parses to the same keys but the ones removed.
- */
-int keylist_without(const char *body, size_t len, const char *id, size_t id_len, char **out,
-		    size_t *out_len)
-{
-	struct json_tokener *tok;
-	size_t i, o = 1;
-	bool found = false;
-	char *buf;
-	int r = -EBADMSG;
-
-	*out = NULL;
-	*out_len = 0;
-	i = len ? jsonscan_skip_space(body, 0, len) : 0;
-	if (i == len || body[i] != '[' || len > INT_MAX)
-		return -EBADMSG;
-	if (!(buf = malloc(len + 2)))
-		return -ENOMEM;
-	if (!(tok = json_tokener_new_ex(KEYLIST_MAX_DEPTH - 1))) {
-		free(buf);
-		return -ENOMEM;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-	buf[0] = '[';
-	i = jsonscan_skip_space(body, i + 1, len);
-	if (i < len && body[i] == ']')
-		goto end;
-	for (;;) {
-		struct json_object *element;
-		size_t end;
-
-		json_tokener_reset(tok);
-		element = json_tokener_parse_ex(tok, body + i, (int)(len - i));
-		if (json_tokener_get_error(tok) == json_tokener_error_depth)
-			end = jsonscan_skip_element(body, i, len); /* kept: never a key */
-		else if (json_tokener_get_error(tok) == json_tokener_success)
-			end = i + json_tokener_get_parse_end(tok);
-		else
-			end = 0;
-		if (!end)
-			goto fail;
-		if (element && has_id(element, id, id_len)) {
-			found = true;
-		} else {
-			if (o > 1)
-				buf[o++] = ',';
-			memcpy(buf + o, body + i, end - i);
-			o += end - i;
-		}
-		json_object_put(element);
-		i = jsonscan_skip_space(body, end, len);
-		if (i < len && body[i] == ',') {
-			i = jsonscan_skip_space(body, i + 1, len);
-			continue;
-		}
-		if (i < len && body[i] == ']')
-			break;
-		goto fail;
-	}
-end:
-	buf[o++] = ']';
-	buf[o] = '\0';
-	json_tokener_free(tok);
-	if (!found) {
-		free(buf);
-		return -ENOENT;
-	}
-	*out = buf;
-	*out_len = o;
-	return 0;
-fail:
-	json_tokener_free(tok);
-	free(buf);
-	return r;
 }
 
 void keylist_free(struct keylist *list)
