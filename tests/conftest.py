@@ -533,10 +533,39 @@ class FirebaseEmulator:
     """One running Firebase Auth Emulator: .host, .port, .hostport and
     helpers for its REST API (the same paths as Google's, under its host)."""
 
-    def __init__(self, host, port, project=FIREBASE_PROJECT):
+    def __init__(self, host, port, project=FIREBASE_PROJECT, proc=None, workdir=None):
         self.host, self.port, self.project = host, port, project
         self.hostport = "%s:%d" % (host, port)
         self.base = "http://" + self.hostport
+        self.proc, self.workdir = proc, workdir
+        self.log_path = os.path.join(workdir, "emulator.log") if workdir else None
+
+    def log_tail(self, size=3000, everything=False):
+        """The end of its output (everything: and all of its debug log)."""
+        out = ""
+        names = ["emulator.log"] + (["firebase-debug.log"] if everything else [])
+        for name in names:
+            try:
+                with open(os.path.join(self.workdir, name), "rb") as f:
+                    data = f.read()
+            except (OSError, TypeError):
+                continue
+            out += (data if everything else data[-size:]).decode(errors="replace")
+        return out
+
+    def death(self):
+        """None while it runs; else what to say: its exit status and log."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return "the Firebase Auth Emulator (pid %d, %s) exited with status %d; its log " \
+            "(kept in %s) ends:\n%s" % (self.proc.pid, self.hostport, self.proc.returncode,
+                                       self.workdir, self.log_tail())
+
+    def check(self):
+        """Fails the caller, saying why, when it is no longer running."""
+        why = self.death()
+        if why:
+            pytest.fail(why, pytrace=False)
 
     def env(self):
         """What a client needs to use this emulator instead of Google."""
@@ -553,7 +582,13 @@ class FirebaseEmulator:
         elif form is not None:
             data = urllib.parse.urlencode(form).encode()
             hdrs["Content-Type"] = "application/x-www-form-urlencoded"
-        status, _, body = http_call(method, self.base + path, body=data, headers=hdrs)
+        try:
+            status, _, body = http_call(method, self.base + path, body=data, headers=hdrs)
+        except OSError as e:
+            why = self.death()
+            if why:
+                raise AssertionError("%s %s: %s; %s" % (method, path, e, why)) from None
+            raise
         try:
             return status, json.loads(body)
         except ValueError:
@@ -595,18 +630,65 @@ class FirebaseEmulator:
         assert status == 200, "clearing accounts: %d %r" % (status, out)
 
 
+def listening_ports(pid):
+    """The 127.0.0.1 and ::1 TCP ports process pid listens on (its own
+    sockets, found through /proc/PID/fd and /proc/net/tcp{,6})."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return set()
+    loopback = ("0100007F", "00000000000000000000000001000000")
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, table)) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            addr, port = fields[1].split(":")
+            if fields[3] == "0A" and addr in loopback and fields[9] in inodes:
+                ports.add(int(port, 16))
+    return ports
+
+
+# firebase-tools (13.35.1) starts, beside the Auth Emulator, its hub (first
+# free port from 4400 up unless firebase.json names one) and its logging
+# emulator (from 4500 up), the latter AFTER the Auth Emulator: ports chosen
+# when it starts, bound up to tens of seconds later on a loaded machine.  Two
+# emulators started close together (several test runs at once) chose the same
+# one, and the loser exited with EADDRINUSE after its Auth Emulator had
+# answered "ready".  So: the logging emulator is off (START_LOGGING_EMULATOR
+# defaults to the string "false", which firebase-tools takes as true), the
+# hub's port is named, and ready means every port this process will serve
+# is bound by this very process.
+EMULATOR_READY = b"All emulators ready!"
+PORT_TAKEN = ("EADDRINUSE", "is not open on", "port taken")
+
+
 def start_firebase_emulator(install, workdir, deadline=120):
-    """Popen of the emulator on a free loopback port, answering; or raises."""
+    """Popen of the emulator on free loopback ports, answering; or raises
+    (PortTaken when its log says a port was taken under it)."""
     import signal as _signal
     port = free_port()
+    hub_port = free_port()
+    while hub_port == port:
+        hub_port = free_port()
     with open(os.path.join(workdir, "firebase.json"), "w") as f:
-        # The hub and the logging emulator on free ports of their own too:
-        # their defaults (4400, 4500, then the next ones) are fought over
-        # by every emulator on the machine, and the loser exits right
-        # after saying it is ready.
+        # The hub on a free port of its own: its default (4400, then the
+        # next ones) is fought over by every emulator on the machine.  The
+        # logging emulator, which would be bound last, after the Auth
+        # Emulator answers, is off (START_LOGGING_EMULATOR below).
         json.dump({"emulators": {"auth": {"host": "127.0.0.1", "port": port},
-                                 "hub": {"host": "127.0.0.1", "port": free_port()},
-                                 "logging": {"host": "127.0.0.1", "port": free_port()},
+                                 "hub": {"host": "127.0.0.1", "port": hub_port},
                                  "ui": {"enabled": False}}}, f)
     home = os.path.join(workdir, "home")
     tmp = os.path.join(workdir, "tmp")
@@ -618,33 +700,45 @@ def start_firebase_emulator(install, workdir, deadline=120):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home,
            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
            "XDG_CACHE_HOME": os.path.join(home, ".cache"), "TMPDIR": tmp,
-           "NO_UPDATE_NOTIFIER": "1", "CI": "1", "LANG": "C.UTF-8"}
-    log = open(os.path.join(workdir, "emulator.log"), "wb")
+           "NO_UPDATE_NOTIFIER": "1", "CI": "1", "LANG": "C.UTF-8",
+           "START_LOGGING_EMULATOR": "false"}
+    log_path = os.path.join(workdir, "emulator.log")
+    log = open(log_path, "wb")
     cli = os.path.join(install, "node_modules", "firebase-tools", "lib", "bin", "firebase.js")
     proc = subprocess.Popen([shutil.which("node") or "node", cli, "emulators:start", "--only",
                              "auth", "--project", FIREBASE_PROJECT],
                             cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
-    emu = FirebaseEmulator("127.0.0.1", port)
+    emu = FirebaseEmulator("127.0.0.1", port, proc=proc, workdir=workdir)
     end = time.monotonic() + deadline
     while True:
         if proc.poll() is not None:
             break
-        try:
-            status, out = emu.call("GET", "/")
-            if status == 200 and isinstance(out, dict) and \
-                    out.get("authEmulator", {}).get("ready"):
-                return proc, emu
-        except OSError:
-            pass
+        # Its own sockets, not some other emulator's on a reused port; and
+        # its start-up over, so that nothing is left to fail.
+        if {port, hub_port} <= listening_ports(proc.pid):
+            with open(log_path, "rb") as f:
+                done = EMULATOR_READY in f.read()
+            try:
+                status, out = emu.call("GET", "/")
+                if done and status == 200 and isinstance(out, dict) and \
+                        out.get("authEmulator", {}).get("ready") and proc.poll() is None:
+                    return proc, emu
+            except OSError:
+                pass
         if time.monotonic() > end:
             break
         time.sleep(0.1)
     stop_process_group(proc, _signal)
-    with open(os.path.join(workdir, "emulator.log"), "rb") as f:
-        tail = f.read()[-3000:].decode(errors="replace")
-    raise RuntimeError("Firebase Auth Emulator did not come up on port %d:\n%s" % (port, tail))
+    why = "did not come up on port %d (hub %d), status %s" % (port, hub_port, proc.returncode)
+    if any(s in emu.log_tail(everything=True) for s in PORT_TAKEN):
+        raise PortTaken("Firebase Auth Emulator %s:\n%s" % (why, emu.log_tail()))
+    raise RuntimeError("Firebase Auth Emulator %s:\n%s" % (why, emu.log_tail()))
+
+
+class PortTaken(RuntimeError):
+    """Another process bound a port between free_port() and the emulator."""
 
 
 def stop_process_group(proc, _signal):
@@ -680,23 +774,51 @@ def firebase_emulator():
             pytest.fail(why)
         pytest.skip(why)
     import signal as _signal
-    workdir = tempfile.mkdtemp(prefix="omikeyfs-firebase-")
-    try:
-        proc, emu = start_firebase_emulator(install, workdir)
-    except RuntimeError:
-        # The free port may have been taken in between: one more try.
-        proc, emu = start_firebase_emulator(install, workdir)
-    emu.log_path = os.path.join(workdir, "emulator.log")
+    for attempt in range(3):
+        workdir = tempfile.mkdtemp(prefix="omikeyfs-firebase-")
+        try:
+            proc, emu = start_firebase_emulator(install, workdir)
+            break
+        except PortTaken:
+            # Bound by someone else between free_port() and the emulator
+            # (its log says so): other ports, up to three times.
+            shutil.rmtree(workdir, ignore_errors=True)
+            if attempt == 2:
+                raise
+    global RUNNING_EMULATOR
+    RUNNING_EMULATOR = emu
     try:
         yield emu
     finally:
+        RUNNING_EMULATOR = None
+        died = emu.death()
         stop_process_group(proc, _signal)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if died:
+            # Kept for whoever reads the failures; said on the terminal.
+            sys.stderr.write("\n%s\n" % died)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+RUNNING_EMULATOR = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that failed while the emulator was dead says so, with its log."""
+    outcome = yield
+    report = outcome.get_result()
+    emu = RUNNING_EMULATOR
+    if report.failed and emu is not None and "firebase_emulator" in item.fixturenames:
+        why = emu.death()
+        if why and why.splitlines()[0] not in str(report.longrepr):
+            report.sections.append(("Firebase Auth Emulator", why))
 
 
 @pytest.fixture
 def firebase(firebase_emulator):
     """The emulator with no accounts at the start of the test."""
+    firebase_emulator.check()
     firebase_emulator.clear_users()
     return firebase_emulator
 

@@ -242,9 +242,11 @@ def machine(request, tmp_path_factory, api_server):
             unavailable("%s not installed (tests/deps.sh installs it)" % tool)
     if not os.path.exists("/dev/fuse"):
         unavailable("no /dev/fuse")
-    # The emulator and its fake API, for the user unit's test, are up before
-    # the container is (started while it ran, the emulator has been seen
-    # to drop connections); without them that test alone skips.
+    # The emulator and its fake API, for the user unit's test, are started
+    # before the container boots; without them that test alone skips.  (One
+    # started while the container runs survives it too; the dropped
+    # connections once seen here match firebase-tools' logging emulator
+    # losing its port to another run's: see start_firebase_emulator.)
     try:
         request.getfixturevalue("auth_api_server")
     except pytest.skip.Exception:
