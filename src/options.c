@@ -22,6 +22,7 @@
 #include "firebase.h"
 #include "http.h"
 #include "log.h"
+#include "optfiles.h"
 #include "options.h"
 #include "url.h"
 #include "usage.h"
@@ -312,40 +313,6 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 	}
 }
 
-/*
- * Replaces a relative *path by the working directory joined with it; false
- * (errno set) when that cannot be had.  Links are not resolved, nor "." or
- * ".." dropped (either changes what a path names when links are on the
- * way): the file is opened again by this name, so a key file that is a
- * symlink swapped to rotate it (Kubernetes: token -> ..data/token,
- * ..data -> a dated directory) is read at its new target.
- */
-static bool make_absolute(char **path)
-{
-	char *cwd, *abs;
-	const char *rel = *path;
-
-	if (rel[0] == '/')
-		return true;
-	if (!(cwd = getcwd(NULL, 0)))
-		return false;
-	/* "./" in front adds nothing but noise to messages. */
-	while (rel[0] == '.' && rel[1] == '/') {
-		rel += 2;
-		while (*rel == '/')
-			rel++;
-	}
-	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rel) < 0) {
-		free(cwd);
-		errno = ENOMEM;
-		return false;
-	}
-	free(cwd);
-	free(*path);
-	*path = abs;
-	return true;
-}
-
 /* The N of a mountpoint "/dev/fd/N" (how mount.fuse3 -o drop_privileges
  * hands over a /dev/fuse it has already mounted), or -1. */
 static int mountpoint_fd(const char *path)
@@ -359,77 +326,6 @@ static int mountpoint_fd(const char *path)
 	errno = 0;
 	fd = strtol(digits, &end, 10);
 	return errno || *end || fd > INT_MAX ? -1 : (int)fd;
-}
-
-/* $XDG_CACHE_HOME/omikeyfs (absolute only), ~/.cache/omikeyfs, or for root
- * without a home (a mount unit) /var/cache/omikeyfs; NULL when none fits,
- * with errno 0, or ENOMEM. */
-static char *default_cache_dir(void)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *dir = NULL;
-	int rc = 0;
-
-	errno = 0;
-	if (xdg && xdg[0] == '/')
-		rc = asprintf(&dir, "%s/omikeyfs", xdg);
-	else if (home && home[0] == '/' && strcmp(home, "/") != 0)
-		rc = asprintf(&dir, "%s/.cache/omikeyfs", home);
-	else if (geteuid() == 0)
-		dir = strdup("/var/cache/omikeyfs");
-	if (rc < 0) {
-		errno = ENOMEM;
-		dir = NULL;
-	}
-	return dir;
-}
-
-/* dir/name, when something is there (or cannot be told: opening it will
- * say why); NULL with errno 0 when nothing is, or ENOMEM. */
-static char *credential_at(const char *dir, const char *name)
-{
-	struct stat st;
-	char *path;
-
-	if (asprintf(&path, "%s/%s", dir, name) < 0) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (lstat(path, &st) < 0 && errno == ENOENT) {
-		free(path);
-		path = NULL;
-	}
-	errno = 0;
-	return path;
-}
-
-/*
- * What systemd hands a service: LoadCredential=token:... or session:...
- * in $CREDENTIALS_DIRECTORY, when no other credential is given, and
- * CacheDirectory= in $CACHE_DIRECTORY (the first of a ':' list), when no
- * cache_dir is.  Paths taken from the environment never pass through
- * fuse_opt, which would read a '\' in them (a unit's \x2d) as an escape.
- * false (errno ENOMEM) when out of memory.
- */
-static bool systemd_defaults(struct options *o)
-{
-	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	const char *cache = getenv("CACHE_DIRECTORY");
-
-	if (!o->login && !o->logout && !o->key_file && !o->session_file && !getenv("OMI_API_KEY") &&
-	    creds && creds[0] == '/') {
-		if (!(o->key_file = credential_at(creds, "token")) && errno)
-			return false;
-		if (!o->key_file) {
-			if (!(o->session_file = credential_at(creds, "session")) && errno)
-				return false;
-			o->session_copy = o->session_file != NULL;
-		}
-	}
-	if (!o->no_cache && !o->cache_dir && cache && cache[0] == '/' &&
-	    !(o->cache_dir = strndup(cache, strcspn(cache, ":"))))
-		return false;
-	return true;
 }
 
 /* What to do, and where: --login or --logout (at most an API_URL), or a
@@ -459,43 +355,6 @@ static int check_command(struct parse_state *st, const char *progname, char *err
 	o->url = st->npositional ? st->positional[--st->npositional] : strdup(OPTIONS_DEFAULT_URL);
 	if (!o->url) {
 		errmsg_set(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-/* The files named: cafile, key_file and session_file made absolute (the
- * daemon runs in "/", and libcurl may load the CA file again, as omikeyfs
- * reads the key file again after a 401), cache_dir chosen. */
-static int check_files(struct options *o, char *err, size_t errlen)
-{
-	if (o->cafile && (!make_absolute(&o->cafile) || access(o->cafile, R_OK) < 0)) {
-		errmsg_set(err, errlen, "cafile %s: %s", o->cafile, strerror(errno));
-		return -1;
-	}
-	if (o->key_file && !make_absolute(&o->key_file)) {
-		errmsg_set(err, errlen, "key_file %s: %s", o->key_file, strerror(errno));
-		return -1;
-	}
-	if (o->no_cache) {
-		free(o->cache_dir);
-		o->cache_dir = NULL;
-	} else if (!o->cache_dir) {
-		if (!(o->cache_dir = default_cache_dir()) && errno) {
-			errmsg_set(err, errlen, "out of memory");
-			return -1;
-		}
-		o->cache_dir_default = true;
-	} else if (o->cache_dir && !o->cache_dir[0]) {
-		errmsg_set(err, errlen, "invalid cache_dir= (expected a directory)");
-		return -1;
-	}
-	if (o->session_file && !*o->session_file) {
-		errmsg_set(err, errlen, "invalid session_file= (expected a path)");
-		return -1;
-	}
-	if (o->session_file && !make_absolute(&o->session_file)) {
-		errmsg_set(err, errlen, "session_file %s: %s", o->session_file, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -545,7 +404,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 	}
 	if (url_check(o->url, err, errlen) < 0)
 		return -1;
-	if (!systemd_defaults(o)) {
+	if (!optfiles_systemd_defaults(o)) {
 		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
@@ -560,7 +419,7 @@ static int check(struct parse_state *st, const char *progname, char *err, size_t
 			   o->mountpoint);
 		return -1;
 	}
-	if (check_revoke(st, err, errlen) < 0 || check_files(o, err, errlen) < 0)
+	if (check_revoke(st, err, errlen) < 0 || optfiles_check(o, err, errlen) < 0)
 		return -1;
 	if (!(o->list_url = url_join(o->url, OPTIONS_LIST_PATH))) {
 		errmsg_set(err, errlen, "out of memory");

@@ -1,6 +1,7 @@
 /*
- * http: one request to the client's one endpoint with libcurl, and its
- * callbacks.  Knows nothing of JSON: an error body is handed back as bytes.
+ * http: one request to the client's one endpoint with libcurl; what comes
+ * back is taken in by httpresponse.c.  Knows nothing of JSON: an error body
+ * is handed back as bytes.
  *
  * Security rules kept here:
  *  - a client talks to its own URL only: redirects are never followed, and
@@ -11,7 +12,8 @@
  *  - nothing logs, CURLOPT_VERBOSE is never set, and no message is made from
  *    a header or body sent, nor from the URL's path or query;
  *  - a 2xx body past max_size is never buffered, nor an error body past
- *    HTTP_ERROR_BODY_MAX; bodies are wiped before they are freed.
+ *    HTTP_ERROR_BODY_MAX (httpresponse.c); bodies are wiped before they are
+ *    freed.
  *
  * Not thread-safe: the cache's single-flight refresh means one request at a
  * time, which is also what lets the one easy handle (and its connection) be
@@ -26,21 +28,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
 #include "httperror.h"
+#include "httpresponse.h"
 #include "secret.h"
 #include "url.h"
 
 #ifndef OMIKEYFS_VERSION
 #define OMIKEYFS_VERSION "0"
 #endif
-
-#define HTTP_ERROR_BODY_MAX (1024 * 1024) /* larger error bodies: status only */
-#define HTTP_HEADER_VALUE_MAX 1024        /* longest ETag / Retry-After kept */
-#define HTTP_FIRST_ALLOC 16384
 
 struct http_client {
 	CURL *curl;
@@ -56,26 +54,6 @@ struct http_client {
 	void *cancel_ctx;
 	char errbuf[CURL_ERROR_SIZE];
 };
-
-/* The state of one transfer, shared by the write and header callbacks. */
-struct transfer {
-	struct http_client *client;
-	char *buf;
-	size_t len;
-	size_t cap;
-	bool too_large;      /* a 2xx body passed max_size */
-	bool error_body_cut; /* an error body passed HTTP_ERROR_BODY_MAX */
-	bool in_headers;     /* between a status line and the blank line */
-	/* headers of the (last) response */
-	char *etag;
-	char *retry_after;
-};
-
-static void set_str(char **slot, char *value)
-{
-	free(*slot);
-	*slot = value;
-}
 
 int http_global_init(void)
 {
@@ -146,127 +124,6 @@ void http_response_free(struct http_response *resp)
 	resp->len = 0;
 }
 
-/* Content-Length already says the body passes max: refused at its first
- * bytes.  Not CURLOPT_MAXFILESIZE, which would refuse an error body too and
- * hide its status. */
-static bool length_over(const struct transfer *t, size_t max)
-{
-	curl_off_t length = -1;
-
-	return t->len == 0 && /* checked on the first bytes only */
-	       curl_easy_getinfo(t->client->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
-		       CURLE_OK &&
-	       length > (curl_off_t)max;
-}
-
-/* Grows t->buf to hold need bytes.  Not realloc: the old buffer may hold a
- * token (a sign-in answer), and is wiped before it is freed. */
-static bool grow(struct transfer *t, size_t need, size_t max)
-{
-	size_t cap = t->cap ? t->cap : HTTP_FIRST_ALLOC;
-	char *p;
-
-	while (cap < need)
-		cap = cap > (max + 1) / 2 ? max + 1 : cap * 2;
-	if (cap > max + 1)
-		cap = max + 1;
-	p = malloc(cap);
-	if (!p)
-		return false;
-	if (t->buf)
-		memcpy(p, t->buf, t->len + 1);
-	secret_free_len(t->buf, t->cap);
-	t->buf = p;
-	t->cap = cap;
-	return true;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-	struct transfer *t = userp;
-	size_t n = size * nmemb;
-	size_t max = t->client->max_size;
-	long status = 0;
-
-	/* The status line is in by the time the body starts. */
-	curl_easy_getinfo(t->client->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 300) {
-		/* Past what the caller will read of an error body, the status
-		 * alone decides: stop without calling the response too large. */
-		max = HTTP_ERROR_BODY_MAX;
-		if (n > max || t->len > max - n) {
-			t->error_body_cut = true;
-			return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-		}
-	} else if (n > max || t->len > max - n || length_over(t, max)) {
-		t->too_large = true;
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (t->len + n + 1 > t->cap && !grow(t, t->len + n + 1, max))
-		return 0;
-	memcpy(t->buf + t->len, data, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-	return n;
-}
-
-/* A control byte (tab aside) or DEL: such a value is not kept (an ETag
- * would be sent back). */
-static bool has_control(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-	struct transfer *t = userp;
-	size_t n = size * nmemb;
-	const char *colon, *v, *e;
-	size_t namelen;
-	char **slot;
-
-	/* A new status line starts a new response: forget earlier headers. */
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-		set_str(&t->etag, NULL);
-		set_str(&t->retry_after, NULL);
-		t->in_headers = true;
-		return n;
-	}
-	if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
-		t->in_headers = false;
-		return n;
-	}
-	colon = memchr(data, ':', n);
-	if (!colon)
-		return n;
-	namelen = (size_t)(colon - data);
-	if (namelen == 4 && strncasecmp(data, "ETag", 4) == 0)
-		slot = &t->etag;
-	else if (namelen == 11 && strncasecmp(data, "Retry-After", 11) == 0)
-		slot = &t->retry_after;
-	else
-		return n;
-
-	v = colon + 1;
-	e = data + n;
-	while (v < e && (*v == ' ' || *v == '\t'))
-		v++;
-	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	if (e == v || (size_t)(e - v) > HTTP_HEADER_VALUE_MAX || has_control(v, (size_t)(e - v))) {
-		set_str(slot, NULL);
-		return n;
-	}
-	set_str(slot, strndup(v, (size_t)(e - v)));
-	return n;
-}
-
 /* libcurl calls this at least once a second, even while nothing arrives:
  * non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK). */
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -275,26 +132,6 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 	struct http_client *c = userp;
 
 	return c->cancelled(c->cancel_ctx) ? 1 : 0;
-}
-
-/* Seconds or an HTTP date; -1 when absent or unreadable.  Not capped: the
- * cache decides how long it really waits. */
-static double parse_retry_after(const char *v)
-{
-	time_t when, now;
-	size_t i;
-
-	if (!v || !*v)
-		return -1;
-	for (i = 0; v[i] >= '0' && v[i] <= '9'; i++)
-		;
-	if (v[i] == '\0')
-		return strtod(v, NULL);
-	when = curl_getdate(v, NULL);
-	if (when == (time_t)-1)
-		return -1;
-	now = time(NULL);
-	return when <= now ? 0.0 : (double)(when - now);
 }
 
 /* libcurl refuses a header line past its limit (100 KiB) with
@@ -470,13 +307,13 @@ static void setup_handle(struct http_client *c, struct transfer *t, struct curl_
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(c->timeout));
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(c->connect_timeout));
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* No CURLOPT_MAXFILESIZE: on_body applies max_size to 2xx bodies
-	 * only (length_over), so an error body keeps its status. */
+	/* No CURLOPT_MAXFILESIZE: httpresponse_on_body applies max_size to
+	 * 2xx bodies only, so an error body keeps its status. */
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, httpresponse_on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, httpresponse_on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
 	c->errbuf[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
@@ -562,7 +399,7 @@ static void keep_response(struct http_client *c, struct transfer *t, enum http_m
 static int http_request(struct http_client *c, enum http_method method, const char *content_type,
 			const char *body, size_t len, const char *bearer, struct http_response *out)
 {
-	struct transfer t = { .client = c };
+	struct transfer t = { 0 };
 	struct curl_slist *headers = NULL;
 	CURLcode code;
 
@@ -580,13 +417,15 @@ static int http_request(struct http_client *c, enum http_method method, const ch
 		httperror_set(out, HTTP_ERR_LOCAL, ENOMEM, "out of memory");
 		goto done;
 	}
+	t.curl = c->curl;
+	t.max_size = c->max_size;
 	code = perform(c, &t, headers, method, body, len);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &out->status);
-	/* on_body stopped an error body it had no use for: the transfer
-	 * did what was wanted, and the status tells what happened. */
+	/* httpresponse_on_body stopped an error body it had no use for: the
+	 * transfer did what was wanted, and the status tells what happened. */
 	if (code == CURLE_WRITE_ERROR && t.error_body_cut)
 		code = CURLE_OK;
-	out->retry_after = parse_retry_after(t.retry_after);
+	out->retry_after = httpresponse_retry_after(t.retry_after);
 	classify(c, &t, code, out);
 	keep_response(c, &t, method, out);
 

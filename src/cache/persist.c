@@ -2,39 +2,33 @@
  * persist: the last good list, kept across mounts.
  *
  * One file per API URL and credential (keptfile.h gives its format), named
- * by a hash of both, in a directory only the user may use.  The credential
- * is the one each list was fetched with, so a session healed by another
- * account's sign-in, or a key file rotated to another account's token,
- * files its lists under that account.  The file is
+ * by a hash of both, in a directory only the user may use (keptdir.h).
+ * The credential is the one each list was fetched with, so a session
+ * healed by another account's sign-in, or a key file rotated to another
+ * account's token, files its lists under that account.  The file is
  * replaced atomically (a temporary file, fsync, rename), so a crash leaves
  * the old list or the new one, and only by a thread of its own: the cache
  * accepts a list on whatever thread refreshed, often a request's.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "errmsg.h"
-#include "file.h"
+#include "keptdir.h"
 #include "keptfile.h"
 #include "keylist.h"
 #include "log.h"
 #include "persist.h"
-#include "secret.h"
 #include "sha256.h"
 
-#define SALT_NAME "salt"
-#define SALT_LEN 32
 /* "user:" and a user id, or "token-sha256:" and 64 hex digits. */
 #define CREDENTIAL_MAX 320
 /* "list-" and 32 hex digits. */
@@ -53,7 +47,7 @@ struct persist {
 	char *dir;
 	char *url;
 	size_t max_size; /* of a response, and so of a kept list's body */
-	unsigned char salt[SALT_LEN];
+	unsigned char salt[KEPTDIR_SALT_LEN];
 	bool have_salt;
 	char credential[CREDENTIAL_MAX]; /* the mount's, as stored: never a token */
 	char name[NAME_MAX_LEN];         /* its kept list's file name in dir */
@@ -79,161 +73,7 @@ struct persist {
 	struct revoked *revoked, **revoked_tail;
 };
 
-/* ---- the directory ----------------------------------------------------- */
-
-/* The cache directory and its files are refused when another user could
- * read or replace them: the list names keys.  Words why in err and returns
- * -EACCES when group or others may use it, -ENOTDIR (or -EISDIR) for the
- * wrong kind of file, -EPERM when another user owns it. */
-static int refused_private(enum file_refusal refused, const struct stat *st, const char *what,
-			   const char *path, bool dir, char *err, size_t errlen)
-{
-	if (refused == FILE_NOT_OWNED) {
-		snprintf(err, errlen, "%s %s: owned by uid %u, not by the mounting user", what,
-			 path, (unsigned)st->st_uid);
-		return -EPERM;
-	}
-	if (refused == FILE_SHARED) {
-		snprintf(err, errlen,
-			 "%s %s: group or others may read or write it (mode %03o); "
-			 "chmod %s it",
-			 what, path, (unsigned)(st->st_mode & 0777), dir ? "700" : "600");
-		return -EACCES;
-	}
-	snprintf(err, errlen, "%s %s: not a %s", what, path, dir ? "directory" : "file");
-	return dir ? -ENOTDIR : -EISDIR;
-}
-
-/* 0, or -errno as refused_private, or the -errno of making or opening it. */
-static int open_dir(struct persist *p, char *err, size_t errlen)
-{
-	const int flags = FILE_DIRECTORY | FILE_OWNED; /* the path may be a link */
-	enum file_refusal refused;
-	struct stat st;
-	size_t failed_len;
-	int rc;
-
-	p->dirfd = file_open_private(AT_FDCWD, p->dir, flags, &st, &refused);
-	if (p->dirfd < 0 && refused == FILE_OPEN_FAILED && errno == ENOENT) {
-		rc = file_make_dirs(p->dir, &failed_len);
-		if (rc == 0)
-			p->dirfd = file_open_private(AT_FDCWD, p->dir, flags, &st, &refused);
-		else
-			errno = -rc;
-	}
-	if (p->dirfd >= 0)
-		return 0;
-	if (refused == FILE_OPEN_FAILED) {
-		rc = -errno;
-		snprintf(err, errlen, "cache_dir %s: %s", p->dir, strerror(-rc));
-		return rc;
-	}
-	return refused_private(refused, &st, "cache_dir", p->dir, true, err, errlen);
-}
-
-/* A file in the directory, checked, or -1: with errno ENOENT when there is
- * none (err empty), otherwise with err set. */
-static int open_private(struct persist *p, const char *name, struct stat *st, char *err,
-			size_t errlen)
-{
-	enum file_refusal refused;
-	int fd = file_open_private(p->dirfd, name, FILE_NOFOLLOW | FILE_OWNED, st, &refused);
-	int saved = errno;
-	char path[PATH_MAX];
-
-	err[0] = '\0';
-	if (fd >= 0)
-		return fd;
-	snprintf(path, sizeof(path), "%s/%s", p->dir, name);
-	if (refused == FILE_OPEN_FAILED) {
-		if (saved != ENOENT)
-			snprintf(err, errlen, "%s: %s", path, strerror(saved));
-		errno = saved;
-		return -1;
-	}
-	refused_private(refused, st, "cache file", path, false, err, errlen);
-	errno = EPERM;
-	return -1;
-}
-
-/* Writes data as name, atomically; exclusive: only if name does not exist
- * yet.  0, or -1 with errno set. */
-static int write_file(struct persist *p, const char *name, const void *data, size_t len,
-		      bool exclusive)
-{
-	enum file_step step;
-	int rc = file_replace(p->dirfd, name, data, len, exclusive, &step);
-
-	if (rc < 0) {
-		errno = -rc;
-		return -1;
-	}
-	return 0;
-}
-
-static int read_fd(int fd, size_t size, char **out)
-{
-	char *buf = malloc(size ? size : 1);
-	size_t got = 0;
-
-	if (!buf)
-		return -1;
-	while (got < size) {
-		ssize_t n = read(fd, buf + got, size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		free(buf);
-		errno = EIO;
-		return -1;
-	}
-	*out = buf;
-	return 0;
-}
-
-/* The salt of token hashes: SALT_LEN random bytes made once per directory,
- * so the same token names the same file, and the file name says nothing
- * of the token to whoever lacks the salt. */
-static int read_salt(struct persist *p, unsigned char salt[SALT_LEN], char *err, size_t errlen)
-{
-	for (int tries = 0; tries < 3; tries++) {
-		struct stat st;
-		char *buf;
-		int fd = open_private(p, SALT_NAME, &st, err, errlen);
-
-		if (fd >= 0) {
-			int rc = st.st_size == SALT_LEN ? read_fd(fd, SALT_LEN, &buf) : -1;
-
-			close(fd);
-			if (rc == 0) {
-				memcpy(salt, buf, SALT_LEN);
-				secret_free_len(buf, SALT_LEN);
-				return 0;
-			}
-			/* A damaged salt only orphans the lists it named. */
-			log_warn("%s/" SALT_NAME " is damaged; making a new one", p->dir);
-			if (getrandom(salt, SALT_LEN, 0) != SALT_LEN ||
-			    write_file(p, SALT_NAME, salt, SALT_LEN, false) < 0)
-				break;
-			return 0;
-		}
-		if (err[0])
-			return -1;
-		if (getrandom(salt, SALT_LEN, 0) != SALT_LEN)
-			break;
-		if (write_file(p, SALT_NAME, salt, SALT_LEN, true) == 0)
-			return 0;
-		if (errno != EEXIST) /* else another mount made it first: read it */
-			break;
-	}
-	errmsg_set(err, errlen, "cache_dir %s: cannot make its salt: %s", p->dir, strerror(errno));
-	return -1;
-}
+/* ---- the kept list's name, and reading it ------------------------------- */
 
 static void hex(const unsigned char *bytes, size_t n, char *out)
 {
@@ -299,7 +139,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 	struct stat st;
 	char why[256], *buf = NULL;
 	int64_t start = clock_monotonic_ns();
-	int fd = open_private(p, p->name, &st, err, errlen);
+	int fd = keptdir_open_file(p->dirfd, p->dir, p->name, &st, err, errlen);
 	size_t max = keptfile_max_len(p->max_size, strlen(p->url), strlen(p->credential));
 
 	if (fd < 0)
@@ -313,7 +153,7 @@ static int load_kept(struct persist *p, struct cache *cache, char *err, size_t e
 		close(fd);
 		return 0;
 	}
-	if (read_fd(fd, (size_t)st.st_size, &buf) < 0) {
+	if (keptdir_read(fd, (size_t)st.st_size, &buf) < 0) {
 		log_warn("ignoring the kept list %s/%s: %s", p->dir, p->name, strerror(errno));
 		close(fd);
 		return 0;
@@ -369,7 +209,7 @@ static void write_kept(struct persist *p, const struct snapshot *snap, const cha
 		return;
 	}
 	name_of(p->url, credential, name);
-	if (write_file(p, name, buf, len, false) < 0)
+	if (keptdir_write(p->dirfd, name, buf, len, false) < 0)
 		log_warn("cannot keep the key list in %s: %s", p->dir, strerror(errno));
 	else
 		log_debug("kept the key list (%zu keys, %zu bytes) in %.1f ms", snap->count, len,
@@ -541,11 +381,11 @@ struct persist *persist_open(const struct persist_config *cfg, struct cache *cac
 			   "control characters");
 		goto fail;
 	}
-	if (open_dir(p, err, errlen) < 0)
+	if ((p->dirfd = keptdir_open(p->dir, err, errlen)) < 0)
 		goto fail;
 	/* A token's lists are named with the salt; a session's never. */
 	if (!cfg->owner.user_id) {
-		if (read_salt(p, p->salt, err, errlen) < 0)
+		if (keptdir_salt(p->dirfd, p->dir, p->salt, err, errlen) < 0)
 			goto fail;
 		p->have_salt = true;
 	}
