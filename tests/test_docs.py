@@ -212,6 +212,9 @@ def recipe_expectations(now):
             ("scopes", lambda k: any(s.endswith(":write") for s in k["scopes"] or [])),
         "find MNT -name scopes -empty":
             ("scopes", lambda k: not k["scopes"]),
+        "getfattr --absolute-names -n user.omikeyfs.legacy MNT/* | grep -B1 '=\"1\"' "
+        "| sed -n 's/^# file: //p'":
+            ("", lambda k: k["scopes"] is None),
         "grep -lx omi_dev_legacy MNT/*/key_prefix":
             ("key_prefix", lambda k: k["key_prefix"] == "omi_dev_legacy"),
         'find MNT -mindepth 1 -maxdepth 1 -newermt "$(date +%Y-%m-01)"':
