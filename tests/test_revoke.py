@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from conftest import BIN, Mount, expected_files, http_call, make_keys, run, tree, wait_for
-from test_core import WRITES
+from test_core import WRITES, assert_write_fails_with_erofs
 from test_login import auth_mount, env, sign_in  # noqa: F401 (fixtures)
 
 KEYS = make_keys(6, seed=2020)
@@ -291,15 +291,7 @@ def test_sigterm_ends_a_delete_under_way(signed_in, auth_mount):  # noqa: F811
 def test_every_other_change_fails_with_erofs(signed_in, auth_mount, op, allow_revoke):  # noqa: F811
     api = signed_in
     m = auth_mount(opts=["allow_revoke"] if allow_revoke else [])
-    d = os.path.join(m.mnt, KEYS[0]["id"])
-    try:
-        result = WRITES[op](d, d + "/name")
-    except OSError as e:
-        assert e.errno == errno.EROFS, e
-    else:
-        if isinstance(result, int):
-            os.close(result)
-        pytest.fail("%s succeeded" % op)
+    assert_write_fails_with_erofs(op, os.path.join(m.mnt, KEYS[0]["id"]))
     assert tree(m.mnt) == tree_of(KEYS)
     assert deletes(api) == []
 
