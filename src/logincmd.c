@@ -120,11 +120,54 @@ static int open_endpoint(const struct options *opts, const char *url, struct end
 	return endpoint_open(ep, &config, err, errlen);
 }
 
+/* Whose session a new sign-in replaces, and what the wait is. */
+static void tell_before(const struct options *opts, const char *path)
+{
+	struct session old = { 0 };
+
+	if (session_load(path, &old, NULL, 0) == 0)
+		log_info("signed in as %s already (session file %s); signing in again "
+			 "replaces that session",
+			 session_identity(&old), path);
+	session_free(&old);
+	log_info("signing in to %s: open the URL below in a browser; waiting up to %g s "
+		 "(Ctrl-C cancels; a cancel in the browser is not seen here)",
+		 opts->url, opts->login_timeout);
+	if (opts->port)
+		log_info("from another machine's browser: ssh -L %d:127.0.0.1:%d THIS-HOST first",
+			 opts->port, opts->port);
+}
+
+/* login_run's result r, told: who signed in, or why not in err. */
+static int tell_outcome(int r, const struct login_error *le, const char *path, char *err,
+			size_t errlen)
+{
+	struct session saved;
+
+	if (r < 0 && cancel_signal) {
+		errmsg_set(err, errlen, "the sign-in was cancelled by %s; nothing was saved",
+			   cancel_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		return -ECANCELED;
+	}
+	if (r < 0) {
+		errmsg_set(err, errlen, "%s", le->message);
+		return r;
+	}
+	if (session_load(path, &saved, NULL, 0) == 0) {
+		/* Whose keys the mounts will list: check it is yours. */
+		log_info("signed in as %s; the session is saved in %s", session_identity(&saved),
+			 path);
+		session_free(&saved);
+	} else {
+		log_info("signed in; the session is saved in %s", path);
+	}
+	return 0;
+}
+
 int logincmd_login(const struct options *opts, char *err, size_t errlen)
 {
 	struct endpoint omi = { 0 }, firebase = { 0 };
 	struct login_error le;
-	struct session old = { 0 }, saved;
 	char *path = NULL, *token_url = NULL, *firebase_sign_in = NULL;
 	int r;
 
@@ -169,34 +212,10 @@ int logincmd_login(const struct options *opts, char *err, size_t errlen)
 
 	if (cfg.timeout_ms <= 0)
 		cfg.timeout_ms = 1;
-	if (session_load(path, &old, NULL, 0) == 0)
-		log_info("signed in as %s already (session file %s); signing in again "
-			 "replaces that session",
-			 session_identity(&old), path);
-	session_free(&old);
-	log_info("signing in to %s: open the URL below in a browser; waiting up to %g s "
-		 "(Ctrl-C cancels; a cancel in the browser is not seen here)",
-		 opts->url, opts->login_timeout);
-	if (opts->port)
-		log_info("from another machine's browser: ssh -L %d:127.0.0.1:%d THIS-HOST first",
-			 opts->port, opts->port);
+	tell_before(opts, path);
 	cancel_arm(&guard);
 	cfg.cancel_fd = guard.armed ? cancel_pipe[0] : 0;
-	r = login_run(&cfg, &le);
-	if (r < 0 && cancel_signal) {
-		errmsg_set(err, errlen, "the sign-in was cancelled by %s; nothing was saved",
-			   cancel_signal == SIGINT ? "SIGINT" : "SIGTERM");
-		r = -ECANCELED;
-	} else if (r < 0) {
-		errmsg_set(err, errlen, "%s", le.message);
-	} else if (session_load(path, &saved, NULL, 0) == 0) {
-		/* Whose keys the mounts will list: check it is yours. */
-		log_info("signed in as %s; the session is saved in %s", session_identity(&saved),
-			 path);
-		session_free(&saved);
-	} else {
-		log_info("signed in; the session is saved in %s", path);
-	}
+	r = tell_outcome(login_run(&cfg, &le), &le, path, err, errlen);
 	cancel_disarm(&guard);
 	explicit_bzero(&le, sizeof(le));
 out:

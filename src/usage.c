@@ -15,6 +15,7 @@
 #include "options.h"
 #include "usage.h"
 
+/* The synopsis, what omikeyfs is, and signing in. */
 static void print_usage(const char *progname)
 {
 	printf("usage: %s --login [--no-browser] [--port=N] [--provider=google|apple] [API_URL]\n"
@@ -53,6 +54,11 @@ static void print_usage(const char *progname)
 	       "                           that passes the checks below)\n"
 	       "While --login waits, SIGINT (Ctrl-C) or SIGTERM ends it at once (exit 5,\n"
 	       "nothing saved); a sign-in cancelled in the browser never reaches omikeyfs.\n\n");
+}
+
+/* Credentials, then the mount's options, then libfuse's. */
+static void print_mount_options(void)
+{
 	printf("Credentials of a mount, the first that is given:\n"
 	       "    -o session_file=PATH   the session --login saved (also for --login and\n"
 	       "                           --logout: where it is saved or removed)\n"
@@ -166,6 +172,7 @@ void usage_print_help(const char *progname)
 {
 	/* Not fuse_cmdline_help(): it repeats -h and -V. */
 	print_usage(progname);
+	print_mount_options();
 	fuse_lowlevel_help();
 	print_notes();
 }

@@ -420,6 +420,34 @@ static int wait_callback(struct loopback *lb, const struct loopback_inputs *in, 
 	}
 }
 
+/* How the wait for the callback ended without one, worded. */
+static int wait_failed(int r, long timeout, struct login_error *err)
+{
+	if (r == -ETIMEDOUT)
+		return fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
+	if (r == -ECANCELED)
+		return fail(err, r, "the sign-in was cancelled; nothing was saved");
+	return fail(err, r, "waiting for the sign-in: %s", strerror(-r));
+}
+
+/* The session Firebase's answer makes, saved where cfg says. */
+static int save_signed_in(const struct login_config *cfg, const struct firebase_tokens *tokens,
+			  struct login_error *err)
+{
+	struct session s = {
+		.refresh_token = tokens->refresh_token,
+		.api_url = (char *)cfg->api_url,
+		.firebase_api_key = (char *)cfg->firebase_api_key,
+		.user_id = tokens->user_id,
+		.created = (long long)time(NULL),
+		.email = tokens->email,
+	};
+	char why[256];
+	int r = session_save(cfg->session_path, &s, why, sizeof(why));
+
+	return r < 0 ? fail(err, r, "%s", why) : 0;
+}
+
 int login_run(const struct login_config *cfg, struct login_error *err)
 {
 	char verifier[PKCE_STRING_LEN + 1], challenge[PKCE_STRING_LEN + 1];
@@ -468,14 +496,8 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	};
 	r = wait_callback(lb, &in, state, deadline, &req);
 	redirect_page_remove(&page);
-	if (r == -ETIMEDOUT) {
-		fail(err, r, "timed out waiting for the sign-in (%g s)", timeout / 1000.0);
-		goto out;
-	} else if (r == -ECANCELED) {
-		fail(err, r, "the sign-in was cancelled; nothing was saved");
-		goto out;
-	} else if (r < 0) {
-		fail(err, r, "waiting for the sign-in: %s", strerror(-r));
+	if (r < 0) {
+		wait_failed(r, timeout, err);
 		goto out;
 	}
 	r = check_callback(&req, err);
@@ -489,17 +511,7 @@ int login_run(const struct login_config *cfg, struct login_error *err)
 	if ((r = exchange_code(cfg, req.code, redirect, verifier, &custom, err)) < 0 ||
 	    (r = firebase_sign_in(cfg, custom, &tokens, err)) < 0)
 		goto out;
-
-	struct session s = {
-		.refresh_token = tokens.refresh_token,
-		.api_url = (char *)cfg->api_url,
-		.firebase_api_key = (char *)cfg->firebase_api_key,
-		.user_id = tokens.user_id,
-		.created = (long long)time(NULL),
-		.email = tokens.email,
-	};
-	if ((r = session_save(cfg->session_path, &s, why, sizeof(why))) < 0)
-		fail(err, r, "%s", why);
+	r = save_signed_in(cfg, &tokens, err);
 out:
 	redirect_page_remove(&page);
 	loopback_close(lb);
