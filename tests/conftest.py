@@ -28,6 +28,21 @@ ROOT = os.path.dirname(HERE)
 BIN = os.environ.get("OMIKEYFS_BIN") or os.path.join(ROOT, "build", "omikeyfs")
 
 
+def private_namespace_problem():
+    """Why no mount namespace with private propagation can be made here
+    (unshare's error, e.g. in a chroot whose / is no mount point), or None."""
+    global _private_ns_problem
+    if _private_ns_problem is None:
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        _private_ns_problem = (r.stderr.strip() or "unshare exited %d" % r.returncode
+                               if r.returncode else "")
+    return _private_ns_problem or None
+
+
+_private_ns_problem = None
+
+
 def meson_build_dir():
     """The meson build directory BIN was built in (the one holding
     meson-private), or None when BIN was not built by meson."""

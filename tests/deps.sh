@@ -14,11 +14,11 @@ emulator=1
 [ "${1:-}" = --no-emulator ] && emulator=0
 
 packages=(
-	gcc meson ninja-build pkg-config
+	build-essential gcc meson ninja-build pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev libjson-c-dev ca-certificates
 	scdoc man-db
 	python3 python3-pytest
-	attr rsync curl gdb
+	attr rsync curl gdb strace
 	chromium xdg-utils
 	clang libclang-rt-14-dev clang-format
 	debhelper dpkg-dev lintian git systemd

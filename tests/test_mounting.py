@@ -180,7 +180,7 @@ class PrivateNamespace:
             raise AssertionError("cannot bind %s in the namespace: %s" % (bindir, r.stderr))
 
     def run(self, *argv):
-        return run("nsenter", "-t", str(self.proc.pid), "-m", "--", *argv, timeout=30)
+        return run("nsenter", "-t", str(self.proc.pid), "-m", "-r", "-w", "--", *argv, timeout=30)
 
     def path(self, p):
         return "/proc/%d/root%s" % (self.proc.pid, p)

@@ -18,7 +18,8 @@ import tempfile
 
 import pytest
 
-from conftest import BIN, TOKEN, Mount, expected_files, make_keys, run, tree, unmount_all, wait_for
+from conftest import (BIN, TOKEN, Mount, expected_files, make_keys, private_namespace_problem,
+                      run, tree, unmount_all, wait_for)
 from test_mounting import (MOUNT_FUSE3, Host, alive, mountinfo, reaper,  # noqa: F401 (fixture)
                            root_pid, write_key_file)
 
@@ -242,6 +243,15 @@ def test_drop_privileges_mount(shared_dir, api, reaper, fuse3_host, tmp_path):
     assert mountinfo(mnt) is None
 
 
+def skip_without_auto_unmount():
+    """fusermount3's auto_unmount watcher makes / private before it checks
+    and removes the mount; where that fails (a chroot, whose / is no mount
+    point) it exits quietly and leaves a dead mount."""
+    why = private_namespace_problem()
+    if why:
+        pytest.skip("auto_unmount cannot work here (it makes / private first): " + why)
+
+
 def assert_nothing_left(mnt):
     """No mount at all, not a dead one: auto_unmount's watcher removes it
     once omikeyfs has exited."""
@@ -250,6 +260,7 @@ def assert_nothing_left(mnt):
 
 
 def test_drop_privileges_mount_with_a_refused_token_leaves_nothing(api, fuse3_host, tmp_path):
+    skip_without_auto_unmount()
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
     key_file = write_key_file(tmp_path / "token", token="omi_dev_not_this_one")
@@ -264,6 +275,7 @@ def test_drop_privileges_mount_with_a_refused_token_leaves_nothing(api, fuse3_ho
 def test_drop_privileges_allow_other_needs_default_permissions(api, fuse3_host, tmp_path):
     """The kernel mount is made before omikeyfs runs, with the options given:
     allow_other without default_permissions would skip the mode checks."""
+    skip_without_auto_unmount()
     mnt = str(tmp_path / "mnt")
     os.mkdir(mnt)
     key_file = write_key_file(tmp_path / "token")

@@ -149,7 +149,7 @@ class Machine:
             return f.read()[-3000:].decode(errors="replace")
 
     def sh(self, *argv, user=None, timeout=120):
-        pre = ["nsenter", "-t", str(self.pid1), "-a"]
+        pre = ["nsenter", "-t", str(self.pid1), "-a", "-r", "-w"]
         if user:
             name, uid = user
             pre += ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
