@@ -300,6 +300,19 @@ def test_login_names_who_signed_in_and_keeps_it(auth_api, env, tmp_path, auth_mo
 
 # ---- the session file and its directory are the user's -----------------------
 
+def login_refused_before_the_browser(auth_api, env):
+    """A --login that must end before it prints a URL, finished."""
+    login = Login(auth_api, env, opts=["login_timeout=5"])
+    try:
+        assert login.url is None, "--login went on to sign in"
+        login.finish()
+    finally:
+        if login.proc.poll() is None:
+            login.proc.kill()
+            login.finish()
+    return login
+
+
 def one_refusal(rc, err, served, want):
     assert served is None, "mounted and listed another user's keys: %r" % sorted(served)
     assert rc == 1 and len(err) == 1, (rc, err)
@@ -362,14 +375,7 @@ def test_symlinked_config_directory_is_refused_by_mount_and_login(auth_api, env,
     rc, err, served = try_mount(auth_api, env, tmp_path)
     one_refusal(rc, err, served, want)
 
-    login = Login(auth_api, env, opts=["login_timeout=5"])
-    try:
-        assert login.url is None, "--login went on to sign in"
-        login.finish()
-    finally:
-        if login.proc.poll() is None:
-            login.proc.kill()
-            login.finish()
+    login = login_refused_before_the_browser(auth_api, env)
     assert login.rc == 1 and len(lines(login.stderr)) == 1, login.stderr
     assert re.match(want, lines(login.stderr)[0])
     assert sorted(os.listdir(theirs)) == ["session.json"]
@@ -387,14 +393,7 @@ def test_config_directory_open_to_others_is_refused(auth_api, env, tmp_path,  # 
     os.chmod(str(d), 0o777)
     want = ("omikeyfs: session file %s: its directory %s is open to group or others (mode "
             "777); run: chmod 700 %s" % (default_session(tmp_path), d, d))
-    login = Login(auth_api, env, opts=["login_timeout=5"])
-    try:
-        assert login.url is None, "--login went on to sign in"
-        login.finish()
-    finally:
-        if login.proc.poll() is None:
-            login.proc.kill()
-            login.finish()
+    login = login_refused_before_the_browser(auth_api, env)
     assert (login.rc, lines(login.stderr)) == (1, [want])
     assert os.listdir(str(d)) == []
 
